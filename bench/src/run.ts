@@ -1,0 +1,65 @@
+/**
+ * `pnpm bench [--json] [NAME...]`: run all benchmarks (files `*.bench.js`
+ * beside this one) or those named, and print a table per benchmark, or with
+ * --json one JSON object per benchmark on its own line.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Benchmark, BenchResult } from './harness.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function discover(): Promise<Benchmark[]> {
+  const files = readdirSync(here).filter((f) => f.endsWith('.bench.js')).sort();
+  const out: Benchmark[] = [];
+  for (const f of files) {
+    const mod = (await import(pathToFileURL(join(here, f)).href)) as { benchmark?: Benchmark };
+    if (!mod.benchmark) throw new Error(`${f} does not export 'benchmark'`);
+    out.push(mod.benchmark);
+  }
+  return out;
+}
+
+function fmt(n: number | null): string {
+  if (n === null) return '-';
+  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
+  return n.toPrecision(4);
+}
+
+function printTable(name: string, results: BenchResult[]): void {
+  const rows = [['metric', 'value', 'unit', 'baseline', 'ratio', 'target']];
+  for (const r of results) rows.push([r.metric, fmt(r.value), r.unit, fmt(r.baseline), r.ratio === null ? '-' : `${r.ratio.toFixed(3)}x`, r.target ?? '-']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  console.log(`\n== ${name} ==`);
+  for (const row of rows) console.log(row.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const json = argv.includes('--json');
+  const names = argv.filter((a) => !a.startsWith('--'));
+  const all = await discover();
+  const unknown = names.filter((n) => !all.some((b) => b.name === n));
+  if (unknown.length) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${all.map((b) => b.name).join(', ')}`);
+    process.exit(2);
+  }
+  const chosen = names.length ? all.filter((b) => names.includes(b.name)) : all;
+  for (const b of chosen) {
+    const tmpDir = mkdtempSync(join(tmpdir(), `xb-bench-${b.name}-`));
+    try {
+      const results = await b.run({ tmpDir, progress: (m) => process.stderr.write(`[${b.name}] ${m}\n`) });
+      if (json) console.log(JSON.stringify({ bench: b.name, results }));
+      else printTable(`${b.name}: ${b.description}`, results);
+    } finally {
+      rmSync(tmpDir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

@@ -1,0 +1,113 @@
+/**
+ * The wire format between a domain process and the hypervisor (and between
+ * any two xenbox processes that talk over ZeroMQ): msgpack-encoded messages.
+ *
+ *   call   {id, op, args}            domain -> hypervisor
+ *   reply  {id, ok} | {id, err}      hypervisor -> domain, same id
+ *   event  {ev, data}                pushed unsolicited (upcalls, notices)
+ *
+ * One ZeroMQ frame carries either one message or an array of messages (a
+ * batch): calls issued while a send is in flight travel together, as do the
+ * replies and events ready at the same moment.  Batching is what makes many
+ * calls in flight cheap (DESIGN §3 cost model).
+ */
+import { Packr } from 'msgpackr';
+import { XenError, isXenErrno, type XenErrorValue } from './errno.js';
+
+export interface CallMsg<A = unknown> {
+  id: number;
+  op: string;
+  args: A;
+}
+export interface OkReplyMsg<R = unknown> {
+  id: number;
+  ok: R;
+}
+export interface ErrReplyMsg {
+  /** null when the frame was too broken to recover the call's id. */
+  id: number | null;
+  err: XenErrorValue;
+}
+export type ReplyMsg<R = unknown> = OkReplyMsg<R> | ErrReplyMsg;
+export interface EventMsg<D = unknown> {
+  ev: string;
+  data: D;
+}
+export type Msg = CallMsg | ReplyMsg | EventMsg;
+
+/** Largest frame any xenbox ROUTER accepts (ZMQ_MAXMSGSIZE); bigger ones drop the peer. */
+export const FRAME_MAX_BYTES = 16 * 1024 * 1024;
+/** Most messages one batch may carry. */
+export const BATCH_MAX_MSGS = 4096;
+/** Call ids are unsigned 32-bit and wrap. */
+export const CALL_ID_MAX = 0xffff_ffff;
+
+// Plain msgpack, no records or extensions: peers may be hostile and
+// anything but maps, arrays, strings, numbers, booleans, nil and bin is
+// refused by construction.
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export function encodeFrame(msgs: Msg | Msg[]): Buffer {
+  return packr.pack(msgs);
+}
+
+const malformed = (why: string) => new XenError('EINVAL', `malformed frame: ${why}`);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function isCallId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= CALL_ID_MAX;
+}
+
+/** Check one decoded value is a message; throws EINVAL naming what is wrong. */
+export function checkMsg(v: unknown): Msg {
+  if (!isPlainObject(v)) throw malformed('a message must be a map');
+  if ('op' in v) {
+    if (!isCallId(v.id)) throw malformed('call id must be an unsigned 32-bit integer');
+    if (typeof v.op !== 'string' || v.op.length === 0 || v.op.length > 64) throw malformed('op must be a non-empty string of at most 64 characters');
+    return { id: v.id, op: v.op, args: v.args ?? {} };
+  }
+  if ('ev' in v) {
+    if (typeof v.ev !== 'string' || v.ev.length === 0) throw malformed('event name must be a non-empty string');
+    return { ev: v.ev, data: v.data };
+  }
+  if ('ok' in v) {
+    if (!isCallId(v.id)) throw malformed('reply id must be an unsigned 32-bit integer');
+    return { id: v.id, ok: v.ok };
+  }
+  if ('err' in v) {
+    if (v.id !== null && !isCallId(v.id)) throw malformed('reply id must be an unsigned 32-bit integer or nil');
+    const err = v.err;
+    if (!isPlainObject(err) || !isXenErrno(err.errno) || typeof err.message !== 'string') throw malformed('err must be {errno, message} with a Xen errno name');
+    return { id: v.id as number | null, err: { errno: err.errno, message: err.message } };
+  }
+  throw malformed('a message needs one of op, ev, ok or err');
+}
+
+/**
+ * Decode a frame into its messages.  Throws {@link XenError} EINVAL with a
+ * message naming the problem; never anything else.
+ */
+export function decodeFrame(buf: Uint8Array): Msg[] {
+  if (buf.byteLength === 0) throw malformed('empty frame');
+  if (buf.byteLength > FRAME_MAX_BYTES) throw malformed(`frame of ${buf.byteLength} bytes exceeds ${FRAME_MAX_BYTES}`);
+  let value: unknown;
+  try {
+    value = packr.unpack(buf);
+  } catch (e) {
+    throw malformed(`not msgpack (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw malformed('empty batch');
+    if (value.length > BATCH_MAX_MSGS) throw malformed(`batch of ${value.length} messages exceeds ${BATCH_MAX_MSGS}`);
+    return value.map(checkMsg);
+  }
+  return [checkMsg(value)];
+}
+
+export const isCall = (m: Msg): m is CallMsg => 'op' in m;
+export const isEvent = (m: Msg): m is EventMsg => 'ev' in m;
+export const isReply = (m: Msg): m is ReplyMsg => 'ok' in m || 'err' in m;
+export const isErrReply = (m: ReplyMsg): m is ErrReplyMsg => 'err' in m;

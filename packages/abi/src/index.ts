@@ -1,0 +1,12 @@
+/**
+ * @xenbox/abi — the ABI of the stack, declared once (like xen/include/public).
+ * Pure data and pure functions; no I/O.
+ */
+export * from './errno.js';
+export * from './domid.js';
+export * from './domain.js';
+export * from './frame.js';
+export * from './args.js';
+export * from './hypercall.js';
+export * from './supervisor.js';
+export * from './rundir.js';

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests run against the compiled packages (`pnpm test` builds first), the
+// same JS the stack runs; process tests spawn real processes.
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Two cores: files that start whole stacks must not all run at once.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
