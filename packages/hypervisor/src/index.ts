@@ -1,1 +1,3 @@
-export {};
+export * from './hypervisor.js';
+export * from './common/domain.js';
+export * from './common/console.js';

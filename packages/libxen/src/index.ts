@@ -1,1 +1,6 @@
-export {};
+/** @xenbox/libxen — what a domain process links against (like Xen's tools/libs). */
+export * from './logger.js';
+export * from './rpc-client.js';
+export * from './rpc-server.js';
+export * from './hypervisor-connection.js';
+export * from './bootstrap.js';

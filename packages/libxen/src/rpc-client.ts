@@ -1,0 +1,197 @@
+/**
+ * The calling end of a xenbox connection: a ZeroMQ DEALER speaking the frame
+ * format of @xenbox/abi (frame.ts).
+ *
+ * - Every call gets an id and a deadline; its promise settles with the reply,
+ *   the peer's XenError, or ETIMEDOUT.
+ * - Many calls may be in flight.  Calls issued while a send is pending are
+ *   packed into the next frame, so a burst costs one frame, not one each.
+ * - Messages pushed by the peer (events) are handed to listeners by name.
+ */
+import { Dealer } from 'zeromq';
+import {
+  CALL_ID_MAX,
+  DEFAULT_CALL_TIMEOUT_MS,
+  XenError,
+  decodeFrame,
+  encodeFrame,
+  isErrReply,
+  isEvent,
+  isReply,
+  type CallMsg,
+  type ErrReplyMsg,
+  type EventMsg,
+  type Msg,
+  type ReplyMsg,
+} from '@xenbox/abi';
+import type { Logger } from 'pino';
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: XenError): void;
+  deadline: number;
+  op: string;
+}
+
+export type EventListener = (data: unknown, ev: string) => void;
+
+export interface RpcClientOptions {
+  timeoutMs?: number;
+  log?: Logger;
+}
+
+export class RpcClient {
+  private readonly sock = new Dealer({ linger: 0, immediate: true });
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Map<string, Set<EventListener>>();
+  private queue: Msg[] = [];
+  private sending = false;
+  private nextId = 1;
+  private closed = false;
+  private sweeper: NodeJS.Timeout | null = null;
+  readonly timeoutMs: number;
+  private readonly log: Logger | undefined;
+
+  constructor(readonly endpoint: string, opts: RpcClientOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.log = opts.log;
+  }
+
+  connect(): void {
+    this.sock.connect(this.endpoint);
+    this.sweeper = setInterval(() => this.expireCalls(), Math.max(20, Math.min(250, this.timeoutMs / 4)));
+    this.sweeper.unref();
+    void this.receiveLoop();
+  }
+
+  /** Call `op` and wait for its reply. */
+  call<R = unknown>(op: string, args: unknown = {}, opts: { timeoutMs?: number } = {}): Promise<R> {
+    if (this.closed) return Promise.reject(new XenError('ENOTCONN', `${op}: connection to ${this.endpoint} is closed`));
+    const id = this.allocId();
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + (opts.timeoutMs ?? this.timeoutMs), op });
+      this.enqueue({ id, op, args } satisfies CallMsg);
+    });
+  }
+
+  /** Listen for events named `ev` pushed by the peer; returns an unsubscribe function. */
+  on(ev: string, fn: EventListener): () => void {
+    let set = this.listeners.get(ev);
+    if (!set) this.listeners.set(ev, (set = new Set()));
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new XenError('ENOTCONN', `${p.op}: connection closed before the reply`));
+    }
+    this.sock.close();
+  }
+
+  private allocId(): number {
+    const id = this.nextId;
+    this.nextId = id >= CALL_ID_MAX ? 1 : id + 1;
+    return id;
+  }
+
+  private enqueue(msg: Msg): void {
+    this.queue.push(msg);
+    if (!this.sending) void this.drain();
+  }
+
+  /** Send everything queued; whatever queues up meanwhile goes in the next frame. */
+  private async drain(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.queue.length && !this.closed) {
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          await this.sock.send(encodeFrame(batch.length === 1 ? batch[0]! : batch));
+        } catch (e) {
+          this.failBatch(batch, e);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private failBatch(batch: Msg[], e: unknown): void {
+    const why = e instanceof Error ? e.message : String(e);
+    for (const m of batch) {
+      if (!('op' in m)) continue;
+      const p = this.pending.get(m.id);
+      if (!p) continue;
+      this.pending.delete(m.id);
+      p.reject(new XenError('EIO', `${m.op}: send failed: ${why}`));
+    }
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const [frame] of this.sock) {
+        if (!frame) continue;
+        this.dispatchFrame(frame);
+      }
+    } catch (e) {
+      if (!this.closed) this.log?.error({ err: e }, 'receive loop failed');
+    }
+  }
+
+  private dispatchFrame(frame: Buffer): void {
+    let msgs: Msg[];
+    try {
+      msgs = decodeFrame(frame);
+    } catch (e) {
+      this.log?.warn({ err: e, endpoint: this.endpoint }, 'dropped a malformed frame from the peer');
+      return;
+    }
+    for (const m of msgs) {
+      if (isReply(m)) this.settle(m);
+      else if (isEvent(m)) this.emit(m);
+    }
+  }
+
+  private settle(m: ReplyMsg): void {
+    if (m.id === null) {
+      this.log?.warn({ err: (m as ErrReplyMsg).err }, 'peer reported an error it could not tie to a call');
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return; // timed out already
+    this.pending.delete(m.id);
+    if (isErrReply(m)) p.reject(XenError.fromValue(m.err));
+    else p.resolve(m.ok);
+  }
+
+  private emit(m: EventMsg): void {
+    const set = this.listeners.get(m.ev);
+    if (!set || set.size === 0) return;
+    for (const fn of set) {
+      try {
+        fn(m.data, m.ev);
+      } catch (e) {
+        this.log?.error({ err: e, ev: m.ev }, 'event listener threw');
+      }
+    }
+  }
+
+  private expireCalls(): void {
+    const now = Date.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(id);
+      p.reject(new XenError('ETIMEDOUT', `${p.op}: no reply from ${this.endpoint} in time`));
+    }
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The serving end of a xenbox connection: a ZeroMQ ROUTER speaking the frame
+ * format of @xenbox/abi.  Used by the hypervisor, the supervisor's control
+ * socket and xenstored.
+ *
+ * Each peer (a DEALER identity) has an outbox.  Replies and events for one
+ * peer that are ready at the same time leave in one frame.  A frame that
+ * cannot be decoded gets an error reply with id nil and the server carries on
+ * serving everyone; a frame larger than FRAME_MAX_BYTES is refused by ZeroMQ
+ * itself (ZMQ_MAXMSGSIZE), which drops that peer's connection.
+ */
+import { Router } from 'zeromq';
+import {
+  BATCH_MAX_MSGS,
+  FRAME_MAX_BYTES,
+  decodeFrame,
+  encodeFrame,
+  isCall,
+  toErrorValue,
+  type CallMsg,
+  type EventMsg,
+  type Msg,
+  type ReplyMsg,
+} from '@xenbox/abi';
+import type { Logger } from 'pino';
+
+/** One connected DEALER, with a slot for the server's own per-peer state. */
+export interface Peer<S = unknown> {
+  readonly key: string;
+  readonly identity: Buffer;
+  state: S | undefined;
+}
+
+/** Serve one call.  Return the reply value (or a promise of it); throw a XenError to fail it. */
+export type CallHandler<S> = (peer: Peer<S>, call: CallMsg) => unknown;
+
+export interface RpcServerOptions<S> {
+  endpoint: string;
+  log: Logger;
+  handle: CallHandler<S>;
+  /** Told when a peer can no longer be reached (its DEALER went away). */
+  onPeerGone?: (peer: Peer<S>) => void;
+}
+
+/** How long a peer may refuse frames (full queue) before it is dropped. */
+const PEER_STALL_MS = 5_000;
+
+export class RpcServer<S = unknown> {
+  private readonly sock = new Router({ linger: 0, mandatory: true, sendTimeout: 0, maxMessageSize: FRAME_MAX_BYTES });
+  private readonly peers = new Map<string, Peer<S>>();
+  private readonly outboxes = new Map<string, Msg[]>();
+  private sending = false;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: RpcServerOptions<S>) {
+    this.log = opts.log;
+  }
+
+  async bind(): Promise<void> {
+    await this.sock.bind(this.opts.endpoint);
+    void this.receiveLoop();
+  }
+
+  /** Push an event to one peer; it leaves with whatever else is ready for that peer. */
+  push(peer: Peer<S>, ev: string, data: unknown): void {
+    this.enqueue(peer, { ev, data } satisfies EventMsg);
+  }
+
+  /** Forget a peer (e.g. after its domain was destroyed); later frames from it start afresh. */
+  forget(peer: Peer<S>): void {
+    this.peers.delete(peer.key);
+    this.outboxes.delete(peer.key);
+  }
+
+  peerByKey(key: string): Peer<S> | undefined {
+    return this.peers.get(key);
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.close();
+  }
+
+  private peerFor(identity: Buffer): Peer<S> {
+    const key = identity.toString('hex');
+    let peer = this.peers.get(key);
+    if (!peer) this.peers.set(key, (peer = { key, identity: Buffer.from(identity), state: undefined }));
+    return peer;
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const parts of this.sock) {
+        const [identity, frame] = parts;
+        if (!identity) continue;
+        const peer = this.peerFor(identity);
+        if (!frame || parts.length !== 2) {
+          this.enqueue(peer, { id: null, err: { errno: 'EINVAL', message: `malformed frame: expected one part, got ${parts.length - 1}` } });
+          continue;
+        }
+        this.serveFrame(peer, frame);
+      }
+    } catch (e) {
+      if (!this.closed) this.log.error({ err: e }, 'receive loop failed');
+    }
+  }
+
+  private serveFrame(peer: Peer<S>, frame: Buffer): void {
+    let msgs: Msg[];
+    try {
+      msgs = decodeFrame(frame);
+    } catch (e) {
+      this.log.warn({ peer: peer.key, bytes: frame.length, err: toErrorValue(e) }, 'malformed frame');
+      this.enqueue(peer, { id: null, err: toErrorValue(e) });
+      return;
+    }
+    for (const m of msgs) {
+      if (isCall(m)) this.serveCall(peer, m);
+      else this.enqueue(peer, { id: null, err: { errno: 'EINVAL', message: 'only calls may be sent to this endpoint' } });
+    }
+  }
+
+  private serveCall(peer: Peer<S>, call: CallMsg): void {
+    let result: unknown;
+    try {
+      result = this.opts.handle(peer, call);
+    } catch (e) {
+      this.reply(peer, call, e, true);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (v) => this.reply(peer, call, v, false),
+        (e) => this.reply(peer, call, e, true),
+      );
+    } else {
+      this.reply(peer, call, result, false);
+    }
+  }
+
+  private reply(peer: Peer<S>, call: CallMsg, value: unknown, failed: boolean): void {
+    const msg: ReplyMsg = failed ? { id: call.id, err: toErrorValue(value) } : { id: call.id, ok: value ?? null };
+    if (failed && toErrorValue(value).errno === 'EIO') this.log.error({ op: call.op, err: value }, 'call failed unexpectedly');
+    this.enqueue(peer, msg);
+  }
+
+  private enqueue(peer: Peer<S>, msg: Msg): void {
+    if (this.closed) return;
+    let box = this.outboxes.get(peer.key);
+    if (!box) this.outboxes.set(peer.key, (box = []));
+    box.push(msg);
+    // Let the rest of the current frame's calls add their replies first.
+    if (!this.sending) {
+      this.sending = true;
+      queueMicrotask(() => void this.drain());
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.outboxes.size && !this.closed) {
+        for (const [key, box] of this.outboxes) {
+          this.outboxes.delete(key);
+          const peer = this.peers.get(key);
+          if (!peer) continue;
+          for (let i = 0; i < box.length; i += BATCH_MAX_MSGS) {
+            const chunk = box.slice(i, i + BATCH_MAX_MSGS);
+            if (!(await this.sendTo(peer, chunk))) break;
+          }
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /**
+   * Send one frame to a peer.  EAGAIN (its queue is full) is back-pressure:
+   * wait and retry for a while.  Anything else, or a peer that stays full for
+   * PEER_STALL_MS, means the peer is gone.
+   */
+  private async sendTo(peer: Peer<S>, msgs: Msg[]): Promise<boolean> {
+    const frame = encodeFrame(msgs.length === 1 ? msgs[0]! : msgs);
+    const giveUpAt = Date.now() + PEER_STALL_MS;
+    for (;;) {
+      try {
+        await this.sock.send([peer.identity, frame]);
+        return true;
+      } catch (e) {
+        if (this.closed) return false;
+        const code = (e as { code?: string }).code;
+        if (code === 'EAGAIN' && Date.now() < giveUpAt) {
+          await new Promise((r) => setTimeout(r, 1));
+          continue;
+        }
+        this.log.info({ peer: peer.key, err: (e as Error).message }, 'peer unreachable; dropping it');
+        this.peers.delete(peer.key);
+        this.opts.onPeerGone?.(peer);
+        return false;
+      }
+    }
+  }
+}
