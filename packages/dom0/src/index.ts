@@ -1,1 +1,4 @@
-export {};
+export * from './supervisor/stack-config.js';
+export * from './supervisor/status-table.js';
+export * from './supervisor/log-view.js';
+export * from './supervisor/run-dir.js';

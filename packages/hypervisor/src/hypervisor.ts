@@ -75,7 +75,7 @@ export class Hypervisor {
   createDomain(name: string, kind: DomainKind, target: DomId | null): { domain: Domain; token: string } {
     const created = this.domains.create(name, kind, target);
     this.console.write('xen', `d${created.domain.domid}: created domain '${name}' (${kind})`);
-    this.log.info({ domid: created.domain.domid, name, kind }, 'domain created');
+    this.log.info({ dom: created.domain.domid, domain: name, kind }, 'domain created');
     return created;
   }
 
@@ -93,7 +93,7 @@ export class Hypervisor {
     }
     this.domains.remove(domid);
     this.console.write('xen', `d${domid}: domain '${d.name}' destroyed (${reason})`);
-    this.log.info({ domid, name: d.name, reason }, 'domain destroyed');
+    this.log.info({ dom: domid, domain: d.name, reason }, 'domain destroyed');
   }
 
   private serve(peer: Peer<Session>, call: CallMsg): unknown {
@@ -119,7 +119,7 @@ export class Hypervisor {
       if (!d || d.dying || !d.tokenMatches(token)) throw new XenError('EACCES', `hello: bad credentials for domain ${domid}`);
       peer.state = { domid };
       d.connections.add(peer.key);
-      this.log.info({ domid, name: d.name, peer: peer.key }, 'domain connected');
+      this.log.info({ dom: domid, domain: d.name, peer: peer.key }, 'domain connected');
       return { domid, name: d.name, kind: d.kind };
     } catch (e) {
       peer.state = { refused: 'authentication failed' };

@@ -54,6 +54,9 @@ export interface BootstrapOptions {
 
 export class BootstrapError extends Error {}
 
+/** The log of this process once bootstrap opened it, so a fatal error in main() reaches it too. */
+let processLog: Logger | null = null;
+
 function requireEnv(key: string): string {
   const v = process.env[key];
   if (!v) throw new BootstrapError(`${key} is not set: this program is a xenbox domain and is started by the supervisor or toolstack (xenbox up)`);
@@ -144,6 +147,7 @@ export async function bootstrapDomain(opts: BootstrapOptions): Promise<DomainPro
   const layout = runDirLayout(env.runDir);
   checkIpcPath(layout.hypervisorSocket);
   const log = createLogger(env.runDir, env.name, { base: { domid: env.domid } });
+  processLog = log;
   let hv: HypervisorConnection;
   try {
     hv = await HypervisorConnection.connect({ runDir: env.runDir, domid: env.domid, token: env.token, log });
@@ -176,6 +180,10 @@ export async function bootstrapDomain(opts: BootstrapOptions): Promise<DomainPro
 export function runMain(main: () => Promise<unknown>): void {
   main().catch((e) => {
     const msg = e instanceof BootstrapError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+    if (processLog) {
+      processLog.fatal({ err: e }, `cannot start: ${e instanceof Error ? e.message : String(e)}`);
+      flushLogger(processLog);
+    }
     process.stderr.write(`${process.argv[1] ?? 'xenbox'}: ${msg}\n`);
     notifySupervisor({ type: 'fatal', message: e instanceof Error ? e.message : String(e) });
     process.exit(1);

@@ -2,7 +2,7 @@
  * Every xenbox process logs pino JSON to its own file, $RUN_DIR/logs/<name>.log
  * (DESIGN §12).  `xenbox logs` pretty-prints them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { runDirLayout } from '@xenbox/abi';
 
@@ -18,7 +18,10 @@ export interface LoggerOptions {
 export function createLogger(runDir: string, name: string, opts: LoggerOptions = {}): Logger {
   const layout = runDirLayout(runDir);
   mkdirSync(layout.logs, { recursive: true, mode: 0o700 });
-  const dest = pino.destination({ dest: layout.logFile(name), sync: false, mkdir: true });
+  // Opened here, synchronously, so the logger is usable (and flushable) at once,
+  // even by a process that exits a moment later.
+  const fd = openSync(layout.logFile(name), 'a', 0o600);
+  const dest = pino.destination({ fd, sync: false });
   return pino(
     {
       name,

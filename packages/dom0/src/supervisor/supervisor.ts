@@ -1,0 +1,338 @@
+/**
+ * The stack supervisor behind `xenbox up` (DESIGN §11).
+ *
+ * Boot order: hypervisor; then, as dom0, xenstored, xenconsoled and the
+ * driver domains of the stack config — each service domain a fresh domain
+ * in the hypervisor whose token only its process receives.  Every process is
+ * watched: one that dies is reported at once, its domain destroyed, and it
+ * is restarted per policy with backoff; a crash loop is given up on.
+ * `down` stops everything in the reverse order: driver domains, dom0
+ * services, xenstored, the hypervisor.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  ENV_ARGS,
+  ENV_DOMID,
+  ENV_NAME,
+  ENV_RUN_DIR,
+  ENV_TOKEN,
+  XenError,
+  argObject,
+  argString,
+  ipcEndpoint,
+  runDirLayout,
+  type RunDirLayout,
+  type ServiceState,
+  type ServiceStatus,
+  type SupervisorCalls,
+} from '@xenbox/abi';
+import { HypervisorConnection, RpcServer, checkIpcPath, type Logger } from '@xenbox/libxen';
+import { ENV_SUPERVISED, acquireRunDir, removeRuntimeFiles, type Recovery } from './run-dir.js';
+import { describeExit, Service, type ExitInfo, type ServiceSpec } from './service.js';
+import type { StackConfig } from './stack-config.js';
+import { coreServiceSpecs, driverServiceSpec } from './programs.js';
+
+/** Delay before the n-th restart within the crash-loop window: the first is immediate. */
+export const RESTART_BACKOFF_MS = [0, 200, 500, 1000, 2000, 5000];
+
+export interface SupervisorOptions {
+  runDir: string;
+  config: StackConfig;
+  log: Logger;
+  readyTimeoutMs?: number;
+  stopGraceMs?: number;
+}
+
+export interface ChangeEvent {
+  service: ServiceStatus;
+  message: string;
+}
+
+export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [number] }> {
+  readonly runDir: string;
+  readonly layout: RunDirLayout;
+  readonly services: Service[] = [];
+  private dom0: HypervisorConnection | null = null;
+  private control: RpcServer | null = null;
+  private shuttingDown: Promise<void> | null = null;
+  private readonly exits = new Map<Service, Promise<void>>();
+  private readonly log: Logger;
+  private readonly readyTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  recovery: Recovery | null = null;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    this.runDir = resolve(opts.runDir);
+    this.layout = runDirLayout(this.runDir);
+    this.log = opts.log;
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
+    this.stopGraceMs = opts.stopGraceMs ?? 3_000;
+  }
+
+  /** Bring the stack up; resolves once every service is ready (or has been given up on). */
+  async up(): Promise<void> {
+    checkIpcPath(this.layout.hypervisorSocket);
+    checkIpcPath(this.layout.xenstoredSocket);
+    this.recovery = acquireRunDir(this.runDir);
+    if (this.recovery.stalePid !== null || this.recovery.killed.length) {
+      this.log.warn(this.recovery, 'recovered a run dir left by a supervisor that died');
+    }
+    await this.bindControl();
+    const [hypervisor, ...core] = coreServiceSpecs(this.runDir, this.opts.config);
+    const hyp = this.add(hypervisor!);
+    await this.startAndSettle(hyp);
+    if (hyp.state !== 'ready') throw new XenError('EIO', `the hypervisor did not start: ${hyp.lastExit ?? 'unknown reason'}; see ${this.layout.logFile('hypervisor')}`);
+    const token = readFileSync(this.layout.dom0Token, 'utf8').trim();
+    this.dom0 = await HypervisorConnection.connect({ runDir: this.runDir, domid: 0, token, log: this.log });
+    for (const spec of [...core, ...this.opts.config.services.map((s) => driverServiceSpec(s))]) {
+      await this.startAndSettle(this.add(spec));
+    }
+    this.writeState();
+  }
+
+  status(): ServiceStatus[] {
+    return this.services.map((s) => s.status());
+  }
+
+  find(name: string): Service {
+    const s = this.services.find((x) => x.name === name);
+    if (!s) throw new XenError('ENOENT', `no service named '${name}' (have: ${this.services.map((x) => x.name).join(', ')})`);
+    return s;
+  }
+
+  /** SIGKILL a service, as a fault would; the watcher restarts it per policy. */
+  kill(name: string): { name: string; pid: number } {
+    const s = this.find(name);
+    const pid = s.pid;
+    if (pid === null || !s.child) throw new XenError('ESRCH', `${name} is not running (${s.state})`);
+    this.log.warn({ service: name, pid }, 'killing on request (SIGKILL)');
+    s.child.kill('SIGKILL');
+    return { name, pid };
+  }
+
+  /** Stop a service in order and start a new incarnation (a new domain). */
+  async restart(name: string): Promise<void> {
+    const s = this.find(name);
+    if (s.spec.kind === 'hypervisor') throw new XenError('EINVAL', 'the hypervisor cannot be restarted under a running stack; use xenbox down and up');
+    if (this.shuttingDown) throw new XenError('EBUSY', 'the stack is going down');
+    s.stopping = true;
+    await s.stop(this.stopGraceMs);
+    await this.exits.get(s);
+    s.restarts++;
+    s.restartTimes = [];
+    await this.startIncarnation(s).catch((e) => this.log.error({ err: e, service: name }, 'restart failed'));
+    await this.settled(s);
+  }
+
+  /** Stop everything in order.  Safe to call more than once. */
+  down(reason: string, exitCode = 0): Promise<void> {
+    this.shuttingDown ??= this.stopAll(reason, exitCode);
+    return this.shuttingDown;
+  }
+
+  // --- starting -----------------------------------------------------------
+
+  private add(spec: ServiceSpec): Service {
+    const s = new Service(spec);
+    this.services.push(s);
+    return s;
+  }
+
+  private async startAndSettle(s: Service): Promise<void> {
+    await this.startIncarnation(s).catch((e) => this.log.warn({ service: s.name, err: (e as Error).message }, 'start failed'));
+    await this.settled(s);
+  }
+
+  /** Wait until a service is ready, or has been given up on. */
+  private settled(s: Service): Promise<void> {
+    const done = (st: ServiceState) => st === 'ready' || st === 'failed' || st === 'stopped';
+    if (done(s.state)) return Promise.resolve();
+    return new Promise((res) => {
+      const on = (ev: ChangeEvent) => {
+        if (ev.service.name === s.name && done(ev.service.state)) {
+          this.off('change', on);
+          res();
+        }
+      };
+      this.on('change', on);
+    });
+  }
+
+  private async incarnationEnv(s: Service): Promise<Record<string, string>> {
+    const env: Record<string, string> = {
+      [ENV_RUN_DIR]: this.runDir,
+      [ENV_SUPERVISED]: this.runDir,
+      [ENV_NAME]: s.name,
+    };
+    if (s.spec.ownDomain) {
+      if (!this.dom0) throw new XenError('ENOTCONN', 'not connected to the hypervisor');
+      const d = await this.dom0.call('domctl.createdomain', { name: s.name, kind: 'service' });
+      s.domid = d.domid;
+      env[ENV_DOMID] = String(d.domid);
+      env[ENV_TOKEN] = d.token;
+    } else if (s.spec.kind !== 'hypervisor') {
+      // A dom0 service (xenconsoled) acts as dom0: it reads dom0's token itself.
+      s.domid = 0;
+      env[ENV_DOMID] = '0';
+      env[ENV_TOKEN] = `@${this.layout.dom0Token}`;
+    }
+    return env;
+  }
+
+  /**
+   * Start one incarnation and wait for it to be ready.  Rejects if the child
+   * dies first (onExit has then already dealt with it).  If no child could even
+   * be started (the hypervisor refused the domain), the service is failed here.
+   */
+  private async startIncarnation(s: Service): Promise<void> {
+    let env: Record<string, string>;
+    try {
+      env = await this.incarnationEnv(s);
+    } catch (e) {
+      s.state = 'failed';
+      s.lastExit = `could not create its domain: ${(e as Error).message}`;
+      this.report(s, s.lastExit);
+      return;
+    }
+    const args = s.spec.env[ENV_ARGS];
+    if (args) env[ENV_ARGS] = args;
+    const ready = s.spawn(this.layout.logs, env, this.readyTimeoutMs, (e, child) => this.exits.set(s, this.onExit(s, e, child)));
+    this.report(s, `starting (pid ${s.pid}${s.domid !== null && s.spec.ownDomain ? `, domid ${s.domid}` : ''})`);
+    await ready;
+    s.state = 'ready';
+    this.report(s, `ready (pid ${s.pid}${s.domid !== null ? `, domid ${s.domid}` : ''})`);
+  }
+
+  // --- watching -----------------------------------------------------------
+
+  private async onExit(s: Service, e: ExitInfo, child: ChildProcess): Promise<void> {
+    if (child !== s.child) return;
+    const how = describeExit(e);
+    const deliberate = s.stopping || this.shuttingDown !== null;
+    if (!deliberate) s.lastExit = s.lastExit && s.state === 'starting' ? s.lastExit : how;
+    s.child = null;
+    await this.destroyDomainOf(s);
+    if (deliberate) {
+      s.state = 'stopped';
+      this.report(s, `stopped (${how})`);
+      return;
+    }
+    this.log.error({ service: s.name, exit: how }, 'service died');
+    if (s.spec.kind === 'hypervisor') {
+      s.state = 'failed';
+      this.report(s, `died (${how}); without a hypervisor nothing can run: bringing the stack down`);
+      void this.down('the hypervisor died', 1);
+      return;
+    }
+    this.scheduleRestart(s, e, how);
+  }
+
+  private scheduleRestart(s: Service, e: ExitInfo, how: string): void {
+    const policy = s.spec.restart;
+    if (policy === 'never' || (policy === 'on-failure' && e.code === 0)) {
+      s.state = e.code === 0 ? 'stopped' : 'failed';
+      this.report(s, `${how}; restart policy '${policy}': not restarting`);
+      return;
+    }
+    const { maxRestarts, windowSeconds } = this.opts.config.restart;
+    const now = Date.now();
+    s.restartTimes = s.restartTimes.filter((t) => now - t < windowSeconds * 1000);
+    if (s.restartTimes.length >= maxRestarts) {
+      s.state = 'failed';
+      s.lastExit = `${how}; gave up after ${s.restartTimes.length} restarts in ${windowSeconds}s`;
+      this.log.error({ service: s.name, restarts: s.restartTimes.length, windowSeconds }, 'crash loop: giving up');
+      this.report(s, `${how}; crash loop: gave up after ${s.restartTimes.length} restarts in ${windowSeconds}s`);
+      return;
+    }
+    const delay = RESTART_BACKOFF_MS[Math.min(s.restartTimes.length, RESTART_BACKOFF_MS.length - 1)]!;
+    s.state = 'restarting';
+    s.restartTimes.push(now + delay);
+    this.report(s, `${how}; restarting${delay ? ` in ${delay} ms` : ''}`);
+    setTimeout(() => {
+      if (this.shuttingDown || s.state !== 'restarting') return;
+      s.restarts++;
+      this.startIncarnation(s).catch((err) => this.log.warn({ service: s.name, err: (err as Error).message }, 'restart failed'));
+    }, delay);
+  }
+
+  private async destroyDomainOf(s: Service): Promise<void> {
+    if (!s.spec.ownDomain || s.domid === null) return;
+    const domid = s.domid;
+    s.domid = null;
+    try {
+      await this.dom0?.call('domctl.destroydomain', { domid });
+    } catch (err) {
+      if (!(err instanceof XenError && err.errno === 'ESRCH')) this.log.error({ err, serviceDomid: domid, service: s.name }, 'could not destroy the domain');
+    }
+  }
+
+  private report(s: Service, message: string): void {
+    this.log.info({ service: s.name, state: s.state, servicePid: s.pid, serviceDomid: s.domid }, message);
+    this.writeState();
+    this.emit('change', { service: s.status(), message });
+  }
+
+  private writeState(): void {
+    try {
+      writeFileSync(this.layout.supervisorState, JSON.stringify({ supervisorPid: process.pid, services: this.status() }, null, 2) + '\n', { mode: 0o600 });
+    } catch {
+      // The run dir is going away (down); nothing to record.
+    }
+  }
+
+  // --- stopping -----------------------------------------------------------
+
+  private async stopAll(reason: string, exitCode: number): Promise<void> {
+    this.log.info({ reason }, 'bringing the stack down');
+    const tiers = [...new Set(this.services.map((s) => s.spec.tier))].sort((a, b) => b - a);
+    for (const tier of tiers) {
+      const group = this.services.filter((s) => s.spec.tier === tier);
+      if (tier === 0) await this.dom0?.close();
+      await Promise.all(group.map(async (s) => {
+        await s.stop(this.stopGraceMs);
+        await this.exits.get(s);
+        s.state = 'stopped';
+      }));
+    }
+    await this.control?.close();
+    removeRuntimeFiles(this.runDir);
+    this.log.info('stack is down');
+    this.emit('stopped', exitCode);
+  }
+
+  // --- control socket -----------------------------------------------------
+
+  private async bindControl(): Promise<void> {
+    const server = new RpcServer({
+      endpoint: ipcEndpoint(this.layout.supervisorSocket),
+      log: this.log,
+      handle: (_peer, call) => this.serveControl(call.op, call.args),
+    });
+    await server.bind();
+    this.control = server;
+  }
+
+  private async serveControl(op: string, raw: unknown): Promise<SupervisorCalls[keyof SupervisorCalls]['reply']> {
+    switch (op) {
+      case 'status':
+        return { runDir: this.runDir, pid: process.pid, services: this.status() };
+      case 'kill':
+        return this.kill(argString(op, argObject(op, raw), 'name', 64));
+      case 'restart': {
+        const name = argString(op, argObject(op, raw), 'name', 64);
+        await this.restart(name);
+        return { name };
+      }
+      case 'down':
+        // Reply first; the caller watches the pid file to see the end.
+        setImmediate(() => void this.down('xenbox down'));
+        return null;
+      default:
+        throw new XenError('ENOSYS', `no supervisor call '${op}'`);
+    }
+  }
+}
