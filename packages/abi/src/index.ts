@@ -10,3 +10,5 @@ export * from './args.js';
 export * from './hypercall.js';
 export * from './supervisor.js';
 export * from './rundir.js';
+export * from './riscv-sbi.js';
+export * from './xenstore.js';
