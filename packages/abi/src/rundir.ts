@@ -31,6 +31,8 @@ export const runDirLayout = (runDir: string) => ({
   logFile: (name: string) => join(runDir, 'logs', `${name}.log`),
   xenstoredDir: join(runDir, 'xenstored'),
   xenstoredSocket: join(runDir, 'xenstored', 'socket'),
+  /** xenstored's ZeroMQ ROUTER for process domains (raw xsd_sockmsg frames; docs/xenstored.md). */
+  xenstoredZmqSocket: join(runDir, 'xenstored', 'xs.sock'),
 });
 
 export type RunDirLayout = ReturnType<typeof runDirLayout>;

@@ -1,0 +1,71 @@
+/**
+ * The domains xenstored knows (struct domain in tools/xenstored/domain.c):
+ * introduced or not, the SET_TARGET target, the feature bits, and -- xenbox's
+ * addition -- the secret a process domain proves itself with on the ZeroMQ
+ * socket (docs/xenstored.md).
+ *
+ * dom0 is always introduced: C xenstored introduces the master domain
+ * itself at start (domain.c dom0_init()).
+ */
+import { DOMID_DOM0, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_WATCHDEPTH } from '@xenbox/abi';
+
+/** What xenbox's xenstored implements: watch depth and DOMID_ANY permissions (no ring, so no ERROR/RECONNECTION bits). */
+export const SERVER_FEATURES = XENSTORE_SERVER_FEATURE_WATCHDEPTH | XENSTORE_SERVER_FEATURE_DOMID_ANY;
+
+export interface DomainInfo {
+  domid: number;
+  introduced: boolean;
+  /** Secret a ZeroMQ peer must present to be this domain; undefined: none can. */
+  secret: string | undefined;
+  target: number | undefined;
+  features: number;
+  /** Shut down (reported via @releaseDomain); RESUME clears it. */
+  shutdown: boolean;
+}
+
+export class Domains {
+  private readonly map = new Map<number, DomainInfo>();
+  /** Told about every change, for the journal. */
+  journal: ((d: DomainInfo | { domid: number; gone: true }) => void) | null = null;
+
+  constructor() {
+    this.map.set(DOMID_DOM0, { domid: DOMID_DOM0, introduced: true, secret: undefined, target: undefined, features: SERVER_FEATURES, shutdown: false });
+  }
+
+  get(domid: number): DomainInfo | undefined {
+    return this.map.get(domid);
+  }
+
+  isIntroduced(domid: number): boolean {
+    return this.map.get(domid)?.introduced ?? false;
+  }
+
+  all(): DomainInfo[] {
+    return [...this.map.values()];
+  }
+
+  /** Find or make the record of a domain not (yet) introduced. */
+  ensure(domid: number): DomainInfo {
+    let d = this.map.get(domid);
+    if (!d) this.map.set(domid, (d = { domid, introduced: false, secret: undefined, target: undefined, features: SERVER_FEATURES, shutdown: false }));
+    return d;
+  }
+
+  update(domid: number, change: Partial<Omit<DomainInfo, 'domid'>>): DomainInfo {
+    const d = Object.assign(this.ensure(domid), change);
+    this.journal?.({ ...d });
+    return d;
+  }
+
+  forget(domid: number): void {
+    if (domid === DOMID_DOM0) return;
+    this.map.delete(domid);
+    this.journal?.({ domid, gone: true });
+  }
+
+  /** Used when replaying the journal. */
+  restore(d: DomainInfo | { domid: number; gone: true }): void {
+    if ('gone' in d) this.map.delete(d.domid);
+    else this.map.set(d.domid, { ...d });
+  }
+}
