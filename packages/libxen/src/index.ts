@@ -4,3 +4,4 @@ export * from './rpc-client.js';
 export * from './rpc-server.js';
 export * from './hypervisor-connection.js';
 export * from './bootstrap.js';
+export * from './xenstore-client.js';
