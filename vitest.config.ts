@@ -10,5 +10,8 @@ export default defineConfig({
     // Two cores: files that start whole stacks must not all run at once.
     maxWorkers: 2,
     pool: 'forks',
+    // Under CI also write a JSON summary (.ci/run prints its counts).
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: process.env.CI ? { json: 'test-results.json' } : undefined,
   },
 });

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const XENBOX_BIN = resolve(REPO, 'packages/dom0/bin/xenbox.js');
-export const HYPERVISOR_MAIN = resolve(REPO, 'packages/hypervisor/dist/main.js');
 
 /** A fresh run dir under /tmp: short enough for ipc:// socket paths. */
 export function tempRunDir(tag: string): string {

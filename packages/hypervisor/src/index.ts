@@ -1,3 +1,4 @@
 export * from './hypervisor.js';
 export * from './common/domain.js';
 export * from './common/console.js';
+export * from './launch.js';

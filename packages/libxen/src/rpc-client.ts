@@ -10,6 +10,7 @@
  */
 import { Dealer } from 'zeromq';
 import {
+  BATCH_MAX_MSGS,
   CALL_ID_MAX,
   DEFAULT_CALL_TIMEOUT_MS,
   XenError,
@@ -50,6 +51,8 @@ export class RpcClient {
   private closed = false;
   private sweeper: NodeJS.Timeout | null = null;
   readonly timeoutMs: number;
+  /** Frames and messages moved, for benchmarks and `xl`-style introspection. */
+  readonly stats = { framesSent: 0, msgsSent: 0, framesReceived: 0, msgsReceived: 0 };
   private readonly log: Logger | undefined;
 
   constructor(readonly endpoint: string, opts: RpcClientOptions = {}) {
@@ -103,19 +106,31 @@ export class RpcClient {
     return id;
   }
 
+  /**
+   * Queue a message.  A lone call leaves at once (after the current
+   * synchronous code, so calls issued together still share a frame).  With
+   * other calls in flight the flush waits for the end of this event-loop turn
+   * (setImmediate), so every call issued while handling the replies that
+   * arrived in this turn leaves in one frame: batches grow with the load.
+   */
   private enqueue(msg: Msg): void {
     this.queue.push(msg);
-    if (!this.sending) void this.drain();
+    if (this.sending) return;
+    this.sending = true;
+    if (this.pending.size <= 1) queueMicrotask(() => void this.drain());
+    else setImmediate(() => void this.drain());
   }
 
   /** Send everything queued; whatever queues up meanwhile goes in the next frame. */
   private async drain(): Promise<void> {
-    this.sending = true;
     try {
       while (this.queue.length && !this.closed) {
-        const batch = this.queue;
-        this.queue = [];
+        // At most BATCH_MAX_MSGS per frame: the peer refuses bigger batches.
+        const batch = this.queue.length <= BATCH_MAX_MSGS ? this.queue : this.queue.splice(0, BATCH_MAX_MSGS);
+        if (batch === this.queue) this.queue = [];
         try {
+          this.stats.framesSent++;
+          this.stats.msgsSent += batch.length;
           await this.sock.send(encodeFrame(batch.length === 1 ? batch[0]! : batch));
         } catch (e) {
           this.failBatch(batch, e);
@@ -156,6 +171,8 @@ export class RpcClient {
       this.log?.warn({ err: e, endpoint: this.endpoint }, 'dropped a malformed frame from the peer');
       return;
     }
+    this.stats.framesReceived++;
+    this.stats.msgsReceived += msgs.length;
     for (const m of msgs) {
       if (isReply(m)) this.settle(m);
       else if (isEvent(m)) this.emit(m);

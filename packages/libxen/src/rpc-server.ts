@@ -155,7 +155,8 @@ export class RpcServer<S = unknown> {
     let box = this.outboxes.get(peer.key);
     if (!box) this.outboxes.set(peer.key, (box = []));
     box.push(msg);
-    // Let the rest of the current frame's calls add their replies first.
+    // Let the rest of the current frame's calls add their replies first; the
+    // clients batch their calls (see RpcClient.enqueue), so replies follow suit.
     if (!this.sending) {
       this.sending = true;
       queueMicrotask(() => void this.drain());
