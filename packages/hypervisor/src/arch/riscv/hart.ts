@@ -92,6 +92,8 @@ const CACHE_BITS = 14;
 const CACHE_SIZE = 1 << CACHE_BITS;
 const TWO32 = 4294967296;
 const INVALID_TAG = -1;
+/** SBI HSM states (SBI_HSM_STATE in @xenbox/abi). */
+const HSM_STARTED = 0, HSM_STOPPED = 1, HSM_START_PENDING = 2;
 
 export class Hart implements BlockHelpers, CsrHost {
   readonly state: VcpuState;
@@ -197,6 +199,12 @@ export class Hart implements BlockHelpers, CsrHost {
     this.executed = 0;
     this.pollAt = 0;
     this.shutdownRequest = undefined;
+    const hsm = Atomics.load(this.state.i32, W.HSM);
+    if (hsm === HSM_STOPPED) return { reason: 'stopped', executed: 0 };
+    if (hsm === HSM_START_PENDING) {
+      Atomics.store(this.state.i32, W.HSM, HSM_STARTED);
+      this.flushTlb();
+    }
     for (;;) {
       if (this.executed >= this.pollAt) {
         if (this.poll()) break;
@@ -333,6 +341,16 @@ export class Hart implements BlockHelpers, CsrHost {
   completeHypercall(result: bigint | number, sbiError = 0): void {
     this.state.setReg(10, sbiError);
     this.state.setReg(11, result);
+  }
+
+  /** Read 8 bytes at a guest virtual address with the current translation (SBI legacy hart masks). */
+  readVirtual64(addr: bigint): bigint | undefined {
+    const vl = this.load(Number(BigInt.asIntN(32, addr)), Number(BigInt.asIntN(32, addr >> 32n)), 3);
+    if (this.F[0]) {
+      this.F[0] = 0;
+      return undefined;
+    }
+    return (BigInt(HI[0]! >>> 0) << 32n) | BigInt(vl >>> 0);
   }
 
   /** Answer the MMIO access of an 'mmio' exit (the read value; ignored for writes). */
