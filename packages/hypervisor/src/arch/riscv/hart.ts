@@ -123,8 +123,12 @@ export class Hart implements BlockHelpers, CsrHost {
   private readonly codePages: Uint8Array;
   private readonly env: unknown[];
 
-  /** F[0] != 0: the last slow-path call left a trap or MMIO exit pending. */
-  private readonly F = new Int32Array(1);
+  /**
+   * F[0] != 0: the last slow-path call left a trap or MMIO exit pending.
+   * F[1] != 0: something needs the run loop's attention (exit, interrupt
+   * state, code invalidation): a self-looping block returns at its back edge.
+   */
+  private readonly F = new Int32Array(2);
   private pendKind = 0;
   private pendCause = 0;
   private pendTvalLo = 0;
@@ -236,6 +240,7 @@ export class Hart implements BlockHelpers, CsrHost {
         fn = f;
       }
       this.executed += fn();
+      if (this.F[1] !== 0) this.F[1] = 0;
       if (this.exitCode !== Exit.NONE) break;
     }
     return this.finishRun();
@@ -366,6 +371,7 @@ export class Hart implements BlockHelpers, CsrHost {
   requestShutdown(kind: 'poweroff' | 'reboot', code: number): void {
     this.shutdownRequest = { kind, code };
     this.exitCode = Exit.SHUTDOWN;
+    this.F[1] = 1;
   }
 
   // ---------------------------------------------------------------- TLB and code cache
@@ -377,6 +383,7 @@ export class Hart implements BlockHelpers, CsrHost {
   }
 
   flushCode(): void {
+    this.F[1] = 1;
     this.cacheOff.fill(INVALID_TAG);
     this.codePages.fill(0);
   }
@@ -399,6 +406,7 @@ export class Hart implements BlockHelpers, CsrHost {
   /** A store hit a page with translated code: drop that page's blocks (self-modifying code, loaders). */
   private invalidateCodePage(page: number): void {
     this.codePages[page] = 0;
+    this.F[1] = 1;
     this.stats.codeInvalidations++;
     const first = (page * 2048) & (CACHE_SIZE - 1);
     for (let i = 0; i < 2048; i++) {
@@ -656,7 +664,10 @@ export class Hart implements BlockHelpers, CsrHost {
       if (r !== MMIO.EXIT) r = dev.write(o + 4, 4, vh) ?? r;
     } else r = dev.write(o, n, size === 0 ? vl & 0xff : size === 1 ? vl & 0xffff : vl);
     if (r === MMIO.EXIT) this.mmioExit(pa, size, true, vl, vh);
-    else if (r === MMIO.STOP && this.exitCode === Exit.NONE) this.exitCode = Exit.SHUTDOWN;
+    else if (r === MMIO.STOP && this.exitCode === Exit.NONE) {
+      this.exitCode = Exit.SHUTDOWN;
+      this.F[1] = 1;
+    }
   }
 
   // ---------------------------------------------------------------- atomics (RV64A, §8)
@@ -756,6 +767,7 @@ export class Hart implements BlockHelpers, CsrHost {
   }
   interruptsChanged(): void {
     this.pollAt = 0;
+    this.F[1] = 1;
   }
 
   // ---------------------------------------------------------------- traps

@@ -23,6 +23,8 @@ import * as d from './decode.js';
 import { W } from './vcpu-state.js';
 
 export const MAX_BLOCK = 64;
+/** A self-looping block returns to the run loop after about this many instructions (poll interval). */
+export const LOOP_LIMIT = 4096;
 export const TLB_BITS = 9;
 export const TLB_SIZE = 1 << TLB_BITS;
 
@@ -49,6 +51,9 @@ const hi32 = (v: bigint): number => Number(BigInt.asIntN(32, v >> 32n));
 /** Generated-code builder for one block. */
 class BlockSource {
   private readonly body: string[] = [];
+  /** Set when the block branches back to its own start: it then runs as a JS loop. */
+  private loops = false;
+  constructor(private readonly start: bigint) {}
   private readonly used = new Set<number>();
   private readonly dirty = new Set<number>();
 
@@ -91,18 +96,33 @@ class BlockSource {
 
   /** Exit to a constant next PC. */
   exitTo(pc: bigint, retired: number): void {
-    this.emit(`${this.writeback()}R[${W.PC}]=${lo32(pc)};R[${W.PC + 1}]=${hi32(pc)};return ${retired};`);
+    this.emit(this.exitCode(pc, retired));
+  }
+
+  /**
+   * Code that leaves the block for `pc` after `retired` instructions.  A jump
+   * back to the block's own start loops in JS instead (registers stay in
+   * locals), up to LOOP_LIMIT instructions or until F[1] asks for attention.
+   */
+  exitCode(pc: bigint, retired: number): string {
+    const setPc = `R[${W.PC}]=${lo32(pc)};R[${W.PC + 1}]=${hi32(pc)};`;
+    if (pc === this.start) {
+      this.loops = true;
+      return `n+=${retired};if(n<${LOOP_LIMIT}&&F[1]===0)continue;${this.writeback()}${setPc}return n;`;
+    }
+    return `${this.writeback()}${setPc}return n+${retired};`;
   }
 
   /** Code for the fault path of a memory access of the instruction at pc. */
   faultExit(pc: bigint, k: number): string {
-    return `if(F[0]!==0){${this.writeback()}return X.fault(${lo32(pc)},${hi32(pc)},${k});}`;
+    return `if(F[0]!==0){${this.writeback()}return X.fault(${lo32(pc)},${hi32(pc)},n+${k});}`;
   }
 
   source(): string {
-    let prologue = 'let tl=0,th=0,al=0,ah=0,i=0,j=0,c=0,vl=0,vh=0;';
+    let prologue = 'let n=0,tl=0,th=0,al=0,ah=0,i=0,j=0,c=0,vl=0,vh=0;';
     for (const r of this.used) prologue += `let x${r}l=R[${2 * r}],x${r}h=R[${2 * r + 1}];`;
-    return prologue + this.body.join('\n');
+    const body = this.body.join('\n');
+    return prologue + (this.loops ? `for(;;){${body}}` : body);
   }
 }
 
@@ -283,7 +303,7 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
       emitAddress(b, s1, d.immI(inst));
       b.emit('al=al&-2;');
       b.set(dst, `${lo32(next)}`, `${hi32(next)}`);
-      b.emit(`${b.writeback()}R[${W.PC}]=al;R[${W.PC + 1}]=ah;return ${k + 1};`);
+      b.emit(`${b.writeback()}R[${W.PC}]=al;R[${W.PC + 1}]=ah;return n+${k + 1};`);
       return Step.END;
     }
     case 0x63: { // BRANCH
@@ -291,8 +311,7 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
       if (!cond) return Step.ILLEGAL;
       const [l1, h1] = b.get(s1), [l2, h2] = b.get(s2);
       const target = BigInt.asUintN(64, pc + BigInt(d.immB(inst)));
-      b.emit(`c=${cond(l1, h1, l2, h2)}?1:0;${b.writeback()}`);
-      b.emit(`if(c){R[${W.PC}]=${lo32(target)};R[${W.PC + 1}]=${hi32(target)};}else{R[${W.PC}]=${lo32(next)};R[${W.PC + 1}]=${hi32(next)};}return ${k + 1};`);
+      b.emit(`if(${cond(l1, h1, l2, h2)}){${b.exitCode(target, k + 1)}}${b.exitCode(next, k + 1)}`);
       return Step.END;
     }
     case 0x03: // LOAD
@@ -377,21 +396,21 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
     case 0x0f: // MISC-MEM: FENCE is a no-op (one memory per thread, SAB accesses are ordered by Atomics); FENCE.I ends the block
       if (f3 === 0) return Step.CONTINUE;
       if (f3 === 1) {
-        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},${k});`);
+        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},n+${k});`);
         return Step.END;
       }
       return Step.ILLEGAL;
     case 0x73: { // SYSTEM
       if (f3 === 0 || f3 === 4) {
         // ecall/ebreak/xret/wfi/sfence.vma: the hart decides (privilege checks, traps)
-        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},${k});`);
+        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},n+${k});`);
         return Step.END;
       }
       // Zicsr: the CSR helper checks existence and privilege; the block ends after it
       // because a CSR write can change translation, interrupts or privilege state.
       let vl: string, vh: string;
       if (f3 >= 5) { vl = `${s1}`; vh = '0'; } else { [vl, vh] = b.get(s1); }
-      b.emit(`vl=X.csr(${inst},${vl},${vh},${k});${b.faultExit(pc, k)}vh=HI[0];`);
+      b.emit(`vl=X.csr(${inst},${vl},${vh},n+${k});${b.faultExit(pc, k)}vh=HI[0];`);
       b.set(dst, 'vl', 'vh');
       b.exitTo(next, k + 1);
       return Step.END;
@@ -413,7 +432,7 @@ export interface TranslatedBlock {
  * fetched by the hart across a page boundary; such a block holds only it.
  */
 export function translate(pc: bigint, fetch16: (index: number) => number, first32?: number): TranslatedBlock {
-  const b = new BlockSource();
+  const b = new BlockSource(pc);
   let count = 0;
   let offset = 0; // in parcels
   let cur = pc;
@@ -441,7 +460,7 @@ export function translate(pc: bigint, fetch16: (index: number) => number, first3
     const step = inst === d.ILLEGAL || (len === 4 && (inst & 0x1c) === 0x1c) ? Step.ILLEGAL : emitInstruction(b, inst, len, cur, count);
     if (step === Step.ILLEGAL) {
       // mtval = the faulting instruction's bits (priv spec §3.1.16), 16 of them for RVC.
-      b.emit(`${b.writeback()}return X.trap(2,${raw},0,${lo32(cur)},${hi32(cur)},${count});`);
+      b.emit(`${b.writeback()}return X.trap(2,${raw},0,${lo32(cur)},${hi32(cur)},n+${count});`);
       count++;
       return { source: b.source(), count };
     }
