@@ -54,7 +54,8 @@ export function doRelease(req: Request): Reply {
   const domid = domidArg(oneArg(req));
   if (domid === DOMID_DOM0) throw new XenError('EINVAL', 'dom0 cannot be released');
   introducedDomid(req, String(domid));
-  req.after.push(() => req.xs.releaseDomain(domid));
+  // Before the reply, as domain.c does: the reply must not leave before the change is journaled.
+  req.xs.releaseDomain(domid);
   return OK;
 }
 
