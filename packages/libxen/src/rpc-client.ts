@@ -34,6 +34,9 @@ interface Pending {
   op: string;
 }
 
+/** A batch this big leaves at once rather than at the end of the event-loop turn. */
+const EAGER_BATCH = 16;
+
 export type EventListener = (data: unknown, ev: string) => void;
 
 export interface RpcClientOptions {
@@ -47,6 +50,7 @@ export class RpcClient {
   private readonly listeners = new Map<string, Set<EventListener>>();
   private queue: Msg[] = [];
   private sending = false;
+  private flushScheduled = false;
   private nextId = 1;
   private closed = false;
   private sweeper: NodeJS.Timeout | null = null;
@@ -110,15 +114,27 @@ export class RpcClient {
    * Queue a message.  A lone call leaves at once (after the current
    * synchronous code, so calls issued together still share a frame).  With
    * other calls in flight the flush waits for the end of this event-loop turn
-   * (setImmediate), so every call issued while handling the replies that
-   * arrived in this turn leaves in one frame: batches grow with the load.
+   * (setImmediate), so the calls issued while handling the replies that
+   * arrived in this turn share frames: batches grow with the load.  A batch
+   * that reaches EAGER_BATCH leaves without waiting, so several frames are in
+   * flight and the two processes work in parallel instead of taking turns.
    */
   private enqueue(msg: Msg): void {
     this.queue.push(msg);
     if (this.sending) return;
-    this.sending = true;
-    if (this.pending.size <= 1) queueMicrotask(() => void this.drain());
-    else setImmediate(() => void this.drain());
+    if (this.queue.length >= EAGER_BATCH || this.pending.size <= 1) {
+      this.sending = true;
+      queueMicrotask(() => void this.drain());
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        if (!this.sending && this.queue.length) {
+          this.sending = true;
+          void this.drain();
+        }
+      });
+    }
   }
 
   /** Send everything queued; whatever queues up meanwhile goes in the next frame. */
