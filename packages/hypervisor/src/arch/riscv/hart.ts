@@ -646,7 +646,7 @@ export class Hart implements BlockHelpers, CsrHost {
       return 0;
     }
     HI[0] = vh | 0;
-    return v | 0;
+    return size === 0 ? v & 0xff : size === 1 ? v & 0xffff : v | 0; // the translator sign-extends as the load asks
   }
 
   private mmioWrite(pa: number, size: number, vl: number, vh: number, lo: number, hi: number): void {
