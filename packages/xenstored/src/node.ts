@@ -11,6 +11,9 @@ import type { Perms } from './permissions.js';
 export const NO_CHILDREN: readonly string[] = Object.freeze([]);
 
 export class Node {
+  /** The DIRECTORY reply, kept between calls: DIRECTORY_PART asks for it again for each slice of a big list. */
+  listCache: Buffer | undefined = undefined;
+
   constructor(
     public value: string,
     public perms: Perms,
@@ -20,11 +23,13 @@ export class Node {
   ) {}
 
   addChild(name: string): void {
+    this.listCache = undefined;
     if (this.children === NO_CHILDREN) this.children = [name];
     else (this.children as string[]).push(name);
   }
 
   removeChild(name: string): void {
+    this.listCache = undefined;
     const i = this.children.indexOf(name);
     if (i < 0) return;
     if (this.children.length === 1) this.children = NO_CHILDREN;
@@ -46,6 +51,7 @@ export class Node {
 
 /** The children as the DIRECTORY reply carries them: each name NUL-terminated. */
 export function childList(node: Node): Buffer {
+  if (node.listCache) return node.listCache;
   const len = node.childListLength();
   const out = Buffer.allocUnsafe(len);
   let off = 0;
@@ -53,5 +59,7 @@ export function childList(node: Node): Buffer {
     off += out.write(c, off, 'latin1');
     out[off++] = 0;
   }
+  // Small lists are cheap to rebuild; only big ones are worth the memory.
+  if (len > 1024) node.listCache = out;
   return out;
 }
