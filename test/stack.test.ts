@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
 import { isAlive, leftoverProcesses } from '@xenbox/dom0';
+import { XenstoreClient } from '@xenbox/libxen';
 import { TestStack, xenbox } from './helpers/stack.js';
 import { tempRunDir } from './helpers/paths.js';
 
@@ -73,6 +74,59 @@ describe('a stack brought up with xenbox up --detach', () => {
     expect(readFileSync(runDirLayout(stack.runDir).logFile('blkback'), 'utf8')).toContain('"reason":"SIGTERM"');
   });
 
+  it('introduces every service domain to xenstored under /local/domain/<domid>, readable by it only', async () => {
+    const xs = await XenstoreClient.connectRunDir(stack.runDir);
+    try {
+      expect(await xs.read('/local/domain/0/name')).toBe('Domain-0');
+      for (const name of ['netback', 'blkback']) {
+        const s = await stack.service(name);
+        expect(await xs.read(`/local/domain/${s.domid}/name`)).toBe(name);
+        expect(await xs.getPerms(`/local/domain/${s.domid}`)).toEqual([{ id: 0, perm: 'n' }, { id: s.domid, perm: 'r' }]);
+        expect(await xs.isDomainIntroduced(s.domid!)).toBe(true);
+      }
+      // Each driver domain proved its identity to xenstored over ZeroMQ and read its own name.
+      expect(readFileSync(runDirLayout(stack.runDir).logFile('netback'), 'utf8')).toContain('"xenstoreName":"netback"');
+    } finally {
+      xs.close();
+    }
+  });
+
+  it('survives kill -9 of xenstored: it comes back as a new domain with the store intact, and nobody else restarts', async () => {
+    const before = await stack.status();
+    const xsd = before.find((s) => s.name === 'xenstored')!;
+    const xs = await XenstoreClient.connectRunDir(stack.runDir);
+    try {
+      await xs.write('/tool/xenbox-test', 'kept');
+      await stack.run('kill', 'xenstored');
+      await stack.waitFor('xenstored', (s) => s.state === 'ready' && s.pid !== xsd.pid, 3000);
+      expect(await xs.read('/tool/xenbox-test')).toBe('kept');
+      const nb = before.find((s) => s.name === 'netback')!;
+      expect(await xs.read(`/local/domain/${nb.domid}/name`)).toBe('netback');
+      const after = await stack.status();
+      for (const name of ['hypervisor', 'xenconsoled', 'netback', 'blkback']) {
+        expect(after.find((s) => s.name === name)!.pid, name).toBe(before.find((s) => s.name === name)!.pid);
+      }
+    } finally {
+      xs.close();
+    }
+  });
+
+  it('removes a dead domain from xenstore and introduces its successor', async () => {
+    const nb = await stack.service('netback');
+    await stack.run('kill', 'netback');
+    const next = await stack.waitFor('netback', (s) => s.state === 'ready' && s.pid !== nb.pid, 2000);
+    const xs = await XenstoreClient.connectRunDir(stack.runDir);
+    try {
+      expect(await xs.read(`/local/domain/${next.domid}/name`)).toBe('netback');
+      const deadline = Date.now() + 2000;
+      while ((await xs.tryRead(`/local/domain/${nb.domid}/name`)) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await xs.tryRead(`/local/domain/${nb.domid}/name`)).toBeUndefined();
+      expect(await xs.isDomainIntroduced(nb.domid!)).toBe(false);
+    } finally {
+      xs.close();
+    }
+  });
+
   it('refuses a second up on a live run dir and leaves the stack alone', async () => {
     const before = await stack.status();
     const r = await stack.run('up', '--detach');
@@ -108,7 +162,7 @@ describe('xenbox down', () => {
       for (const pid of pids) expect(isAlive(pid)).toBe(false);
       expect(leftoverProcesses(stack.runDir)).toEqual([]);
       const l = runDirLayout(stack.runDir);
-      for (const f of [l.hypervisorSocket, l.supervisorSocket, l.xenstoredSocket, l.supervisorPid, l.dom0Token]) expect(existsSync(f), f).toBe(false);
+      for (const f of [l.hypervisorSocket, l.supervisorSocket, l.xenstoredSocket, l.xenstoredZmqSocket, l.supervisorPid, l.dom0Token]) expect(existsSync(f), f).toBe(false);
       // Logs are kept for post-mortems.
       expect(existsSync(l.logFile('hypervisor'))).toBe(true);
     } finally {

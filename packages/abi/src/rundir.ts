@@ -9,6 +9,8 @@ export const ENV_RUN_DIR = 'XENBOX_RUN_DIR';
 export const ENV_DOMID = 'XENBOX_DOMID';
 export const ENV_TOKEN = 'XENBOX_TOKEN';
 export const ENV_NAME = 'XENBOX_NAME';
+/** The secret a process domain presents to xenstored (docs/xenstored.md, "Authentication"). */
+export const ENV_XS_SECRET = 'XENBOX_XS_SECRET';
 /** Extra per-service arguments, JSON encoded. */
 export const ENV_ARGS = 'XENBOX_ARGS';
 

@@ -19,6 +19,7 @@ import {
   ENV_NAME,
   ENV_RUN_DIR,
   ENV_TOKEN,
+  ENV_XS_SECRET,
   IPC_PATH_MAX,
   isValidDomId,
   runDirLayout,
@@ -29,6 +30,7 @@ import {
 import type { Logger } from 'pino';
 import { createLogger, flushLogger } from './logger.js';
 import { HypervisorConnection } from './hypervisor-connection.js';
+import { XenstoreClient } from './xenstore-client.js';
 
 export interface DomainProcess {
   name: string;
@@ -39,6 +41,12 @@ export interface DomainProcess {
   hv: HypervisorConnection;
   /** Per-service arguments from the stack config (XENBOX_ARGS, JSON). */
   args: Record<string, unknown>;
+  /**
+   * This domain's xenstore connection (ZeroMQ, authenticated with the secret
+   * the toolstack introduced it with; dom0 processes use the Unix socket).
+   * Opened on first use and closed on shutdown.
+   */
+  xenstore(): Promise<XenstoreClient>;
   /** Tell the supervisor this service is up. */
   ready(): void;
   /** Run `fn` on orderly shutdown (last registered runs first). */
@@ -64,7 +72,7 @@ function requireEnv(key: string): string {
 }
 
 /** Read what the supervisor passed; the token is removed from the environment so children do not inherit it. */
-export function readDomainEnv(defaultName: string): { runDir: string; domid: DomId; token: string; name: string; args: Record<string, unknown> } {
+export function readDomainEnv(defaultName: string): { runDir: string; domid: DomId; token: string; xsSecret: string | null; name: string; args: Record<string, unknown> } {
   const runDir = requireEnv(ENV_RUN_DIR);
   const domidText = requireEnv(ENV_DOMID);
   const domid = Number(domidText);
@@ -73,6 +81,8 @@ export function readDomainEnv(defaultName: string): { runDir: string; domid: Dom
   // "@path" reads the token from a file (dom0's token lives in $RUN_DIR/hypervisor/dom0.token).
   const token = tokenSpec.startsWith('@') ? readFileSync(tokenSpec.slice(1), 'utf8').trim() : tokenSpec;
   delete process.env[ENV_TOKEN];
+  const xsSecret = process.env[ENV_XS_SECRET] || null;
+  delete process.env[ENV_XS_SECRET];
   const name = process.env[ENV_NAME] || defaultName;
   let args: Record<string, unknown> = {};
   const argsText = process.env[ENV_ARGS];
@@ -83,13 +93,18 @@ export function readDomainEnv(defaultName: string): { runDir: string; domid: Dom
       throw new BootstrapError(`${ENV_ARGS} is not JSON: ${(e as Error).message}`);
     }
   }
-  return { runDir, domid, token, name, args };
+  return { runDir, domid, token, xsSecret, name, args };
 }
 
 export function checkIpcPath(path: string): void {
   if (Buffer.byteLength(path) >= IPC_PATH_MAX) {
     throw new BootstrapError(`socket path ${path} is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most ${IPC_PATH_MAX - 1}: use a shorter --run-dir`);
   }
+}
+
+function requireXsSecret(secret: string | null): string {
+  if (!secret) throw new BootstrapError(`${ENV_XS_SECRET} is not set: the toolstack did not introduce this domain to xenstored`);
+  return secret;
 }
 
 /** Tell our supervisor something, if we were started with an IPC channel. */
@@ -159,6 +174,18 @@ export async function bootstrapDomain(opts: BootstrapOptions): Promise<DomainPro
   log.info({ domid: hv.domid, kind: hv.self.kind }, 'registered with the hypervisor');
   const { onShutdown, shutdown } = installShutdown(log, () => hv.close());
   hv.on('domain.destroyed', (d) => void shutdown(`domain destroyed: ${d.reason}`));
+  let xs: Promise<XenstoreClient> | null = null;
+  const xenstore = (): Promise<XenstoreClient> => {
+    xs ??= (async () => {
+      const client =
+        hv.domid === 0
+          ? await XenstoreClient.connectRunDir(env.runDir)
+          : await XenstoreClient.connectZmq({ runDir: env.runDir }, { domid: hv.domid, secret: requireXsSecret(env.xsSecret) });
+      onShutdown(() => client.close());
+      return client;
+    })();
+    return xs;
+  };
   return {
     name: env.name,
     runDir: env.runDir,
@@ -167,6 +194,7 @@ export async function bootstrapDomain(opts: BootstrapOptions): Promise<DomainPro
     log,
     hv,
     args: env.args,
+    xenstore,
     ready() {
       log.info('ready');
       notifySupervisor({ type: 'ready', domid: hv.domid });

@@ -76,7 +76,7 @@ export function leftoverProcesses(runDir: string): number[] {
 /** Sockets and credentials that only make sense while a stack runs. */
 export function removeRuntimeFiles(runDir: string): void {
   const l = runDirLayout(runDir);
-  for (const f of [l.hypervisorSocket, l.supervisorSocket, l.xenstoredSocket, l.dom0Token, l.supervisorPid]) rmSync(f, { force: true });
+  for (const f of [l.hypervisorSocket, l.supervisorSocket, l.xenstoredSocket, l.xenstoredZmqSocket, l.dom0Token, l.supervisorPid]) rmSync(f, { force: true });
 }
 
 export interface Recovery {

@@ -19,6 +19,7 @@ import {
   ENV_NAME,
   ENV_RUN_DIR,
   ENV_TOKEN,
+  ENV_XS_SECRET,
   XenError,
   argObject,
   argString,
@@ -29,11 +30,25 @@ import {
   type ServiceStatus,
   type SupervisorCalls,
 } from '@xenbox/abi';
-import { HypervisorConnection, RpcServer, checkIpcPath, type Logger } from '@xenbox/libxen';
+import { HypervisorConnection, RpcServer, XenstoreClient, checkIpcPath, type Logger } from '@xenbox/libxen';
+import { introduceDomain, releaseDomain, writeDom0Nodes } from '../libxl/domain-xenstore.js';
 import { ENV_SUPERVISED, acquireRunDir, removeRuntimeFiles, type Recovery } from './run-dir.js';
 import { describeExit, Service, type ExitInfo, type ServiceSpec } from './service.js';
 import type { StackConfig } from './stack-config.js';
 import { coreServiceSpecs, driverServiceSpec } from './programs.js';
+
+/** How long a xenstore step of starting or releasing a domain may take. */
+const XENSTORE_TIMEOUT_MS = 5_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((res, rej) => {
+    const t = setTimeout(() => rej(new XenError('ETIMEDOUT', `${what}: no answer in ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), res(v)),
+      (e) => (clearTimeout(t), rej(e)),
+    );
+  });
+}
 
 /** Delay before the n-th restart within the crash-loop window: the first is immediate. */
 export const RESTART_BACKOFF_MS = [0, 200, 500, 1000, 2000, 5000];
@@ -56,6 +71,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
   readonly layout: RunDirLayout;
   readonly services: Service[] = [];
   private dom0: HypervisorConnection | null = null;
+  /** dom0's xenstore connection (the Unix socket), once xenstored is up. */
+  private xs: XenstoreClient | null = null;
   private control: RpcServer | null = null;
   private shuttingDown: Promise<void> | null = null;
   private readonly exits = new Map<Service, Promise<void>>();
@@ -89,9 +106,23 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
     const token = readFileSync(this.layout.dom0Token, 'utf8').trim();
     this.dom0 = await HypervisorConnection.connect({ runDir: this.runDir, domid: 0, token, log: this.log });
     for (const spec of [...core, ...this.opts.config.services.map((s) => driverServiceSpec(s))]) {
-      await this.startAndSettle(this.add(spec));
+      const s = this.add(spec);
+      await this.startAndSettle(s);
+      if (spec.kind === 'xenstored' && s.state === 'ready') await this.connectXenstore();
     }
     this.writeState();
+  }
+
+  /** Connect to xenstored as dom0 and write dom0's own nodes. */
+  private async connectXenstore(): Promise<void> {
+    try {
+      this.xs = await XenstoreClient.connectRunDir(this.runDir);
+      await writeDom0Nodes(this.xs);
+    } catch (e) {
+      this.log.error({ err: e }, 'cannot reach xenstored; domains will not be introduced to it');
+      this.xs?.close();
+      this.xs = null;
+    }
   }
 
   status(): ServiceStatus[] {
@@ -174,6 +205,14 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
       s.domid = d.domid;
       env[ENV_DOMID] = String(d.domid);
       env[ENV_TOKEN] = d.token;
+      if (this.xs && s.spec.kind !== 'xenstored') {
+        const xs = this.xs;
+        const secret = await withTimeout(introduceDomain(xs, d.domid, s.name), XENSTORE_TIMEOUT_MS, `introducing ${s.name} (d${d.domid}) to xenstored`).catch((e) => {
+          this.log.error({ err: (e as Error).message, service: s.name }, 'domain not introduced to xenstored: it will have no xenstore access');
+          return null;
+        });
+        if (secret) env[ENV_XS_SECRET] = secret;
+      }
     } else if (s.spec.kind !== 'hypervisor') {
       // A dom0 service (xenconsoled) acts as dom0: it reads dom0's token itself.
       s.domid = 0;
@@ -268,6 +307,14 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
     } catch (err) {
       if (!(err instanceof XenError && err.errno === 'ESRCH')) this.log.error({ err, serviceDomid: domid, service: s.name }, 'could not destroy the domain');
     }
+    // xenstored forgets it (fires @releaseDomain). Not awaited: a restart must
+    // not wait on xenstored, which may itself be the one restarting.
+    if (this.xs && s.spec.kind !== 'xenstored') {
+      const xs = this.xs;
+      withTimeout(releaseDomain(xs, domid), XENSTORE_TIMEOUT_MS, `releasing d${domid} in xenstored`).catch((e) =>
+        this.log.warn({ err: (e as Error).message, serviceDomid: domid }, 'could not release the domain in xenstored'),
+      );
+    }
   }
 
   private report(s: Service, message: string): void {
@@ -291,6 +338,10 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
     const tiers = [...new Set(this.services.map((s) => s.spec.tier))].sort((a, b) => b - a);
     for (const tier of tiers) {
       const group = this.services.filter((s) => s.spec.tier === tier);
+      if (tier <= 1 && this.xs) {
+        this.xs.close();
+        this.xs = null;
+      }
       if (tier === 0) await this.dom0?.close();
       await Promise.all(group.map(async (s) => {
         await s.stop(this.stopGraceMs);
