@@ -5,3 +5,4 @@ export * from './rpc-server.js';
 export * from './hypervisor-connection.js';
 export * from './bootstrap.js';
 export * from './xenstore-client.js';
+export * from './router-send.js';

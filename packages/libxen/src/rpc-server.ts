@@ -23,6 +23,7 @@ import {
   type ReplyMsg,
 } from '@xenbox/abi';
 import type { Logger } from 'pino';
+import { sendToRouterPeer } from './router-send.js';
 
 /** One connected DEALER, with a slot for the server's own per-peer state. */
 export interface Peer<S = unknown> {
@@ -41,9 +42,6 @@ export interface RpcServerOptions<S> {
   /** Told when a peer can no longer be reached (its DEALER went away). */
   onPeerGone?: (peer: Peer<S>) => void;
 }
-
-/** How long a peer may refuse frames (full queue) before it is dropped. */
-const PEER_STALL_MS = 5_000;
 
 export class RpcServer<S = unknown> {
   private readonly sock = new Router({ linger: 0, mandatory: true, sendTimeout: 0, maxMessageSize: FRAME_MAX_BYTES });
@@ -181,30 +179,14 @@ export class RpcServer<S = unknown> {
     }
   }
 
-  /**
-   * Send one frame to a peer.  EAGAIN (its queue is full) is back-pressure:
-   * wait and retry for a while.  Anything else, or a peer that stays full for
-   * PEER_STALL_MS, means the peer is gone.
-   */
   private async sendTo(peer: Peer<S>, msgs: Msg[]): Promise<boolean> {
-    const frame = encodeFrame(msgs.length === 1 ? msgs[0]! : msgs);
-    const giveUpAt = Date.now() + PEER_STALL_MS;
-    for (;;) {
-      try {
-        await this.sock.send([peer.identity, frame]);
-        return true;
-      } catch (e) {
-        if (this.closed) return false;
-        const code = (e as { code?: string }).code;
-        if (code === 'EAGAIN' && Date.now() < giveUpAt) {
-          await new Promise((r) => setTimeout(r, 1));
-          continue;
-        }
-        this.log.info({ peer: peer.key, err: (e as Error).message }, 'peer unreachable; dropping it');
-        this.peers.delete(peer.key);
-        this.opts.onPeerGone?.(peer);
-        return false;
-      }
+    const r = await sendToRouterPeer(this.sock, peer.identity, encodeFrame(msgs.length === 1 ? msgs[0]! : msgs), () => this.closed);
+    if (r === 'sent') return true;
+    if (r !== 'closed') {
+      this.log.info({ peer: peer.key, err: r.gone }, 'peer unreachable; dropping it');
+      this.peers.delete(peer.key);
+      this.opts.onPeerGone?.(peer);
     }
+    return false;
   }
 }

@@ -9,15 +9,13 @@
  */
 import { Router } from 'zeromq';
 import { XS, XS_XENBOX_AUTH, XenError, splitXsStrings, type XsHeader } from '@xenbox/abi';
+import { sendToRouterPeer } from '@xenbox/libxen';
 import { Connection } from './connection.js';
 import { splitFrame } from './framing.js';
 import type { Xenstored } from './xenstored.js';
 
 /** Biggest frame accepted: 64 whole maximum-size messages. */
 const FRAME_MAX = 64 * (16 + 4096);
-/** How long a peer may refuse frames (full queue) before it is dropped. */
-const PEER_STALL_MS = 5_000;
-
 interface Peer {
   identity: Buffer;
   conn: Connection;
@@ -146,23 +144,14 @@ export class ZmqListener {
   }
 
   private async sendTo(peer: Peer, frame: Buffer): Promise<boolean> {
-    const giveUpAt = Date.now() + PEER_STALL_MS;
-    for (;;) {
-      try {
-        await this.sock.send([peer.identity, frame]);
-        return true;
-      } catch (e) {
-        if (this.closed) return false;
-        if ((e as { code?: string }).code === 'EAGAIN' && Date.now() < giveUpAt) {
-          await new Promise((r) => setTimeout(r, 1));
-          continue;
-        }
-        this.xs.log.info({ err: (e as Error).message }, 'ZeroMQ peer unreachable; forgetting it');
-        peer.outbox.length = 0;
-        this.peers.delete(peer.identity.toString('hex'));
-        this.xs.detach(peer.conn);
-        return false;
-      }
+    const r = await sendToRouterPeer(this.sock, peer.identity, frame, () => this.closed);
+    if (r === 'sent') return true;
+    if (r !== 'closed') {
+      this.xs.log.info({ err: r.gone }, 'ZeroMQ peer unreachable; forgetting it');
+      peer.outbox.length = 0;
+      this.peers.delete(peer.identity.toString('hex'));
+      this.xs.detach(peer.conn);
     }
+    return false;
   }
 }
