@@ -14,9 +14,66 @@
  * | domctl.destroydomain       | dom0  | XEN_DOMCTL_destroydomain                 |
  * | domctl.getdomaininfo       | dom0  | XEN_DOMCTL_getdomaininfo                 |
  * | sysctl.getdomaininfolist   | dom0  | XEN_SYSCTL_getdomaininfolist             |
+ * | domctl.pausedomain/unpause | dom0  | XEN_DOMCTL_pausedomain / unpausedomain   |
+ * | domctl.shutdown            | dom0  | SCHEDOP_remote_shutdown                  |
+ * | domctl.max_mem / max_vcpus | dom0  | XEN_DOMCTL_max_mem / max_vcpus           |
+ * | sched.shutdown             | self  | SCHEDOP_shutdown                         |
+ * | sched.set_timer_op         | self  | __HYPERVISOR_set_timer_op (VIRQ_TIMER)   |
+ * | sysctl.physinfo            | dom0  | XEN_SYSCTL_physinfo                      |
+ * | console_io.read            | dom0  | XEN_SYSCTL_readconsole (`xl dmesg [-c]`)  |
+ * | memory.*                   | target| XENMEM_populate_physmap, _reservation ... |
+ * | memory.read/write/cmpxchg  | self  | (a process's loads and stores)           |
+ * | foreign.read/write         | target| privcmd foreign mapping                  |
+ * | mirror.*                   | self  | (xenbox: page mirrors, DESIGN §4)        |
+ * | gnttab.*                   | grants| GNTTABOP_*                               |
+ * | evtchn.*                   | ports | EVTCHNOP_*                               |
+ *
+ * "target" means XSM_TARGET: the domain itself, dom0, or a stub domain for
+ * its own guest.
  */
 import type { DomId } from './domid.js';
-import type { DomainInfo, DomainKind } from './domain.js';
+import type { DomainCreateFlag, DomainInfo, DomainKind, PhysInfo, ShutdownReason } from './domain.js';
+import type {
+  DecreaseReservationArgs,
+  ForeignReadArgs,
+  ForeignWriteArgs,
+  IncreaseReservationArgs,
+  IncreaseReservationReply,
+  MemoryCmpxchgArgs,
+  MemoryReadArgs,
+  MemoryWriteArgs,
+  MirrorFlushArgs,
+  MirrorMapOwnArgs,
+  MirrorMapOwnReply,
+  MirrorRefreshEvent,
+  MirrorRevokedEvent,
+  MirrorSyncArgs,
+  MirrorSyncReply,
+  PopulatePhysmapArgs,
+  ReservationReply,
+} from './memory.js';
+import type {
+  GnttabCopy,
+  GnttabCopyResult,
+  GnttabMapGrantRef,
+  GnttabMapResult,
+  GnttabQuerySizeArgs,
+  GnttabQuerySizeReply,
+  GnttabSetupTableArgs,
+  GnttabSetupTableReply,
+  GnttabUnmapGrantRef,
+  GnttabUnmapResult,
+} from './grant-table.js';
+import type {
+  EvtchnAllocUnboundArgs,
+  EvtchnBindInterdomainArgs,
+  EvtchnBindVirqArgs,
+  EvtchnPendingEvent,
+  EvtchnPeerClosedEvent,
+  EvtchnPort,
+  EvtchnStatusArgs,
+  EvtchnStatusReply,
+} from './event-channel.js';
 
 export interface HelloArgs {
   domid: DomId;
@@ -41,6 +98,18 @@ export interface CreateDomainArgs {
   kind: DomainKind;
   /** For a stub domain: the guest it serves. */
   target?: DomId;
+  /** XEN_DOMCTL_CDF_* flags; 'hvm' is implied by kind 'hvm'. */
+  flags?: DomainCreateFlag[];
+  /** A UUID to use instead of a fresh one (libxl passes c_info->uuid). */
+  uuid?: string;
+  /** Initial max_mem in KiB (default: 16 MiB for a process domain, 128 MiB for a guest). */
+  max_memkb?: number;
+  /** Initial populated memory in KiB: a guest's RAM, populated from GUEST_RAM_BASE_GFN. */
+  memkb?: number;
+  max_vcpus?: number;
+  max_grant_frames?: number;
+  max_maptrack_frames?: number;
+  max_evtchn_port?: number;
 }
 export interface CreateDomainReply {
   domid: DomId;
@@ -57,6 +126,47 @@ export interface Hypercalls {
   'domctl.destroydomain': { args: { domid: DomId }; reply: null };
   'domctl.getdomaininfo': { args: { domid: DomId }; reply: DomainInfo };
   'sysctl.getdomaininfolist': { args: Record<string, never>; reply: DomainInfo[] };
+  'sysctl.physinfo': { args: Record<string, never>; reply: PhysInfo };
+  'console_io.read': { args: { clear?: boolean }; reply: { text: string } };
+  'domctl.pausedomain': { args: { domid: DomId }; reply: null };
+  'domctl.unpausedomain': { args: { domid: DomId }; reply: null };
+  'domctl.shutdown': { args: { domid: DomId; reason: ShutdownReason }; reply: null };
+  'domctl.max_mem': { args: { domid: DomId; max_memkb: number }; reply: null };
+  'domctl.max_vcpus': { args: { domid: DomId; max: number }; reply: null };
+  'sched.shutdown': { args: { reason: ShutdownReason }; reply: null };
+  /** Fire VIRQ_TIMER on vCPU 0 after timeout_ns (0 cancels); xenbox takes a relative time. */
+  'sched.set_timer_op': { args: { timeout_ns: number }; reply: null };
+
+  'memory.populate_physmap': { args: PopulatePhysmapArgs; reply: ReservationReply };
+  'memory.increase_reservation': { args: IncreaseReservationArgs; reply: IncreaseReservationReply };
+  'memory.decrease_reservation': { args: DecreaseReservationArgs; reply: ReservationReply };
+  'memory.current_reservation': { args: { domid: DomId }; reply: number };
+  'memory.maximum_reservation': { args: { domid: DomId }; reply: number };
+  'memory.read': { args: MemoryReadArgs; reply: Uint8Array };
+  'memory.write': { args: MemoryWriteArgs; reply: null };
+  'memory.cmpxchg': { args: MemoryCmpxchgArgs; reply: number };
+  'foreign.read': { args: ForeignReadArgs; reply: Uint8Array };
+  'foreign.write': { args: ForeignWriteArgs; reply: null };
+  'mirror.map_own': { args: MirrorMapOwnArgs; reply: MirrorMapOwnReply };
+  'mirror.unmap_own': { args: { mids: number[] }; reply: null };
+  'mirror.flush': { args: MirrorFlushArgs; reply: null };
+  'mirror.sync': { args: MirrorSyncArgs; reply: MirrorSyncReply };
+
+  'gnttab.setup_table': { args: GnttabSetupTableArgs; reply: GnttabSetupTableReply };
+  'gnttab.query_size': { args: GnttabQuerySizeArgs; reply: GnttabQuerySizeReply };
+  'gnttab.map_grant_ref': { args: { ops: GnttabMapGrantRef[] }; reply: GnttabMapResult[] };
+  'gnttab.unmap_grant_ref': { args: { ops: GnttabUnmapGrantRef[] }; reply: GnttabUnmapResult[] };
+  'gnttab.copy': { args: { ops: GnttabCopy[] }; reply: GnttabCopyResult[] };
+
+  'evtchn.alloc_unbound': { args: EvtchnAllocUnboundArgs; reply: { port: EvtchnPort } };
+  'evtchn.bind_interdomain': { args: EvtchnBindInterdomainArgs; reply: { local_port: EvtchnPort } };
+  'evtchn.bind_virq': { args: EvtchnBindVirqArgs; reply: { port: EvtchnPort } };
+  'evtchn.bind_ipi': { args: { vcpu: number }; reply: { port: EvtchnPort } };
+  'evtchn.send': { args: { port: EvtchnPort }; reply: null };
+  'evtchn.close': { args: { port: EvtchnPort }; reply: null };
+  'evtchn.status': { args: EvtchnStatusArgs; reply: EvtchnStatusReply };
+  'evtchn.unmask': { args: { port: EvtchnPort }; reply: null };
+  'evtchn.reset': { args: { dom: DomId }; reply: null };
 }
 
 export type HypercallOp = keyof Hypercalls;
@@ -67,6 +177,14 @@ export type HypercallReply<O extends HypercallOp> = Hypercalls[O]['reply'];
 export interface HypervisorEvents {
   /** The domain was destroyed: its process should stop (Xen never runs a dead domain again). */
   'domain.destroyed': { domid: DomId; reason: string };
+  /** Ports that became pending; sent after any mirror refresh they depend on. */
+  'evtchn.pending': EvtchnPendingEvent;
+  /** The other end of an interdomain channel closed or died. */
+  'evtchn.peer_closed': EvtchnPeerClosedEvent;
+  /** New contents of mirrored pages (DESIGN §4). */
+  'mirror.refresh': MirrorRefreshEvent;
+  /** Mirrors that no longer map anything (the granter died or revoked): the next access fails. */
+  'mirror.revoked': MirrorRevokedEvent;
 }
 export type HypervisorEvent = keyof HypervisorEvents;
 

@@ -12,3 +12,8 @@ export * from './supervisor.js';
 export * from './rundir.js';
 export * from './riscv-sbi.js';
 export * from './xenstore.js';
+export * from './memory.js';
+export * from './grant-table.js';
+export * from './event-channel.js';
+export * from './ring.js';
+export * from './arg-checks.js';

@@ -9,6 +9,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import {
   DOMID_DOM0,
+  GUEST_RAM_BASE_GFN,
+  VIRQ,
   XEN_VERSION,
   XenError,
   argDomId,
@@ -19,13 +21,30 @@ import {
   type CallMsg,
   type DomId,
   type DomainKind,
+  type EvtchnPort,
   type HelloReply,
+  type ShutdownReason,
 } from '@xenbox/abi';
 import { RpcServer, type Logger, type Peer } from '@xenbox/libxen';
 import { ConsoleRing } from './common/console.js';
-import { Domain, DomainTable } from './common/domain.js';
+import { Domain, DomainTable, type DomainConfig } from './common/domain.js';
 import { domctlOps } from './common/domctl.js';
+import { closeAll, evtchnOps } from './common/evtchn-ops.js';
+import { gnttabOps, unmapGrantRef } from './common/gnttab-ops.js';
+import { HostMemory } from './common/host-memory.js';
 import { lookupHypercall, type HypercallTable } from './common/hypercall-table.js';
+import { memoryOps } from './common/memory-ops.js';
+import { kbToPages } from './common/memory.js';
+import { snapshot, type Mirror } from './common/mirror.js';
+import { sysctlOps } from './common/sysctl.js';
+
+/**
+ * How the vCPU layer raises an event upcall in a guest: called when a port
+ * of `domain` became pending and unmasked and its vCPU's
+ * evtchn_upcall_pending was newly set (vcpu_mark_events_pending).  The
+ * pending/mask bitmaps and per-vCPU selector are in domain.evtchn.
+ */
+export type GuestUpcallHook = (domain: Domain, vcpu: number) => void;
 
 export type Session = { domid: DomId } | { refused: string };
 
@@ -34,18 +53,29 @@ export interface HypervisorOptions {
   log: Logger;
   /** Extra endpoints to bind besides the run dir's ipc socket (e.g. tcp://127.0.0.1:5555). */
   extraEndpoints?: string[];
+  /** Host memory all domains together may use (--host-mem), bytes. */
+  hostMemBytes?: number;
 }
 
 export class Hypervisor {
-  readonly domains = new DomainTable();
+  readonly domains: DomainTable;
   readonly console = new ConsoleRing();
   private readonly servers: RpcServer<Session>[] = [];
   private readonly table: HypercallTable;
   readonly log: Logger;
+  private guestUpcall: GuestUpcallHook | null = null;
+  private readonly toDeliver = new Set<Domain>();
+  private deliveryScheduled = false;
 
   constructor(private readonly opts: HypervisorOptions) {
     this.log = opts.log;
-    this.table = { ...this.commonOps(), ...domctlOps(this) };
+    this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this) };
+  }
+
+  /** The vCPU layer registers how to inject an event upcall into a guest. */
+  setGuestUpcallHook(hook: GuestUpcallHook | null): void {
+    this.guestUpcall = hook;
   }
 
   /** Boot: create dom0, publish its token, start serving. */
@@ -55,6 +85,7 @@ export class Hypervisor {
     mkdirSync(layout.hypervisorDir, { recursive: true, mode: 0o700 });
     writeFileSync(layout.dom0Token, token + '\n', { mode: 0o600 });
     this.console.write('xen', `Xen version ${XEN_VERSION.major}.${XEN_VERSION.minor}${XEN_VERSION.extra} (xenbox)`);
+    this.console.write('xen', `Host memory: ${this.domains.host.totalPages} pages (${Math.round(this.domains.host.totalPages / 256)} MiB) for domains`);
     for (const endpoint of [ipcEndpoint(layout.hypervisorSocket), ...(this.opts.extraEndpoints ?? [])]) {
       const server = new RpcServer<Session>({
         endpoint,
@@ -72,28 +103,185 @@ export class Hypervisor {
     for (const s of this.servers) await s.close();
   }
 
-  createDomain(name: string, kind: DomainKind, target: DomId | null): { domain: Domain; token: string } {
-    const created = this.domains.create(name, kind, target);
-    this.console.write('xen', `d${created.domain.domid}: created domain '${name}' (${kind})`);
-    this.log.info({ dom: created.domain.domid, domain: name, kind }, 'domain created');
+  /**
+   * Create a domain; with config.memKb its RAM is populated at once, so a
+   * domain the host cannot hold fails here with ENOMEM and leaves nothing behind.
+   */
+  createDomain(name: string, kind: DomainKind, target: DomId | null, config: DomainConfig & { memKb?: number } = {}): { domain: Domain; token: string } {
+    const created = this.domains.create(name, kind, target, undefined, config);
+    const d = created.domain;
+    if (config.memKb) {
+      try {
+        const pages = kbToPages(config.memKb);
+        if (pages > d.memory.maxPages) d.memory.maxPages = pages;
+        const base = d.isProcess ? 0 : GUEST_RAM_BASE_GFN;
+        for (let i = 0; i < pages; i++) d.memory.populate(base + i);
+      } catch (e) {
+        d.memory.teardown();
+        this.domains.remove(d.domid);
+        throw e;
+      }
+    }
+    this.console.write('xen', `d${d.domid}: created domain '${name}' (${kind}, ${d.memory.totPages} pages, max ${d.memory.maxPages})`);
+    this.log.info({ dom: d.domid, domain: name, kind }, 'domain created');
     return created;
   }
 
-  /** Destroy always succeeds for a live domain, however wedged: its connections are told and cut off. */
+  /**
+   * Destroy always succeeds for a live domain, however wedged
+   * (domain_kill + domain_relinquish_resources): event channels closed with
+   * the remote ends told, the grants it mapped unmapped, the mappings others
+   * hold of its grants revoked, its memory freed; its connections are told
+   * and cut off, and dom0 gets VIRQ_DOM_EXC.
+   */
   destroyDomain(domid: DomId, reason: string): void {
     const d = this.domains.require(domid);
     d.dying = true;
-    for (const server of this.servers) {
-      for (const key of d.connections) {
-        const peer = server.peerByKey(key);
-        if (!peer) continue;
-        server.push(peer, 'domain.destroyed', { domid, reason });
-        peer.state = { refused: `domain ${domid} was destroyed` };
-      }
+    if (d.timer) clearTimeout(d.timer);
+    closeAll(this, d, `domain ${domid} was destroyed`);
+    for (const [handle] of d.grants.mappings()) unmapGrantRef(this, d, handle);
+    this.revokeMappingsOf(d);
+    this.revokeMirrors(d.memory.teardown().flatMap((p) => [...p.mirrors]), `domain ${domid} was destroyed`);
+    for (const key of d.connections) {
+      const found = this.peer(key);
+      if (!found) continue;
+      found.server.push(found.peer, 'domain.destroyed', { domid, reason });
+      found.peer.state = { refused: `domain ${domid} was destroyed` };
     }
+    this.toDeliver.delete(d);
     this.domains.remove(domid);
     this.console.write('xen', `d${domid}: domain '${d.name}' destroyed (${reason})`);
     this.log.info({ dom: domid, domain: d.name, reason }, 'domain destroyed');
+    this.sendGlobalVirq(VIRQ.DOM_EXC);
+  }
+
+  setPaused(d: Domain, paused: boolean): void {
+    if (d.paused === paused) return;
+    d.paused = paused;
+    this.console.write('xen', `d${d.domid}: ${paused ? 'paused' : 'unpaused'}`);
+  }
+
+  /** SCHEDOP_shutdown: record the reason and tell dom0 (VIRQ_DOM_EXC); the toolstack decides what next. */
+  shutdownDomain(d: Domain, reason: ShutdownReason): void {
+    if (d.shutdown !== null) return; // the first reason sticks, as in domain_shutdown()
+    d.shutdown = reason;
+    this.console.write('xen', `d${d.domid}: shut down (${reason})`);
+    this.log.info({ dom: d.domid, reason }, 'domain shut down');
+    this.sendGlobalVirq(VIRQ.DOM_EXC);
+  }
+
+  /** set_timer_op: VIRQ_TIMER on vCPU 0 after timeoutNs; 0 cancels. */
+  setTimer(d: Domain, timeoutNs: number): void {
+    if (d.timer) clearTimeout(d.timer);
+    d.timer = null;
+    if (timeoutNs === 0) return;
+    d.timer = setTimeout(() => {
+      d.timer = null;
+      if (!d.dying) this.sendVirq(d, VIRQ.TIMER, 0);
+    }, Math.ceil(timeoutNs / 1e6));
+    d.timer.unref();
+  }
+
+  // ------------------------------------------------------------ event delivery
+
+  /** evtchn_port_set_pending(): set pending, and kick the vCPU if that raised an upcall. */
+  setPending(d: Domain, port: EvtchnPort, _from?: Domain): void {
+    if (d.dying) return;
+    if (d.evtchn.setPending(port)) this.kick(d, d.evtchn.channel(port).vcpu);
+  }
+
+  /** send_guest_vcpu_virq(). */
+  sendVirq(d: Domain, virq: number, vcpu: number): void {
+    const port = d.evtchn.virqPort(virq, vcpu);
+    if (port !== undefined) this.setPending(d, port);
+  }
+
+  /** send_global_virq(): to the global VIRQ handler, dom0. */
+  sendGlobalVirq(virq: number): void {
+    const dom0 = this.domains.get(DOMID_DOM0);
+    if (dom0) this.sendVirq(dom0, virq, 0);
+  }
+
+  /** vcpu_mark_events_pending(): a guest gets an upcall; a process gets a message (batched). */
+  kick(d: Domain, vcpu: number): void {
+    if (!d.isProcess) {
+      this.guestUpcall?.(d, vcpu);
+      return;
+    }
+    this.toDeliver.add(d);
+    if (this.deliveryScheduled) return;
+    this.deliveryScheduled = true;
+    queueMicrotask(() => this.deliverAll());
+  }
+
+  private deliverAll(): void {
+    this.deliveryScheduled = false;
+    const ds = [...this.toDeliver];
+    this.toDeliver.clear();
+    for (const d of ds) this.deliver(d);
+  }
+
+  /**
+   * Deliver a process domain's pending ports: first every stale mirror it
+   * holds (so the pages are current when it looks), then the ports, on the
+   * same connection so they arrive in that order.  With no connection yet the
+   * ports stay pending until it says hello.
+   */
+  private deliver(d: Domain): void {
+    if (d.dying || d.connections.size === 0) return;
+    const ports = d.evtchn.takePending(0);
+    if (ports.length === 0) return;
+    this.pushMirrorRefreshes(d.mirrors.stale());
+    this.pushToDomain(d, 'evtchn.pending', { ports });
+  }
+
+  private pushMirrorRefreshes(mirrors: Mirror[]): void {
+    for (const [key, ms] of groupByPeer(mirrors)) this.pushToPeer(key, 'mirror.refresh', { pages: ms.map((m) => ({ mid: m.mid, data: snapshot(m) })) });
+  }
+
+  /** The remote end of an interdomain channel went away: its owner is told. */
+  tellPeerClosed(d: Domain, port: EvtchnPort, remoteDom: DomId, reason: string): void {
+    if (!d.dying) this.pushToDomain(d, 'evtchn.peer_closed', { port, remote_dom: remoteDom, reason });
+  }
+
+  /** Drop mirrors (their page is gone) and tell their holders, whose next access then fails. */
+  revokeMirrors(mirrors: Mirror[], reason: string): void {
+    for (const m of mirrors) this.domains.get(m.holder)?.mirrors.remove(m);
+    for (const [key, ms] of groupByPeer(mirrors)) this.pushToPeer(key, 'mirror.revoked', { mids: ms.map((m) => m.mid), reason });
+  }
+
+  /** gnttab_release_mappings() seen from the granter: every mapping of d's grants goes. */
+  private revokeMappingsOf(d: Domain): void {
+    const mappers = new Set([...d.grants.active.values()].map((a) => a.mapper));
+    for (const mid of mappers) {
+      const ld = this.domains.get(mid);
+      if (!ld) continue;
+      const revoked: Mirror[] = [];
+      for (const [handle, map] of ld.grants.mappings()) {
+        if (map.granter !== d.domid) continue;
+        if (map.mirror) revoked.push(map.mirror);
+        ld.grants.putHandle(handle);
+      }
+      this.revokeMirrors(revoked, `the granting domain d${d.domid} was destroyed`);
+    }
+    d.grants.active.clear();
+  }
+
+  private pushToDomain(d: Domain, ev: string, data: unknown): void {
+    for (const key of d.connections) this.pushToPeer(key, ev, data);
+  }
+
+  private pushToPeer(key: string, ev: string, data: unknown): void {
+    const found = this.peer(key);
+    if (found) found.server.push(found.peer, ev, data);
+  }
+
+  private peer(key: string): { server: RpcServer<Session>; peer: Peer<Session> } | undefined {
+    for (const server of this.servers) {
+      const peer = server.peerByKey(key);
+      if (peer) return { server, peer };
+    }
+    return undefined;
   }
 
   private serve(peer: Peer<Session>, call: CallMsg): unknown {
@@ -103,7 +291,7 @@ export class Hypervisor {
     const caller = this.domains.get(session.domid);
     if (!caller) throw new XenError('EACCES', `domain ${session.domid} no longer exists`);
     if (call.op === 'hello') throw new XenError('EISCONN', `connection is already authenticated as d${caller.domid}`);
-    return lookupHypercall(this.table, call.op, caller).handle(caller, call.args);
+    return lookupHypercall(this.table, call.op, caller).handle(caller, call.args, { peerKey: peer.key });
   }
 
   private hello(peer: Peer<Session>, call: CallMsg): HelloReply {
@@ -119,6 +307,7 @@ export class Hypervisor {
       if (!d || d.dying || !d.tokenMatches(token)) throw new XenError('EACCES', `hello: bad credentials for domain ${domid}`);
       peer.state = { domid };
       d.connections.add(peer.key);
+      if (d.evtchn.hasDeliverable()) this.kick(d, 0); // events that arrived before it connected
       this.log.info({ dom: domid, domain: d.name, peer: peer.key }, 'domain connected');
       return { domid, name: d.name, kind: d.kind };
     } catch (e) {
@@ -141,9 +330,20 @@ export class Hypervisor {
         handle: (caller, raw) => {
           const text = argString('console_io.write', argObject('console_io.write', raw), 'text', 16 * 1024);
           this.console.write(caller.domid, text);
+          this.sendGlobalVirq(VIRQ.CON_RING);
           return null;
         },
       },
     };
   }
+}
+
+function groupByPeer(mirrors: Mirror[]): Map<string, Mirror[]> {
+  const out = new Map<string, Mirror[]>();
+  for (const m of mirrors) {
+    let list = out.get(m.peerKey);
+    if (!list) out.set(m.peerKey, (list = []));
+    list.push(m);
+  }
+  return out;
 }

@@ -2,3 +2,8 @@ export * from './hypervisor.js';
 export * from './common/domain.js';
 export * from './common/console.js';
 export * from './launch.js';
+export * from './common/host-memory.js';
+export * from './common/memory.js';
+export * from './common/page.js';
+export * from './common/event-channel.js';
+export * from './common/grant-table.js';

@@ -7,17 +7,20 @@ import { Command } from 'commander';
 import { createLogger, installShutdown, notifySupervisor, runMain, checkIpcPath } from '@xenbox/libxen';
 import { runDirLayout } from '@xenbox/abi';
 import { Hypervisor } from './hypervisor.js';
+import { defaultHostMemBytes, parseMemSize } from './common/host-memory.js';
 
 async function main(): Promise<void> {
   const program = new Command('hypervisor')
     .description('xenbox hypervisor: domains, grants, event channels, vCPUs')
     .requiredOption('--run-dir <dir>', 'run directory of this stack')
     .option('--tcp <endpoint...>', 'also serve on these tcp:// endpoints')
+    .option('--host-mem <size>', 'memory all domains together may use (e.g. 4G, 512M; default half the machine)')
     .parse();
-  const opts = program.opts<{ runDir: string; tcp?: string[] }>();
+  const opts = program.opts<{ runDir: string; tcp?: string[]; hostMem?: string }>();
+  const hostMemBytes = opts.hostMem === undefined ? defaultHostMemBytes() : parseMemSize(opts.hostMem);
   checkIpcPath(runDirLayout(opts.runDir).hypervisorSocket);
   const log = createLogger(opts.runDir, 'hypervisor');
-  const hv = new Hypervisor({ runDir: opts.runDir, log, extraEndpoints: opts.tcp });
+  const hv = new Hypervisor({ runDir: opts.runDir, log, extraEndpoints: opts.tcp, hostMemBytes });
   installShutdown(log, () => hv.stop());
   await hv.start();
   log.info('ready');

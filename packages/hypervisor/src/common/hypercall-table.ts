@@ -10,9 +10,14 @@ import type { Domain } from './domain.js';
 /** XSM_HOOK: anyone; XSM_PRIV: the control domain (dom0). */
 export type Privilege = 'hook' | 'priv';
 
+/** Who is calling besides the domain: the connection, so mirrors can be tied to it. */
+export interface CallContext {
+  peerKey: string;
+}
+
 export interface HypercallEntry {
   priv: Privilege;
-  handle(caller: Domain, args: unknown): unknown;
+  handle(caller: Domain, args: unknown, ctx: CallContext): unknown;
 }
 
 export type HypercallTable = Partial<Record<HypercallOp, HypercallEntry>>;
