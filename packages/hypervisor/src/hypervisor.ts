@@ -55,6 +55,8 @@ export interface HypervisorOptions {
   extraEndpoints?: string[];
   /** Host memory all domains together may use (--host-mem), bytes. */
   hostMemBytes?: number;
+  /** Events for connections no server knows (unit tests drive the hypervisor without sockets). */
+  onUnroutedEvent?: (peerKey: string, ev: string, data: unknown) => void;
 }
 
 export class Hypervisor {
@@ -274,6 +276,30 @@ export class Hypervisor {
   private pushToPeer(key: string, ev: string, data: unknown): void {
     const found = this.peer(key);
     if (found) found.server.push(found.peer, ev, data);
+    else this.opts.onUnroutedEvent?.(key, ev, data);
+  }
+
+  /**
+   * Make a hypercall as domain `domid` on connection `peerKey`, through the
+   * same table and checks as a call from a socket: for guest hypercalls from
+   * the vCPU layer, and for unit tests.
+   */
+  hypercall(domid: DomId, op: string, args: unknown, peerKey = `local-d${domid}`): unknown {
+    const caller = this.domains.get(domid);
+    if (!caller || caller.dying) throw new XenError('ESRCH', `no domain ${domid}`);
+    return lookupHypercall(this.table, op, caller).handle(caller, args, { peerKey });
+  }
+
+  /** Attach a connection key to a domain without a socket (unit tests; the vCPU layer's guests). */
+  attachConnection(domid: DomId, peerKey: string): void {
+    const d = this.domains.require(domid);
+    d.connections.add(peerKey);
+    if (d.evtchn.hasDeliverable()) this.kick(d, 0);
+  }
+
+  /** Create dom0 without serving (unit tests). */
+  bootForTest(): string {
+    return this.domains.create('Domain-0', 'dom0', null, DOMID_DOM0).token;
   }
 
   private peer(key: string): { server: RpcServer<Session>; peer: Peer<Session> } | undefined {

@@ -6,3 +6,8 @@ export * from './hypervisor-connection.js';
 export * from './bootstrap.js';
 export * from './xenstore-client.js';
 export * from './router-send.js';
+export * from './mirror.js';
+export * from './evtchn.js';
+export * from './gnttab.js';
+export * from './foreign-memory.js';
+export * from './ring.js';

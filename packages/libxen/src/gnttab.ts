@@ -1,0 +1,180 @@
+/**
+ * Grant tables for a domain process, like libxengnttab + libxengntshr:
+ *
+ * - the granting side writes real grant_entry_v1 records into its own
+ *   grant-table frames (held as mirrors), and ends access with a
+ *   compare-and-exchange, as gnttab_end_foreign_access_ref() does;
+ * - the mapping side maps grants as MirrorPages (kept current by the
+ *   event channel, see mirror.ts) and copies with batched GNTTABOP_copy.
+ * Own pages to grant come from the domain's memory (increase_reservation).
+ */
+import {
+  DOMID_SELF,
+  GNTMAP_host_map,
+  GNTMAP_readonly,
+  GNTST,
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GRANT_ENTRIES_PER_FRAME,
+  GRANT_ENTRY_V1_SIZE,
+  GTF_permit_access,
+  GTF_readonly,
+  GTF_reading,
+  GTF_writing,
+  XenError,
+  encodeGrantEntry,
+  gntstMessage,
+  type DomId,
+  type GntStatus,
+  type GnttabCopy,
+  type GrantRef,
+} from '@xenbox/abi';
+import type { HypervisorConnection } from './hypervisor-connection.js';
+import { Mirrors, type MirrorPage } from './mirror.js';
+
+/** One of the process's own pages: its gfn and its mirror. */
+export interface OwnPage {
+  gfn: number;
+  page: MirrorPage;
+}
+
+export interface MappedGrant {
+  status: GntStatus;
+  handle: number;
+  /** The mapped page (status okay only). */
+  page: MirrorPage | null;
+}
+
+export class GrantError extends XenError {
+  constructor(
+    readonly status: GntStatus,
+    what: string,
+  ) {
+    super('EIO', `${what}: ${gntstMessage(status)} (GNTST ${status})`);
+  }
+}
+
+/** Allocate `n` of this domain's own pages and hold them as mirrors. */
+export async function allocOwnPages(hv: HypervisorConnection, n: number): Promise<OwnPage[]> {
+  const { gfns } = await hv.call('memory.increase_reservation', { domid: DOMID_SELF, nr_extents: n });
+  if (gfns.length < n) throw new XenError('ENOMEM', `allocOwnPages: got ${gfns.length} of ${n} pages`);
+  return mapOwnPages(hv, gfns);
+}
+
+/** Hold already-populated own gfns as mirrors. */
+export async function mapOwnPages(hv: HypervisorConnection, gfns: number[]): Promise<OwnPage[]> {
+  const mirrors = Mirrors.of(hv);
+  const { pages } = await hv.call('mirror.map_own', { gfns });
+  return pages.map((p) => ({ gfn: p.gfn, page: mirrors.adopt(p.mid, p.data, true, `own gfn 0x${p.gfn.toString(16)}`) }));
+}
+
+/** The granting side: a grant table of `nrFrames` frames. */
+export class GrantTable {
+  private readonly free: GrantRef[] = [];
+
+  private constructor(
+    private readonly hv: HypervisorConnection,
+    private readonly frames: OwnPage[],
+  ) {
+    for (let ref = frames.length * GRANT_ENTRIES_PER_FRAME - 1; ref >= GNTTAB_NR_RESERVED_ENTRIES; ref--) this.free.push(ref);
+  }
+
+  static async open(hv: HypervisorConnection, nrFrames = 1): Promise<GrantTable> {
+    const r = await hv.call('gnttab.setup_table', { dom: DOMID_SELF, nr_frames: nrFrames });
+    if (r.status !== GNTST.okay) throw new GrantError(r.status, 'gnttab.setup_table');
+    return new GrantTable(hv, await mapOwnPages(hv, r.frame_list));
+  }
+
+  private slot(ref: GrantRef): { frame: OwnPage; offset: number } {
+    const frame = this.frames[Math.floor(ref / GRANT_ENTRIES_PER_FRAME)];
+    if (!frame) throw new XenError('EINVAL', `grant ref ${ref} is outside the table`);
+    return { frame, offset: (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE };
+  }
+
+  /** gnttab_grant_foreign_access(): let `domid` use our `gfn`; published at the next flush/notify. */
+  grantAccess(domid: DomId, gfn: number, readonly = false): GrantRef {
+    const ref = this.free.pop();
+    if (ref === undefined) throw new XenError('ENOSPC', 'no free grant references');
+    this.writeEntry(ref, domid, gfn, GTF_permit_access | (readonly ? GTF_readonly : 0));
+    return ref;
+  }
+
+  /** Write an entry at a chosen ref (the reserved console/xenstore refs). */
+  writeEntry(ref: GrantRef, domid: DomId, gfn: number, flags: number): void {
+    const { frame, offset } = this.slot(ref);
+    // domid and frame first, flags last: Xen's "write barrier, then flags" order.
+    frame.page.write(offset + 2, encodeGrantEntry({ flags: 0, domid, frame: gfn }).subarray(2));
+    frame.page.setU16(offset, flags);
+  }
+
+  /** Flags of an entry as last seen (GTF_reading/GTF_writing tell whether it is in use). */
+  flags(ref: GrantRef): number {
+    const { frame, offset } = this.slot(ref);
+    return frame.page.u16(offset);
+  }
+
+  /** Publish entries written since the last flush. */
+  async publish(): Promise<void> {
+    await Mirrors.of(this.hv).sync(this.frames.map((f) => f.page));
+  }
+
+  /**
+   * gnttab_end_foreign_access_ref(): revoke unless the grant is mapped or
+   * being copied (GTF_reading/GTF_writing), atomically in the hypervisor.
+   * Returns false when in use (try again later).
+   */
+  async endAccess(ref: GrantRef): Promise<boolean> {
+    const { frame, offset } = this.slot(ref);
+    await this.publish();
+    const flags = frame.page.u16(offset);
+    if (flags & (GTF_reading | GTF_writing)) return false;
+    const old = await this.hv.call('memory.cmpxchg', { gfn: frame.gfn, offset, size: 2, expected: flags, value: 0 });
+    if (old !== flags) return false;
+    frame.page.poke(offset, new Uint8Array(2));
+    this.free.push(ref);
+    return true;
+  }
+}
+
+/** The mapping side (a backend). */
+export class GrantMapper {
+  private readonly mirrors: Mirrors;
+
+  constructor(private readonly hv: HypervisorConnection) {
+    this.mirrors = Mirrors.of(hv);
+  }
+
+  /** Map grants (batched GNTTABOP_map_grant_ref); a status per entry. */
+  async map(grants: Array<{ dom: DomId; ref: GrantRef; readonly?: boolean }>): Promise<MappedGrant[]> {
+    const ops = grants.map((g) => ({ dom: g.dom, ref: g.ref, flags: GNTMAP_host_map | (g.readonly ? GNTMAP_readonly : 0) }));
+    const results = await this.hv.call('gnttab.map_grant_ref', { ops });
+    return results.map((r, i) => ({
+      status: r.status,
+      handle: r.handle,
+      page: r.status === GNTST.okay && r.mid !== undefined && r.data ? this.mirrors.adopt(r.mid, r.data, !grants[i]!.readonly, `d${grants[i]!.dom} ref ${grants[i]!.ref}`) : null,
+    }));
+  }
+
+  /** Map one grant or throw GrantError. */
+  async mapOne(dom: DomId, ref: GrantRef, readonly = false): Promise<{ handle: number; page: MirrorPage }> {
+    const [r] = await this.map([{ dom, ref, readonly }]);
+    if (!r || r.status !== GNTST.okay || !r.page) throw new GrantError(r?.status ?? GNTST.general_error, `map d${dom} ref ${ref}`);
+    return { handle: r.handle, page: r.page };
+  }
+
+  async unmap(mapped: Array<{ handle: number; page?: MirrorPage | null }>): Promise<GntStatus[]> {
+    for (const m of mapped) {
+      if (!m.page) continue;
+      if (!m.page.revoked && m.page.isDirty) m.page.flush();
+      this.mirrors.drop(m.page.mid, 'unmapped');
+    }
+    const results = await this.hv.call('gnttab.unmap_grant_ref', { ops: mapped.map((m) => ({ handle: m.handle })) });
+    return results.map((r) => r.status);
+  }
+
+  /** Batched GNTTABOP_copy: flushes own-page mirrors first; a status per op. */
+  async copy(ops: GnttabCopy[]): Promise<GntStatus[]> {
+    this.mirrors.flush();
+    const results = await this.hv.call('gnttab.copy', { ops });
+    return results.map((r) => r.status);
+  }
+}
