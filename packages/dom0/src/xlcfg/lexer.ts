@@ -61,6 +61,14 @@ export function describeChar(c: string): string {
 }
 
 export function tokenize(text: string, source: string): Token[] {
+  return [...lexTokens(text, source)];
+}
+
+/**
+ * Tokens on demand, as flex hands them to bison: the parser reports a syntax
+ * error before the lexer reaches a bad character later on the same line.
+ */
+export function lexTokens(text: string, source: string): Iterator<Token> & Iterable<Token> {
   return new Lexer(text, source).run();
 }
 
@@ -72,10 +80,12 @@ class Lexer {
 
   constructor(private readonly text: string, private readonly source: string) {}
 
-  run(): Token[] {
-    while (this.i < this.text.length) this.next();
-    this.tokens.push({ kind: 'eof', text: '', value: '', pos: this.here() });
-    return this.tokens;
+  *run(): Generator<Token> {
+    while (this.i < this.text.length) {
+      this.next();
+      yield* this.tokens.splice(0);
+    }
+    yield { kind: 'eof', text: '', value: '', pos: this.here() };
   }
 
   private here(at = this.i): SourcePos {

@@ -17,7 +17,7 @@
  * error.  Numbers are kept as text, as in Xen, so `+=` onto a number makes a
  * value that cannot be read as a number any more (see typed-values.ts).
  */
-import { configError, formatPos, tokenize, type SourcePos, type Token, type TokenKind } from './lexer.js';
+import { configError, formatPos, lexTokens, type SourcePos, type Token, type TokenKind } from './lexer.js';
 
 export type ConfigValue =
   | { kind: 'string'; value: string; pos: SourcePos }
@@ -52,7 +52,7 @@ export function parseConfig(text: string, source: string): ParsedConfig {
 
 /** Parse more config text on top of an existing config (later assignments win, `+=` appends). */
 export function parseInto(config: ParsedConfig, text: string, source: string): ParsedConfig {
-  const statements = new Parser(tokenize(text, source)).file();
+  const statements = new Parser(lexTokens(text, source)).file();
   for (const s of statements) storeSetting(config, s);
   return config;
 }
@@ -110,15 +110,21 @@ function describeToken(t: Token): string {
 
 class Parser {
   private i = 0;
-  constructor(private readonly tokens: Token[]) {}
+  private readonly tokens: Token[] = [];
+  constructor(private readonly lexer: Iterator<Token>) {}
 
+  /** The current token, lexed only when the parser gets to it. */
   private get t(): Token {
+    while (this.tokens.length <= this.i) {
+      const r = this.lexer.next();
+      this.tokens.push(r.done ? this.tokens[this.tokens.length - 1]! : r.value);
+    }
     return this.tokens[this.i]!;
   }
 
   /** A method, not a property, so TypeScript does not narrow it across this.i++. */
   private kind(): TokenKind {
-    return this.tokens[this.i]!.kind;
+    return this.t.kind;
   }
 
   private fail(expected: string): never {
