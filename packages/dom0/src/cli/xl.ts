@@ -1,0 +1,134 @@
+/**
+ * `xl`: the toolstack's command line, with real xl's commands, options,
+ * output and exit codes (tools/xl).  It finds the stack through
+ * $XENBOX_RUN_DIR (default ./run in the repository).
+ */
+import { Command } from 'commander';
+import { XenError } from '@xenbox/abi';
+import { findDomain, findDomid, openXlContext, type XlContext } from '../xl/context.js';
+import { formatInfo, infoLines } from '../xl/info.js';
+import { formatList, formatUptime, formatVmList } from '../xl/list.js';
+
+/** Every xl command (xl_cmdtable.c): what xenbox has not built yet says so instead of pretending. */
+const XL_COMMANDS = ['create', 'config-update', 'list', 'destroy', 'shutdown', 'reboot', 'pci-attach', 'pci-detach', 'pci-list', 'pci-assignable-add', 'pci-assignable-remove', 'pci-assignable-list', 'pause', 'unpause', 'console', 'vncviewer', 'save', 'migrate', 'restore', 'migrate-receive', 'suspend', 'resume', 'dump-core', 'cd-insert', 'cd-eject', 'mem-max', 'mem-set', 'button-press', 'vcpu-list', 'vcpu-pin', 'vcpu-set', 'vm-list', 'info', 'sharing', 'sched-credit', 'sched-credit2', 'sched-rtds', 'domid', 'domname', 'rename', 'trigger', 'sysrq', 'debug-keys', 'set-parameters', 'dmesg', 'top', 'network-attach', 'network-list', 'network-detach', 'channel-list', 'block-attach', 'block-list', 'block-detach', 'vtpm-attach', 'vtpm-list', 'vtpm-detach', 'uptime', 'claims', 'cpupool-create', 'cpupool-list', 'cpupool-destroy', 'cpupool-rename', 'cpupool-cpu-add', 'cpupool-cpu-remove', 'cpupool-migrate', 'cpupool-numa-split', 'getenforce', 'setenforce', 'loadpolicy', 'remus', 'devd', 'psr-hwinfo', 'qemu-monitor-command', 'xenstore-quota-get', 'xenstore-quota-set'];
+
+/** Run one command with a dom0 connection; errors print as xl prints them and exit 1 (EXIT_FAILURE). */
+function withContext(fn: (ctx: XlContext, ...args: never[]) => Promise<void>) {
+  return async (...args: unknown[]) => {
+    let ctx: XlContext | null = null;
+    try {
+      ctx = await openXlContext();
+      await fn(ctx, ...(args as never[]));
+    } catch (e) {
+      const msg = e instanceof XenError ? (e.errno === 'ESRCH' ? `Error: ${e.detail}` : `xl: ${e.message}`) : `xl: ${(e as Error).message}`;
+      process.stderr.write(msg + '\n');
+      process.exitCode = 1;
+    } finally {
+      await ctx?.close();
+    }
+  };
+}
+
+const out = (s: string): void => void process.stdout.write(s);
+
+const program = new Command('xl').description('xenbox toolstack (Xen xl)').showHelpAfterError();
+
+program
+  .command('list')
+  .alias('li')
+  .description('list information about all or some domains')
+  .option('-v, --verbose', 'also UUID, shutdown reason, security label')
+  .option('-l, --long', 'the domain configurations as JSON')
+  .argument('[domains...]')
+  .action(
+    withContext(async (ctx, domains: string[], o: { verbose?: boolean; long?: boolean }) => {
+      if (o.long) throw new XenError('EOPNOTSUPP', 'list -l: domain configurations are kept once xl create exists in xenbox');
+      const list = domains.length ? await Promise.all(domains.map((d) => findDomain(ctx, d))) : await ctx.hv.call('sysctl.getdomaininfolist', {});
+      out(formatList(list, o.verbose));
+    }),
+  );
+
+program
+  .command('vm-list')
+  .description('list guest domains, excluding dom0')
+  .action(withContext(async (ctx) => out(formatVmList(await ctx.hv.call('sysctl.getdomaininfolist', {})))));
+
+program
+  .command('info')
+  .description('get information about the host')
+  .argument('[field]')
+  .action(
+    withContext(async (ctx, field?: string) => {
+      const [physinfo, version] = await Promise.all([ctx.hv.call('sysctl.physinfo', {}), ctx.hv.call('xen_version', {})]);
+      out(formatInfo(infoLines({ physinfo, version, scheduler: 'credit2' }), field));
+    }),
+  );
+
+program
+  .command('dmesg')
+  .description('read and/or clear the hypervisor console buffer')
+  .option('-c, --clear', 'clear the buffer after reading')
+  .action(withContext(async (ctx, o: { clear?: boolean }) => out((await ctx.hv.call('console_io.read', { clear: o.clear ?? false })).text)));
+
+program
+  .command('uptime')
+  .description('print the uptime of all or some domains')
+  .option('-s', 'short output')
+  .argument('[domains...]')
+  .action(
+    withContext(async (ctx, domains: string[], o: { s?: boolean }) => {
+      const list = domains.length ? await Promise.all(domains.map((d) => findDomain(ctx, d))) : await ctx.hv.call('sysctl.getdomaininfolist', {});
+      out(formatUptime(list, o.s ?? false));
+    }),
+  );
+
+program
+  .command('domid')
+  .description('convert a domain name to its domid')
+  .argument('<name>')
+  .action(
+    withContext(async (ctx, name: string) => {
+      const d = (await ctx.hv.call('sysctl.getdomaininfolist', {})).find((x) => x.name === name);
+      if (!d) throw new XenError('ESRCH', `Can't get domid of domain name '${name}', maybe this domain does not exist.`);
+      out(`${d.domid}\n`);
+    }),
+  );
+
+program
+  .command('domname')
+  .description('convert a domid to its domain name')
+  .argument('<domid>')
+  .action(
+    withContext(async (ctx, id: string) => {
+      if (!/^\d+$/.test(id)) throw new XenError('EINVAL', 'Invalid domain id.');
+      const d = (await ctx.hv.call('sysctl.getdomaininfolist', {})).find((x) => x.domid === Number(id));
+      if (!d) throw new XenError('ESRCH', `Can't get domain name of domain id '${id}', maybe this domain does not exist.`);
+      out(`${d.name}\n`);
+    }),
+  );
+
+for (const [cmd, op, what] of [
+  ['destroy', 'domctl.destroydomain', 'terminate a domain immediately'],
+  ['pause', 'domctl.pausedomain', 'pause execution of a domain'],
+  ['unpause', 'domctl.unpausedomain', 'unpause a paused domain'],
+] as const) {
+  program
+    .command(cmd)
+    .description(what)
+    .argument('<domain>')
+    .action(withContext(async (ctx, spec: string) => void (await ctx.hv.call(op, { domid: await findDomid(ctx, spec) }))));
+}
+
+const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+for (const cmd of XL_COMMANDS.filter((c) => !known.has(c))) {
+  program
+    .command(cmd, { hidden: true })
+    .allowUnknownOption()
+    .argument('[args...]')
+    .action(() => {
+      process.stderr.write(`xl: '${cmd}' is a real xl command that xenbox does not implement yet\n`);
+      process.exitCode = 1;
+    });
+}
+
+await program.parseAsync();
