@@ -360,3 +360,12 @@ export function loadDomainConfig(path: string, overrides: readonly string[] = []
 export function domainConfigFromText(text: string, source: string, overrides: readonly string[] = []): DomainConfig {
   return toDomainConfig(applyOverrides(parseConfig(text, source), overrides));
 }
+
+/**
+ * The DomainConfig as pretty JSON (for `xl -N create`).  NIC rates are
+ * uint64 BigInts, which JSON.stringify refuses: they print as numbers when
+ * exact, else as decimal strings.
+ */
+export function domainConfigToJson(dc: DomainConfig): string {
+  return JSON.stringify(dc, (_k, v: unknown) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2);
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XenError } from '@xenbox/abi';
-import { applyOverrides, domainConfigFromText, loadDomainConfig, readConfigFile, toDomainConfig } from '../../src/xlcfg/domain-config.js';
+import { applyOverrides, domainConfigFromText, domainConfigToJson, loadDomainConfig, readConfigFile, toDomainConfig } from '../../src/xlcfg/domain-config.js';
 import { checkKeys } from '../../src/xlcfg/keys.js';
 import { diskToLibxlJson } from '../../src/xlcfg/disk-spec.js';
 import { nicToLibxlJson } from '../../src/xlcfg/vif-spec.js';
@@ -166,6 +166,11 @@ describe('DomainConfig defaults and rules (xl_parse.c, libxl)', () => {
   it('takes serial as a string or a list, for hvm', () => {
     expect(cfg('type = "hvm"\nserial = "pty"').serial).toEqual(['pty']);
     expect(cfg('type = "hvm"\nserial = ["pty", "file:/tmp/s"]').serial).toEqual(['pty', 'file:/tmp/s']);
+  });
+
+  it('prints as JSON, rates included', () => {
+    const j = JSON.parse(domainConfigToJson(cfg('vif = [ "rate=10Mb/s" ]')));
+    expect(j.nics[0]).toEqual({ colo: {}, devid: 0, rateBytesPerInterval: 62500, rateIntervalUsecs: 50000 });
   });
 
   it('turns pci = [] into a warning, since it asks for nothing', () => {
