@@ -159,6 +159,14 @@ describe('pipelining', () => {
     expect(dom0.inFlight).toBe(0);
   });
 
+  it('carries posted calls in order without replies; a failing one is logged, not answered', async () => {
+    dom0.post('console_io.write', { text: 'posted hello' });
+    dom0.post('domctl.getdomaininfo', { domid: 31000 }); // fails: no reply comes back for it
+    const { text } = await dom0.call('console_io.read', {});
+    expect(text).toContain('(d0) posted hello');
+    expect(dom0.inFlight).toBe(0);
+  });
+
   it('times a call out with ETIMEDOUT when nobody answers', async () => {
     const rpc = new RpcClient(ipcEndpoint(`${hv.runDir}/nobody-here.sock`), { timeoutMs: 200 });
     rpc.connect();

@@ -3,6 +3,8 @@
  * any two xenbox processes that talk over ZeroMQ): msgpack-encoded messages.
  *
  *   call   {id, op, args}            domain -> hypervisor
+ *   post   {id: 0, op, args}         a call that wants no reply (a posted write);
+ *                                    if it fails the server logs it
  *   reply  {id, ok} | {id, err}      hypervisor -> domain, same id
  *   event  {ev, data}                pushed unsolicited (upcalls, notices)
  *
@@ -39,7 +41,9 @@ export type Msg = CallMsg | ReplyMsg | EventMsg;
 export const FRAME_MAX_BYTES = 16 * 1024 * 1024;
 /** Most messages one batch may carry. */
 export const BATCH_MAX_MSGS = 4096;
-/** Call ids are unsigned 32-bit and wrap. */
+/** The id of a posted call: no reply is sent for it. */
+export const POSTED_CALL_ID = 0;
+/** Call ids are unsigned 32-bit and wrap (skipping POSTED_CALL_ID). */
 export const CALL_ID_MAX = 0xffff_ffff;
 
 // Plain msgpack, no records or extensions: peers may be hostile and

@@ -58,6 +58,11 @@ export class HypervisorConnection {
     return this.rpc.call<HypercallReply<O>>(op, args, opts);
   }
 
+  /** Make a hypercall without waiting for its result (see RpcClient.post). */
+  post<O extends HypercallOp>(op: O, args: HypercallArgs<O>): void {
+    this.rpc.post(op, args);
+  }
+
   on<E extends HypervisorEvent>(ev: E, fn: (data: HypervisorEvents[E]) => void): () => void {
     return this.rpc.on(ev, (d) => fn(d as HypervisorEvents[E]));
   }

@@ -11,6 +11,7 @@
 import { Dealer } from 'zeromq';
 import {
   BATCH_MAX_MSGS,
+  POSTED_CALL_ID,
   CALL_ID_MAX,
   DEFAULT_CALL_TIMEOUT_MS,
   XenError,
@@ -79,6 +80,16 @@ export class RpcClient {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + (opts.timeoutMs ?? this.timeoutMs), op });
       this.enqueue({ id, op, args } satisfies CallMsg);
     });
+  }
+
+  /**
+   * Post `op`: send it without waiting for (or getting) a reply, like Xen's
+   * buffered ioreqs or a notification.  It travels in order with calls; if it
+   * fails, the server logs the error.  Rejects only if the connection is closed.
+   */
+  post(op: string, args: unknown = {}): void {
+    if (this.closed) throw new XenError('ENOTCONN', `${op}: connection to ${this.endpoint} is closed`);
+    this.enqueue({ id: POSTED_CALL_ID, op, args } satisfies CallMsg);
   }
 
   /** Listen for events named `ev` pushed by the peer; returns an unsubscribe function. */

@@ -12,6 +12,7 @@
 import { Router } from 'zeromq';
 import {
   BATCH_MAX_MSGS,
+  POSTED_CALL_ID,
   FRAME_MAX_BYTES,
   decodeFrame,
   encodeFrame,
@@ -143,6 +144,11 @@ export class RpcServer<S = unknown> {
   }
 
   private reply(peer: Peer<S>, call: CallMsg, value: unknown, failed: boolean): void {
+    if (call.id === POSTED_CALL_ID) {
+      // A posted call wants no reply; its failure is still never swallowed.
+      if (failed) this.log.warn({ peer: peer.key, op: call.op, err: toErrorValue(value) }, 'posted call failed');
+      return;
+    }
     const msg: ReplyMsg = failed ? { id: call.id, err: toErrorValue(value) } : { id: call.id, ok: value ?? null };
     if (failed && toErrorValue(value).errno === 'EIO') this.log.error({ op: call.op, err: value }, 'call failed unexpectedly');
     this.enqueue(peer, msg);
