@@ -150,7 +150,8 @@ class Lexer {
           'see https://wiki.xen.org/wiki/PythonInXlConfig)',
       );
     }
-    return configError(this.here(start), `lexical error: unexpected ${describeChar(c)} (expected a key, a value, '=', '+=', '[', ']', ',', ';' or a '#' comment)`);
+    const hint = c === '/' || c === '~' ? ' (paths and other strings must be quoted: "/like/this")' : " (expected a key, a value, '=', '+=', '[', ']', ',', ';' or a '#' comment)";
+    return configError(this.here(start), `lexical error: unexpected ${describeChar(c)}${hint}`);
   }
 
   private quotedString(quote: string): void {

@@ -104,6 +104,7 @@ describe('broken configs give EINVAL errors naming file:line:column and what was
     ['def f():', "my.cfg:1:5: expected '=' or '+=' after the key `def', found a key `f'"],
     ['name = hello', "my.cfg:1:8: expected a value (string, number or list) after '=', found the bare word `hello': strings must be quoted, e.g. \"hello\""],
     ['a = 0x1F', "my.cfg:1:8: lexical error: unexpected 'F'"],
+    ['kernel = /boot/vmlinuz', "my.cfg:1:10: lexical error: unexpected '/' (paths and other strings must be quoted"],
     ['Name = "x"', "my.cfg:1:1: lexical error: unexpected 'N'"],
     ['= "x"', "my.cfg:1:1: expected a key name (lower case letters, digits, _ and .) at the start of a statement, found '='"],
     ['"x" = 1', 'my.cfg:1:1: expected a key name before the value'],
