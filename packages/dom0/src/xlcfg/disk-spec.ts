@@ -303,7 +303,9 @@ export function parseDiskSpec(specs: string | readonly string[], opts: DiskParse
 /**
  * `disk: {json}` as `xl -N block-attach` prints it: libxl_device_disk in IDL
  * field order, only fields that differ from their default, yajl's pretty
- * printing (4 spaces), defbools as "True"/"False", then a blank line.
+ * printing (4 spaces), defbools as "True"/"False".  The text is exactly
+ * xl's stdout: printf("disk: %s\n") of yajl output that ends in a newline,
+ * so it ends with a blank line.
  */
 export function diskToLibxlJson(d: DiskSpec): string {
   const fields: Array<[string, unknown]> = [];
@@ -331,7 +333,7 @@ export function diskToLibxlJson(d: DiskSpec): string {
   put('hidden_disk', d.hiddenDisk, d.hiddenDisk === undefined);
   put('trusted', defbool(d.trusted), d.trusted === undefined);
   put('grant_usage', defbool(d.grantUsage), d.grantUsage === undefined);
-  return `disk: ${yajlPretty(fields)}\n`;
+  return `disk: ${yajlPretty(fields)}\n\n`;
 }
 
 /** A flat JSON object as yajl_gen with yajl_gen_beautify prints it. */

@@ -223,7 +223,8 @@ export function formatMac(mac: readonly number[]): string {
 
 /**
  * `vif: {json}` as `xl -N network-attach` prints it: libxl_device_nic in IDL
- * order (libxl_types.idl), non-default fields only, then a blank line.
+ * order (libxl_types.idl), non-default fields only; exactly xl's stdout,
+ * ending with a blank line.
  */
 export function nicToLibxlJson(n: NicSpec): string {
   // [key, JSON text]; uint64 rates are printed from BigInt so they stay exact
@@ -248,7 +249,7 @@ export function nicToLibxlJson(n: NicSpec): string {
   for (const k of ['coloft_forwarddev', ...COLO_KEYS]) put(k, n.colo[k]);
   put('trusted', n.trusted === undefined ? undefined : n.trusted ? 'True' : 'False');
   const body = fields.map(([k, v]) => `    ${JSON.stringify(k)}: ${v}`).join(',\n');
-  return `vif: ${fields.length ? `{\n${body}\n}` : yajlPretty([])}\n`;
+  return `vif: ${fields.length ? `{\n${body}\n}` : yajlPretty([])}\n\n`;
 }
 
 export interface NicDefaultsContext {

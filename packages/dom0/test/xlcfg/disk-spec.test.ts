@@ -10,7 +10,7 @@ function blockAttachDryRun(args: string[]): { out: string } | { error: string } 
   }
 }
 
-const json = (lines: string[]): string => `disk: {\n${lines.map((l) => `    ${l}`).join(',\n')}\n}\n`;
+const json = (lines: string[]): string => `disk: {\n${lines.map((l) => `    ${l}`).join(',\n')}\n}\n\n`;
 
 const A = json(['"pdev_path": "/dev/vg/guest-volume"', '"vdev": "hda"', '"format": "raw"', '"readwrite": 1']);
 const B = json(['"pdev_path": "/root/image.iso"', '"vdev": "hdc"', '"format": "raw"', '"removable": 1', '"is_cdrom": 1']);

@@ -47,11 +47,11 @@ describe('the seed configs', () => {
     });
     expect(c.kernel).toBeUndefined();
     expect(c.disks.map(diskToLibxlJson)).toEqual([
-      'disk: {\n    "pdev_path": "/var/lib/xen/images/my_hvm_disk.img",\n    "vdev": "xvda",\n    "format": "raw",\n    "readwrite": 1\n}\n',
-      'disk: {\n    "pdev_path": "/var/lib/xen/iso/ubuntu-22.04.iso",\n    "vdev": "hdc",\n    "format": "raw",\n    "removable": 1,\n    "is_cdrom": 1\n}\n',
+      'disk: {\n    "pdev_path": "/var/lib/xen/images/my_hvm_disk.img",\n    "vdev": "xvda",\n    "format": "raw",\n    "readwrite": 1\n}\n\n',
+      'disk: {\n    "pdev_path": "/var/lib/xen/iso/ubuntu-22.04.iso",\n    "vdev": "hdc",\n    "format": "raw",\n    "removable": 1,\n    "is_cdrom": 1\n}\n\n',
     ]);
     expect(c.nics).toHaveLength(1);
-    expect(nicToLibxlJson(c.nics[0]!)).toBe('vif: {\n    "devid": 0,\n    "mac": "00:16:3e:aa:bb:cc",\n    "bridge": "xenbr0"\n}\n');
+    expect(nicToLibxlJson(c.nics[0]!)).toBe('vif: {\n    "devid": 0,\n    "mac": "00:16:3e:aa:bb:cc",\n    "bridge": "xenbr0"\n}\n\n');
   });
 
   it('hvm-minimal.cfg says how its legacy and ignored keys were handled', () => {

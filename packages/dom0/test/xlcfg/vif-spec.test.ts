@@ -10,7 +10,7 @@ function networkAttachDryRun(args: string[]): { out: string } | { error: string 
   }
 }
 
-const rate = (bytes: number, usecs: number): string => `vif: {\n    "rate_bytes_per_interval": ${bytes},\n    "rate_interval_usecs": ${usecs}\n}\n`;
+const rate = (bytes: number, usecs: number): string => `vif: {\n    "rate_bytes_per_interval": ${bytes},\n    "rate_interval_usecs": ${usecs}\n}\n\n`;
 const R100k = rate(100000, 50000);
 const R100 = rate(100, 50000);
 const R50M = rate(50000000, 50000);
@@ -60,8 +60,8 @@ const VECTORS: Array<[number, string, string | null]> = [
   [40, 'rate=4294967295GB/s@5us', null],
   [41, 'rate=4296MB/s@4294s', null],
   [42, 'rate=@', null],
-  [43, 'trusted', 'vif: {\n    "trusted": "True"\n}\n'],
-  [44, 'untrusted', 'vif: {\n    "trusted": "False"\n}\n'],
+  [43, 'trusted', 'vif: {\n    "trusted": "True"\n}\n\n'],
+  [44, 'untrusted', 'vif: {\n    "trusted": "False"\n}\n\n'],
   // derived from xl-network-configuration(5)
   [45, 'rate=1MB/s@20ms', rate(20000, 20000)],
   [46, 'rate=10Mb/s', rate(62500, 50000)],
@@ -108,7 +108,7 @@ describe('vif specs in a config: every key of xl-network-configuration(5)', () =
   it('parses the seed HVM vif', () => {
     const { nic } = parseVifSpec('mac=00:16:3e:aa:bb:cc,bridge=xenbr0');
     expect(nic).toMatchObject({ mac: [0x00, 0x16, 0x3e, 0xaa, 0xbb, 0xcc], bridge: 'xenbr0' });
-    expect(nicToLibxlJson(nic)).toBe('vif: {\n    "mac": "00:16:3e:aa:bb:cc",\n    "bridge": "xenbr0"\n}\n');
+    expect(nicToLibxlJson(nic)).toBe('vif: {\n    "mac": "00:16:3e:aa:bb:cc",\n    "bridge": "xenbr0"\n}\n\n');
   });
 
   it('parses all the settings into libxl fields, printed in IDL order', () => {
@@ -122,13 +122,13 @@ describe('vif specs in a config: every key of xl-network-configuration(5)', () =
           '"ip": "10.0.1.1 10.0.1.2"', '"bridge": "br1"', '"ifname": "web0"', '"script": "vif-route"', '"nictype": "vif_ioemu"',
           '"rate_bytes_per_interval": 62500', '"rate_interval_usecs": 50000', '"gatewaydev": "eth0"', '"trusted": "False"',
         ].map((l) => `    ${l}`).join(',\n') +
-        '\n}\n',
+        '\n}\n\n',
     );
   });
 
   it('an empty spec is a NIC with every default', () => {
     expect(parseVifSpec('').nic).toEqual({ colo: {} });
-    expect(nicToLibxlJson(parseVifSpec('').nic)).toBe('vif: {\n}\n');
+    expect(nicToLibxlJson(parseVifSpec('').nic)).toBe('vif: {\n}\n\n');
   });
 
   it('skips empty pieces and leading spaces, as strtok does', () => {
