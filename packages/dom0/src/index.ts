@@ -2,3 +2,4 @@ export * from './supervisor/stack-config.js';
 export * from './supervisor/status-table.js';
 export * from './supervisor/log-view.js';
 export * from './supervisor/run-dir.js';
+export * from './xlcfg/index.js';
