@@ -25,7 +25,7 @@ import {
   type HelloReply,
   type ShutdownReason,
 } from '@xenbox/abi';
-import { RpcServer, type Logger, type Peer } from '@xenbox/libxen';
+import { RpcServer, type Logger, type Peer, ZapHandler, curveFiles, loadOrCreateServerKeys } from '@xenbox/libxen';
 import { ConsoleRing } from './common/console.js';
 import { Domain, DomainTable, type DomainConfig } from './common/domain.js';
 import { domctlOps } from './common/domctl.js';
@@ -80,6 +80,8 @@ export class Hypervisor {
     this.guestUpcall = hook;
   }
 
+  private zap: ZapHandler | null = null;
+
   /** Boot: create dom0, publish its token, start serving. */
   async start(): Promise<void> {
     const layout = runDirLayout(this.opts.runDir);
@@ -88,10 +90,18 @@ export class Hypervisor {
     writeFileSync(layout.dom0Token, token + '\n', { mode: 0o600 });
     this.console.write('xen', `Xen version ${XEN_VERSION.major}.${XEN_VERSION.minor}${XEN_VERSION.extra} (xenbox)`);
     this.console.write('xen', `Host memory: ${this.domains.host.totalPages} pages (${Math.round(this.domains.host.totalPages / 256)} MiB) for domains`);
-    for (const endpoint of [ipcEndpoint(layout.hypervisorSocket), ...(this.opts.extraEndpoints ?? [])]) {
+    // tcp endpoints reach beyond this host: CURVE with a ZAP handler (DESIGN §3, libxen/curve.ts).
+    const tcp = this.opts.extraEndpoints ?? [];
+    const curve = tcp.length ? loadOrCreateServerKeys(layout.hypervisorDir) : undefined;
+    if (curve) {
+      this.zap = new ZapHandler(curveFiles(layout.hypervisorDir).clients, this.log);
+      await this.zap.start();
+    }
+    for (const endpoint of [ipcEndpoint(layout.hypervisorSocket), ...tcp]) {
       const server = new RpcServer<Session>({
         endpoint,
         log: this.log,
+        curve: endpoint.startsWith('ipc://') ? undefined : curve,
         handle: (peer, call) => this.serve(peer, call),
         onPeerGone: (peer) => this.dropConnection(peer),
       });
@@ -103,6 +113,7 @@ export class Hypervisor {
 
   async stop(): Promise<void> {
     for (const s of this.servers) await s.close();
+    this.zap?.close();
   }
 
   /**

@@ -17,6 +17,7 @@ import {
 } from '@xenbox/abi';
 import type { Logger } from 'pino';
 import { RpcClient } from './rpc-client.js';
+import type { CurveClientKeys } from './curve.js';
 
 export interface HypervisorConnectOptions {
   /** The run dir whose hypervisor to reach (ipc://$RUN_DIR/hypervisor.sock) ... */
@@ -27,6 +28,8 @@ export interface HypervisorConnectOptions {
   token: string;
   timeoutMs?: number;
   log?: Logger;
+  /** For a tcp:// endpoint: the hypervisor's public key and this client's key pair. */
+  curve?: CurveClientKeys;
 }
 
 export class HypervisorConnection {
@@ -38,7 +41,7 @@ export class HypervisorConnection {
   /** Connect and authenticate; rejects with the hypervisor's EACCES if the token is wrong. */
   static async connect(opts: HypervisorConnectOptions): Promise<HypervisorConnection> {
     const endpoint = opts.endpoint ?? ipcEndpoint(runDirLayout(requireRunDir(opts)).hypervisorSocket);
-    const rpc = new RpcClient(endpoint, { timeoutMs: opts.timeoutMs, log: opts.log });
+    const rpc = new RpcClient(endpoint, { timeoutMs: opts.timeoutMs, log: opts.log, curve: opts.curve });
     rpc.connect();
     try {
       const self = await rpc.call<HelloReply>('hello', { domid: opts.domid, token: opts.token });

@@ -11,3 +11,4 @@ export * from './evtchn.js';
 export * from './gnttab.js';
 export * from './foreign-memory.js';
 export * from './ring.js';
+export * from './curve.js';

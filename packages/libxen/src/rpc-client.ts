@@ -27,6 +27,7 @@ import {
   type ReplyMsg,
 } from '@xenbox/abi';
 import type { Logger } from 'pino';
+import type { CurveClientKeys } from './curve.js';
 
 interface Pending {
   resolve(v: unknown): void;
@@ -43,6 +44,8 @@ export type EventListener = (data: unknown, ev: string) => void;
 export interface RpcClientOptions {
   timeoutMs?: number;
   log?: Logger;
+  /** Talk CURVE to a server with this public key (tcp endpoints). */
+  curve?: CurveClientKeys;
 }
 
 export class RpcClient {
@@ -63,6 +66,11 @@ export class RpcClient {
   constructor(readonly endpoint: string, opts: RpcClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.log = opts.log;
+    if (opts.curve) {
+      this.sock.curveServerKey = opts.curve.serverKey;
+      this.sock.curvePublicKey = opts.curve.publicKey;
+      this.sock.curveSecretKey = opts.curve.secretKey;
+    }
   }
 
   connect(): void {

@@ -25,6 +25,7 @@ import {
 } from '@xenbox/abi';
 import type { Logger } from 'pino';
 import { sendToRouterPeer } from './router-send.js';
+import type { CurveKeyPair } from './curve.js';
 
 /** One connected DEALER, with a slot for the server's own per-peer state. */
 export interface Peer<S = unknown> {
@@ -40,12 +41,14 @@ export interface RpcServerOptions<S> {
   endpoint: string;
   log: Logger;
   handle: CallHandler<S>;
+  /** Serve with CURVE (tcp endpoints); a ZapHandler must be running to check client keys. */
+  curve?: CurveKeyPair;
   /** Told when a peer can no longer be reached (its DEALER went away). */
   onPeerGone?: (peer: Peer<S>) => void;
 }
 
 export class RpcServer<S = unknown> {
-  private readonly sock = new Router({ linger: 0, mandatory: true, sendTimeout: 0, maxMessageSize: FRAME_MAX_BYTES });
+  private readonly sock: Router;
   private readonly peers = new Map<string, Peer<S>>();
   private readonly outboxes = new Map<string, Msg[]>();
   private sending = false;
@@ -54,6 +57,12 @@ export class RpcServer<S = unknown> {
 
   constructor(private readonly opts: RpcServerOptions<S>) {
     this.log = opts.log;
+    this.sock = new Router({ linger: 0, mandatory: true, sendTimeout: 0, maxMessageSize: FRAME_MAX_BYTES });
+    if (opts.curve) {
+      this.sock.curveServer = true;
+      this.sock.curveSecretKey = opts.curve.secretKey;
+      this.sock.curvePublicKey = opts.curve.publicKey;
+    }
   }
 
   async bind(): Promise<void> {
