@@ -1,6 +1,7 @@
 /**
  * The whole stack as real processes: `xenbox up/status/kill/restart/down`.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { runDirLayout } from '@xenbox/abi';
 import { isAlive, leftoverProcesses } from '@xenbox/dom0';
 import { XenstoreClient } from '@xenbox/libxen';
 import { TestStack, xenbox } from './helpers/stack.js';
-import { tempRunDir } from './helpers/paths.js';
+import { XENBOX_BIN, tempRunDir } from './helpers/paths.js';
 
 const CORE = ['hypervisor', 'xenstored', 'xenconsoled', 'netback', 'blkback'];
 
@@ -149,6 +150,29 @@ describe('a stack brought up with xenbox up --detach', () => {
     }
     const r = await stack.run('logs', 'netback');
     expect(r.stdout).toMatch(/\d\d:\d\d:\d\d\.\d{3} INFO  netback\[d\d+\] ready/);
+  });
+});
+
+describe('xenbox logs -f', () => {
+  it('keeps printing, so a restart shows up as it happens', async () => {
+    const stack = await TestStack.up('logsf');
+    const follower = spawn(process.execPath, [XENBOX_BIN, 'logs', 'netback', '-f', '--run-dir', stack.runDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      follower.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const readyLines = () => out.split('\n').filter((l) => / INFO  netback\[d\d+\] ready$/.test(l)).length;
+      const until = async (pred: () => boolean) => {
+        const deadline = Date.now() + 4000;
+        while (!pred() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        return pred();
+      };
+      expect(await until(() => readyLines() === 1)).toBe(true);
+      await stack.run('kill', 'netback');
+      expect(await until(() => readyLines() === 2)).toBe(true);
+    } finally {
+      follower.kill();
+      await stack.destroy();
+    }
   });
 });
 
