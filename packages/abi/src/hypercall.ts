@@ -20,6 +20,8 @@
  * | sched.shutdown             | self  | SCHEDOP_shutdown                         |
  * | sched.set_timer_op         | self  | __HYPERVISOR_set_timer_op (VIRQ_TIMER)   |
  * | sysctl.physinfo            | dom0  | XEN_SYSCTL_physinfo                      |
+ * | domctl.setvcpucontext      | dom0  | XEN_DOMCTL_setvcpucontext                |
+ * | console.subscribe / input  | dom0  | (xenconsoled's view of guest consoles)   |
  * | console_io.read            | dom0  | XEN_SYSCTL_readconsole (`xl dmesg [-c]`)  |
  * | memory.*                   | target| XENMEM_populate_physmap, _reservation ... |
  * | memory.read/write/cmpxchg  | self  | (a process's loads and stores)           |
@@ -32,6 +34,7 @@
  * its own guest.
  */
 import type { DomId } from './domid.js';
+import type { ConsoleInputArgs, ConsoleOutputEvent, SetVcpuContextArgs } from './guest.js';
 import type { DomainCreateFlag, DomainInfo, DomainKind, PhysInfo, ShutdownReason } from './domain.js';
 import type {
   DecreaseReservationArgs,
@@ -136,6 +139,12 @@ export interface Hypercalls {
   'sched.shutdown': { args: { reason: ShutdownReason }; reply: null };
   /** Fire VIRQ_TIMER on vCPU 0 after timeout_ns (0 cancels); xenbox takes a relative time. */
   'sched.set_timer_op': { args: { timeout_ns: number }; reply: null };
+  /** XEN_DOMCTL_setvcpucontext: where a vCPU starts (guest.ts). */
+  'domctl.setvcpucontext': { args: SetVcpuContextArgs; reply: null };
+  /** dom0's console daemon asks for every guest's console output (console.output events), the backlog first. */
+  'console.subscribe': { args: Record<string, never>; reply: null };
+  /** Keyboard input for a guest's console, from xenconsoled. */
+  'console.input': { args: ConsoleInputArgs; reply: null };
 
   'memory.populate_physmap': { args: PopulatePhysmapArgs; reply: ReservationReply };
   'memory.increase_reservation': { args: IncreaseReservationArgs; reply: IncreaseReservationReply };
@@ -175,6 +184,8 @@ export type HypercallReply<O extends HypercallOp> = Hypercalls[O]['reply'];
 
 /** Events the hypervisor pushes to a domain's connections. */
 export interface HypervisorEvents {
+  /** A guest wrote to its console (to subscribers of console.subscribe). */
+  'console.output': ConsoleOutputEvent;
   /** The domain was destroyed: its process should stop (Xen never runs a dead domain again). */
   'domain.destroyed': { domid: DomId; reason: string };
   /** Ports that became pending; sent after any mirror refresh they depend on. */

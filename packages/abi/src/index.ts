@@ -17,3 +17,4 @@ export * from './grant-table.js';
 export * from './event-channel.js';
 export * from './ring.js';
 export * from './arg-checks.js';
+export * from './guest.js';
