@@ -17,4 +17,5 @@ export * from './grant-table.js';
 export * from './event-channel.js';
 export * from './ring.js';
 export * from './arg-checks.js';
+export * from './sched.js';
 export * from './guest.js';

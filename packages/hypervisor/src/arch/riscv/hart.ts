@@ -12,7 +12,7 @@ import { CAUSE, IRQ_PRIORITY, MSTATUS, PRIV } from './trap.js';
 import { csrAccessAllowed, readCsr, writeCsr, type CsrHost } from './csr.js';
 import { Access, satpMode, walkSv39 } from './mmu.js';
 import { compile, TLB_SIZE, translate, type BlockHelpers } from './translator.js';
-import { CSR_SLOT, F, W, type VcpuState } from './vcpu-state.js';
+import { completeHypercallState, completeMmioState, CSR_SLOT, F, hypercallOf, resetVcpuState, W, type VcpuState } from './vcpu-state.js';
 import { MMIO, MMIO_READ_EXIT, type Bus, type GuestRam } from './memory.js';
 import type { Clint } from './clint.js';
 
@@ -165,24 +165,7 @@ export class Hart implements BlockHelpers, CsrHost {
 
   /** Reset to `pc` in privilege `priv` (M for firmware, S for PVH kernels), as after power-on. */
   reset(pc: bigint, priv: number): void {
-    const s = this.state;
-    for (let i = 0; i < 64; i++) s.i32[i] = 0;
-    s.pc = pc;
-    s.priv = priv;
-    for (const slot of Object.values(CSR_SLOT)) s.setCsr(slot, 0, 0);
-    s.setCsr(CSR_SLOT.sbiTimer, -1, -1);
-    Atomics.store(s.i32, W.MIP, 0);
-    s.i32[W.RES_VALID] = 0;
-    s.i32[W.MMIO_STATE] = 0;
-    s.i32[W.SBI] = this.sbi ? 1 : 0;
-    if (this.sbi) {
-      // We are the M-mode firmware: delegate every delegable trap to S (like OpenSBI) and expose the counters.
-      s.setCsr(CSR_SLOT.medeleg, 0xb3ff, 0);
-      s.setCsr(CSR_SLOT.mideleg, 0x222, 0);
-      s.setCsr(CSR_SLOT.mcounteren, 7, 0);
-      // MPP=S so a stray mret would not escalate; not used by PVH guests.
-      s.setCsr(CSR_SLOT.mstatus, 1 << 11, 0);
-    }
+    resetVcpuState(this.state, pc, priv, this.sbi !== undefined);
     this.flushTlb();
     this.flushCode();
   }
@@ -339,13 +322,12 @@ export class Hart implements BlockHelpers, CsrHost {
 
   /** The Xen hypercall the guest made (after a 'hypercall' exit): a6 = op, a0..a5 = args. */
   hypercall(): { op: number; args: bigint[] } {
-    return { op: Number(this.state.reg(16)), args: [10, 11, 12, 13, 14, 15].map((r) => this.state.reg(r)) };
+    return hypercallOf(this.state);
   }
 
   /** Return a hypercall's result to the guest: a0 = SBI error (0), a1 = Xen's return value. */
   completeHypercall(result: bigint | number, sbiError = 0): void {
-    this.state.setReg(10, sbiError);
-    this.state.setReg(11, result);
+    completeHypercallState(this.state, result, sbiError);
   }
 
   /** Read 8 bytes at a guest virtual address with the current translation (SBI legacy hart masks). */
@@ -360,11 +342,7 @@ export class Hart implements BlockHelpers, CsrHost {
 
   /** Answer the MMIO access of an 'mmio' exit (the read value; ignored for writes). */
   completeMmio(value: bigint | number = 0): void {
-    const i32 = this.state.i32;
-    const v = BigInt.asUintN(64, BigInt(value));
-    i32[W.MMIO_VALUE] = Number(BigInt.asIntN(32, v));
-    i32[W.MMIO_VALUE + 1] = Number(BigInt.asIntN(32, v >> 32n));
-    i32[W.MMIO_STATE] = 2;
+    completeMmioState(this.state, value);
   }
 
   /** Ask the run loop to stop after the current instruction with 'shutdown' (test device, SRST). */

@@ -175,3 +175,48 @@ export function requestFlush(state: VcpuState, what: number): void {
   Atomics.or(state.i32, W.FLUSH, what);
   Atomics.store(state.i32, W.KICK, 1);
 }
+
+/**
+ * Power-on reset of a vCPU's architectural state to `pc` in privilege `priv`
+ * (M for firmware, S for PVH kernels).  `sbi` says the hypervisor is the
+ * M-mode firmware (PVH).  Usable on any thread without a Hart (the scheduler
+ * resets vCPUs on the main thread); Hart.reset also drops its caches.
+ */
+export function resetVcpuState(s: VcpuState, pc: bigint, priv: number, sbi: boolean): void {
+  for (let i = 0; i < 64; i++) s.i32[i] = 0;
+  s.pc = pc;
+  s.priv = priv;
+  for (const slot of Object.values(CSR_SLOT)) s.setCsr(slot, 0, 0);
+  s.setCsr(CSR_SLOT.sbiTimer, -1, -1);
+  Atomics.store(s.i32, W.MIP, 0);
+  s.i32[W.RES_VALID] = 0;
+  s.i32[W.MMIO_STATE] = 0;
+  s.i32[W.SBI] = sbi ? 1 : 0;
+  if (sbi) {
+    // We are the M-mode firmware: delegate every delegable trap to S (like OpenSBI) and expose the counters.
+    s.setCsr(CSR_SLOT.medeleg, 0xb3ff, 0);
+    s.setCsr(CSR_SLOT.mideleg, 0x222, 0);
+    s.setCsr(CSR_SLOT.mcounteren, 7, 0);
+    // MPP=S so a stray mret would not escalate; not used by PVH guests.
+    s.setCsr(CSR_SLOT.mstatus, 1 << 11, 0);
+  }
+}
+
+/** Answer the MMIO access of an 'mmio' exit from any thread (the read value; ignored for writes). */
+export function completeMmioState(s: VcpuState, value: bigint | number = 0): void {
+  const v = BigInt.asUintN(64, BigInt(value));
+  s.i32[W.MMIO_VALUE] = Number(BigInt.asIntN(32, v));
+  s.i32[W.MMIO_VALUE + 1] = Number(BigInt.asIntN(32, v >> 32n));
+  s.i32[W.MMIO_STATE] = 2;
+}
+
+/** The Xen hypercall of a 'hypercall' exit, read from any thread: a6 = op, a0..a5 = args. */
+export function hypercallOf(s: VcpuState): { op: number; args: bigint[] } {
+  return { op: Number(s.reg(16)), args: [10, 11, 12, 13, 14, 15].map((r) => s.reg(r)) };
+}
+
+/** Return a hypercall's result from any thread: a0 = SBI error (0), a1 = Xen's return value. */
+export function completeHypercallState(s: VcpuState, result: bigint | number, sbiError = 0): void {
+  s.setReg(10, sbiError);
+  s.setReg(11, result);
+}
