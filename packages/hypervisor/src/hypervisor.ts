@@ -244,7 +244,8 @@ export class Hypervisor {
     if (d.dying || d.connections.size === 0) return;
     const ports = d.evtchn.takePending(0);
     if (ports.length === 0) return;
-    this.pushMirrorRefreshes(d.mirrors.stale());
+    // Only mirrors whose page was written since they were last sent (none to look at for most event-only domains).
+    if (d.mirrors.size !== 0) this.pushMirrorRefreshes(d.mirrors.takeStale());
     this.pushToDomain(d, 'evtchn.pending', { ports });
   }
 
@@ -354,9 +355,13 @@ export class Hypervisor {
     }
   }
 
+  /** A connection went away: forget it, and the mirrors only it held (grant mappings stay until unmapped or destroyed, as in Xen). */
   private dropConnection(peer: Peer<Session>): void {
     const s = peer.state;
-    if (s && 'domid' in s) this.domains.get(s.domid)?.connections.delete(peer.key);
+    const d = s && 'domid' in s ? this.domains.get(s.domid) : undefined;
+    if (!d) return;
+    d.connections.delete(peer.key);
+    for (const m of d.mirrors.heldBy(peer.key)) d.mirrors.remove(m);
   }
 
   private commonOps(): HypercallTable {

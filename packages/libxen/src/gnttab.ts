@@ -5,11 +5,15 @@
  *   grant-table frames (held as mirrors), and ends access with a
  *   compare-and-exchange, as gnttab_end_foreign_access_ref() does;
  * - the mapping side maps grants as MirrorPages (kept current by the
- *   event channel, see mirror.ts) and copies with batched GNTTABOP_copy.
+ *   event channel, see mirror.ts) and copies with batched GNTTABOP_copy —
+ *   read()/write() carry the bytes in the call itself (xenbox's inline
+ *   copy), so a backend moving data needs no own page and no mirror sync.
  * Own pages to grant come from the domain's memory (increase_reservation).
  */
 import {
   DOMID_SELF,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
   GNTMAP_host_map,
   GNTMAP_readonly,
   GNTST,
@@ -20,12 +24,14 @@ import {
   GTF_readonly,
   GTF_reading,
   GTF_writing,
+  XEN_PAGE_SIZE,
   XenError,
   encodeGrantEntry,
   gntstMessage,
   type DomId,
   type GntStatus,
   type GnttabCopy,
+  type GnttabCopyResult,
   type GrantRef,
 } from '@xenbox/abi';
 import type { HypervisorConnection } from './hypervisor-connection.js';
@@ -173,8 +179,38 @@ export class GrantMapper {
 
   /** Batched GNTTABOP_copy: flushes own-page mirrors first; a status per op. */
   async copy(ops: GnttabCopy[]): Promise<GntStatus[]> {
+    return (await this.copyResults(ops)).map((r) => r.status);
+  }
+
+  /** Batched GNTTABOP_copy with the full results (`data` for an `{inline: true}` dest). */
+  copyResults(ops: GnttabCopy[]): Promise<GnttabCopyResult[]> {
     this.mirrors.flush();
-    const results = await this.hv.call('gnttab.copy', { ops });
-    return results.map((r) => r.status);
+    return this.hv.call('gnttab.copy', { ops });
+  }
+
+  /**
+   * Read granted bytes into this process in one batched copy (xenbox's
+   * inline dest, see @xenbox/abi GnttabCopyPtr): no own page in between.
+   * `data` is null where the status is not okay.
+   */
+  async read(segs: Array<{ dom: DomId; ref: GrantRef; offset?: number; len?: number }>): Promise<Array<{ status: GntStatus; data: Uint8Array | null }>> {
+    const ops = segs.map((s) => ({
+      source: { ref: s.ref, domid: s.dom, offset: s.offset ?? 0 },
+      dest: { inline: true, domid: DOMID_SELF, offset: 0 },
+      len: s.len ?? XEN_PAGE_SIZE - (s.offset ?? 0),
+      flags: GNTCOPY_source_gref,
+    }));
+    return (await this.copyResults(ops)).map((r) => ({ status: r.status, data: r.status === GNTST.okay ? (r.data ?? null) : null }));
+  }
+
+  /** Write bytes from this process into granted pages in one batched copy (xenbox's source bytes); a status per segment. */
+  async write(segs: Array<{ dom: DomId; ref: GrantRef; offset?: number; data: Uint8Array }>): Promise<GntStatus[]> {
+    const ops = segs.map((s) => ({
+      source: { bytes: s.data, domid: DOMID_SELF, offset: 0 },
+      dest: { ref: s.ref, domid: s.dom, offset: s.offset ?? 0 },
+      len: s.data.length,
+      flags: GNTCOPY_dest_gref,
+    }));
+    return this.copy(ops);
   }
 }

@@ -20,8 +20,11 @@ import {
   GTF_type_mask,
   GTF_writing,
   XEN_PAGE_SIZE,
+  XenError,
+  argBytes,
   argDomIdOrSelf,
   argInt,
+  argOptBool,
   argObject,
   argRecords,
   type Fields,
@@ -177,87 +180,137 @@ export function unmapGrantRef(hv: Hypervisor, ld: Domain, handle: number): Gntta
 
 // ---------------------------------------------------------------- copy
 
-interface CopyPtr {
+/**
+ * One side of a copy.  `bytes` (source) and `inline` (dest) are the xenbox
+ * extension of @xenbox/abi GnttabCopyPtr: the caller's buffer in the message
+ * instead of an own frame.
+ */
+export interface CopyPtr {
   ref: number;
   gmfn: number;
   domid: number;
   offset: number;
+  bytes: Uint8Array | null;
+  inline: boolean;
 }
 
-function parsePtr(op: string, f: Fields): CopyPtr {
+export interface CopyOp {
+  source: CopyPtr;
+  dest: CopyPtr;
+  len: number;
+  flags: number;
+}
+
+const SRC = 'gnttab.copy source';
+const DST = 'gnttab.copy dest';
+
+function parsePtr(op: string, raw: unknown, isSource: boolean): CopyPtr {
+  const f = argObject(op, raw);
+  const bytes = f.bytes === undefined ? null : argBytes(op, f, 'bytes', XEN_PAGE_SIZE);
+  const inline = f.inline === undefined ? false : argOptBool(op, f, 'inline') === true;
+  if (bytes !== null && !isSource) throw new XenError('EINVAL', `${op}: bytes is for the source only`);
+  if (f.inline !== undefined && isSource) throw new XenError('EINVAL', `${op}: inline is for the dest only`);
   return {
     ref: f.ref === undefined ? 0 : argInt(op, f, 'ref', 0, U32),
     gmfn: f.gmfn === undefined ? 0 : argInt(op, f, 'gmfn', 0, U32),
     domid: argInt(op, f, 'domid', 0, U16),
     offset: argInt(op, f, 'offset', 0, U16),
+    bytes,
+    inline,
   };
 }
 
+/** The ops of a gnttab.copy call, checked; a malformed one fails the whole call naming its index. */
+export function parseCopyOps(raw: unknown): CopyOp[] {
+  const op = 'gnttab.copy';
+  const list = argObject(op, raw).ops;
+  if (!Array.isArray(list)) throw new XenError('EINVAL', `${op}: ops must be an array`);
+  if (list.length > GNTTAB_MAX_BATCH) throw new XenError('E2BIG', `${op}: ops has ${list.length} entries, more than ${GNTTAB_MAX_BATCH}`);
+  const out: CopyOp[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    try {
+      const f = argObject(op, list[i]);
+      out[i] = { source: parsePtr(SRC, f.source, true), dest: parsePtr(DST, f.dest, false), len: argInt(op, f, 'len', 0, U16), flags: argInt(op, f, 'flags', 0, U16) };
+    } catch (e) {
+      if (e instanceof XenError) throw new XenError(e.errno, `ops[${i}]: ${e.message}`);
+      throw e;
+    }
+  }
+  return out;
+}
+
+/** A claimed side of a copy: the page (null for a caller's buffer), and the grant to release after. */
 interface CopyBuf {
-  page: Page;
-  /** The grant pinned for the copy, to release after (rd, ref, readonly). */
-  release: (() => void) | null;
+  page: Page | null;
+  rd: Domain | null;
+  ref: number;
 }
 
 /**
- * gnttab_copy_claim_buf(): a grant ref of `ptr.domid` (acquire_grant_for_copy)
- * or one of the caller's own frames.
+ * gnttab_copy_claim_buf(): a grant ref of `ptr.domid` (acquire_grant_for_copy),
+ * one of the caller's own frames, or (xenbox) the caller's buffer.
  */
 function claimBuf(hv: Hypervisor, ld: Domain, ptr: CopyPtr, isGref: boolean, readonly: boolean): CopyBuf {
   if (!isGref) {
+    if (ptr.bytes !== null || ptr.inline) return { page: null, rd: null, ref: 0 };
     const page = ld.memory.page(ptr.gmfn);
     if (!page) throw new PinFail(GNTST.bad_page, `own gfn 0x${ptr.gmfn.toString(16)} is not populated`);
-    return { page, release: null };
+    return { page, rd: null, ref: 0 };
   }
+  if (ptr.bytes !== null || ptr.inline) throw new PinFail(GNTST.general_error, 'a grant side cannot also be the caller\'s buffer');
   const rd = ptr.domid === DOMID_SELF ? ld : liveDomain(hv, ptr.domid);
   if (!rd) throw new PinFail(GNTST.bad_domain, `no domain ${ptr.domid}`);
   if (ptr.ref >= rd.grants.nrEntries) throw new PinFail(GNTST.bad_gntref, `bad ref 0x${ptr.ref.toString(16)} for d${rd.domid}`);
   const act = rd.grants.active.get(ptr.ref);
   if (act && act.mapper !== ld.domid) throw new PinFail(GNTST.general_error, `ref ${ptr.ref} is pinned by d${act.mapper}`);
   setStatus(rd, ptr.ref, ld, readonly, false, act !== undefined);
-  let page: Page;
+  if (act) return { page: act.page, rd, ref: ptr.ref };
   try {
-    page = act ? act.page : grantedPage(rd, rd.grants.entry(ptr.ref).frame);
+    return { page: grantedPage(rd, rd.grants.entry(ptr.ref).frame), rd, ref: ptr.ref };
   } catch (e) {
-    if (!act) rd.grants.clearFlags(ptr.ref, GTF_reading | GTF_writing);
+    rd.grants.clearFlags(ptr.ref, GTF_reading | GTF_writing);
     throw e;
   }
-  // A copy's pin lasts only for the copy: put back the flags the maps need.
-  const release = () => {
-    const still = rd.grants.active.get(ptr.ref);
-    if (!still) rd.grants.clearFlags(ptr.ref, GTF_reading | GTF_writing);
-    else if (still.writePins === 0) rd.grants.clearFlags(ptr.ref, GTF_writing);
-  };
-  return { page, release };
+}
+
+/** A copy's pin lasts only for the copy: put back the flags the maps need. */
+function releaseBuf(b: CopyBuf): void {
+  if (b.rd === null) return;
+  const still = b.rd.grants.active.get(b.ref);
+  if (!still) b.rd.grants.clearFlags(b.ref, GTF_reading | GTF_writing);
+  else if (still.writePins === 0) b.rd.grants.clearFlags(b.ref, GTF_writing);
 }
 
 /** gnttab_copy_one(). */
-export function copyOne(hv: Hypervisor, ld: Domain, op: { source: CopyPtr; dest: CopyPtr; len: number; flags: number }): GnttabCopyResult {
+export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp): GnttabCopyResult {
   const srcGref = (op.flags & GNTCOPY_source_gref) !== 0;
   const dstGref = (op.flags & GNTCOPY_dest_gref) !== 0;
-  const bufs: CopyBuf[] = [];
+  let src: CopyBuf | null = null;
+  let dst: CopyBuf | null = null;
   try {
     // gnttab_copy_lock_domains(): a frame (not a grant) may only be one's own.
     if (!srcGref && op.source.domid !== DOMID_SELF) throw new PinFail(GNTST.permission_denied, 'only allow copy-by-mfn for DOMID_SELF');
     if (!dstGref && op.dest.domid !== DOMID_SELF) throw new PinFail(GNTST.permission_denied, 'only allow copy-by-mfn for DOMID_SELF');
     if (srcGref && op.source.domid !== DOMID_SELF && !liveDomain(hv, op.source.domid)) throw new PinFail(GNTST.bad_domain, `no domain ${op.source.domid}`);
     if (dstGref && op.dest.domid !== DOMID_SELF && !liveDomain(hv, op.dest.domid)) throw new PinFail(GNTST.bad_domain, `no domain ${op.dest.domid}`);
-    const src = claimBuf(hv, ld, op.source, srcGref, true);
-    bufs.push(src);
-    const dst = claimBuf(hv, ld, op.dest, dstGref, false);
-    bufs.push(dst);
+    src = claimBuf(hv, ld, op.source, srcGref, true);
+    dst = claimBuf(hv, ld, op.dest, dstGref, false);
     // gnttab_copy_buf(): never across a page boundary.
     if (op.source.offset + op.len > XEN_PAGE_SIZE || op.dest.offset + op.len > XEN_PAGE_SIZE) {
       throw new PinFail(GNTST.bad_copy_arg, 'copy beyond page area');
     }
+    const from = src.page !== null ? src.page.bytes.subarray(op.source.offset, op.source.offset + op.len) : op.source.bytes;
+    if (from === null || from.length !== op.len) throw new PinFail(GNTST.bad_copy_arg, `source bytes are not len (${op.len}) long`);
+    if (dst.page === null) return { status: GNTST.okay, data: from.slice() }; // a copy: the reply is encoded later
     // set() copies through a temporary when source and destination overlap.
-    dst.page.write(op.dest.offset, src.page.bytes.subarray(op.source.offset, op.source.offset + op.len));
+    dst.page.write(op.dest.offset, from);
     return { status: GNTST.okay };
   } catch (e) {
     if (e instanceof PinFail) return { status: e.status };
     throw e;
   } finally {
-    for (const b of bufs) b.release?.();
+    if (src) releaseBuf(src);
+    if (dst) releaseBuf(dst);
   }
 }
 
@@ -286,14 +339,10 @@ export function gnttabOps(hv: Hypervisor): HypercallTable {
     'gnttab.copy': {
       priv: 'hook',
       handle(caller, raw) {
-        const op = 'gnttab.copy';
-        const ops = argRecords(op, argObject(op, raw), 'ops', GNTTAB_MAX_BATCH).map((f) => ({
-          source: parsePtr(`${op} source`, argObject(`${op} source`, f.source)),
-          dest: parsePtr(`${op} dest`, argObject(`${op} dest`, f.dest)),
-          len: argInt(op, f, 'len', 0, U16),
-          flags: argInt(op, f, 'flags', 0, U16),
-        }));
-        return ops.map((c) => copyOne(hv, caller, c));
+        const ops = parseCopyOps(raw);
+        const out: GnttabCopyResult[] = new Array(ops.length);
+        for (let i = 0; i < ops.length; i++) out[i] = copyOne(hv, caller, ops[i]!);
+        return out;
       },
     },
   };

@@ -5,6 +5,11 @@
  * version of the page each last saw; before it delivers an event to the
  * holder it sends every stale copy (`mirror.refresh`), and a holder's
  * writes come back as `mirror.flush` before it notifies.
+ *
+ * Finding the stale copies costs what changed, not what is held: a write to
+ * a page (Page.touch) puts its mirrors on their holders' `changed` sets, and
+ * delivery takes only those (plus mirrors of volatile guest RAM, which
+ * change unseen).
  */
 import type { DomId } from '@xenbox/abi';
 import type { Page } from './page.js';
@@ -21,17 +26,24 @@ export interface Mirror {
   readonly handle: number | null;
   /** Page version the holder's copy reflects. */
   seen: number;
+  /** The holder's set of mirrors whose page was written since they were last sent (see Page.touch). */
+  readonly changed: Set<Mirror>;
 }
 
 export class MirrorTable {
   private readonly mirrors = new Map<number, Mirror>();
+  /** Mirrors whose page was written since their last snapshot (may hold some already current again). */
+  private readonly changed = new Set<Mirror>();
+  /** Mirrors of volatile pages (guest RAM): always refreshed. */
+  private readonly volatile = new Set<Mirror>();
   private nextMid = 1;
 
   constructor(private readonly holder: DomId) {}
 
   add(page: Page, peerKey: string, writable: boolean, kind: 'own' | 'grant', handle: number | null): Mirror {
-    const m: Mirror = { mid: this.nextMid++, holder: this.holder, peerKey, page, writable, kind, handle, seen: page.version };
+    const m: Mirror = { mid: this.nextMid++, holder: this.holder, peerKey, page, writable, kind, handle, seen: page.version, changed: this.changed };
     this.mirrors.set(m.mid, m);
+    if (page.volatile) this.volatile.add(m);
     page.mirrors.add(m);
     return m;
   }
@@ -42,13 +54,37 @@ export class MirrorTable {
 
   remove(m: Mirror): void {
     this.mirrors.delete(m.mid);
+    this.changed.delete(m);
+    this.volatile.delete(m);
     m.page.mirrors.delete(m);
   }
 
-  /** Mirrors whose holder has not seen the page's latest contents. */
+  /**
+   * Take the mirrors whose holder has not seen the page's latest contents:
+   * the caller sends them all (snapshot), so the change set starts afresh.
+   * O(pages written since the last call + volatile mirrors).
+   */
+  takeStale(): Mirror[] {
+    const out: Mirror[] = [];
+    if (this.changed.size !== 0) {
+      for (const m of this.changed) if (m.seen !== m.page.version && !m.page.volatile) out.push(m);
+      this.changed.clear();
+    }
+    for (const m of this.volatile) out.push(m);
+    return out;
+  }
+
+  /** Mirrors whose holder has not seen the page's latest contents (without taking them). */
   stale(): Mirror[] {
     const out: Mirror[] = [];
     for (const m of this.mirrors.values()) if (m.page.volatile || m.seen !== m.page.version) out.push(m);
+    return out;
+  }
+
+  /** Mirrors held by one connection (to drop them when it goes). */
+  heldBy(peerKey: string): Mirror[] {
+    const out: Mirror[] = [];
+    for (const m of this.mirrors.values()) if (m.peerKey === peerKey) out.push(m);
     return out;
   }
 

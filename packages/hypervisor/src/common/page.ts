@@ -26,9 +26,10 @@ export class Page {
     return new Page(new Uint8Array(XEN_PAGE_SIZE), false);
   }
 
-  /** Record a write by the hypervisor or a process flush. */
+  /** Record a write by the hypervisor or a process flush: every mirror of the page is now stale. */
   touch(): void {
     this.version++;
+    if (this.mirrors.size !== 0) for (const m of this.mirrors) m.changed.add(m);
   }
 
   write(offset: number, data: Uint8Array): void {
