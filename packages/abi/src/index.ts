@@ -19,3 +19,4 @@ export * from './ring.js';
 export * from './arg-checks.js';
 export * from './sched.js';
 export * from './guest.js';
+export * from './console-attach.js';

@@ -31,6 +31,10 @@ export const runDirLayout = (runDir: string) => ({
   supervisorState: join(runDir, 'xenbox.state.json'),
   logs: join(runDir, 'logs'),
   logFile: (name: string) => join(runDir, 'logs', `${name}.log`),
+  /** xenconsoled: guest console logs (guest-<name>.log, as xenconsoled --log=guest) and the socket `xl console` attaches through. */
+  consoleDir: join(runDir, 'console'),
+  consoleSocket: join(runDir, 'console', 'xenconsoled.sock'),
+  consoleLog: (name: string) => join(runDir, 'console', `guest-${name}.log`),
   xenstoredDir: join(runDir, 'xenstored'),
   xenstoredSocket: join(runDir, 'xenstored', 'socket'),
   /** xenstored's ZeroMQ ROUTER for process domains (raw xsd_sockmsg frames; docs/xenstored.md). */

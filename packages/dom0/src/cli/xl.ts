@@ -8,6 +8,10 @@ import { XenError } from '@xenbox/abi';
 import { findDomain, findDomid, openXlContext, type XlContext } from '../xl/context.js';
 import { formatInfo, infoLines } from '../xl/info.js';
 import { formatList, formatUptime, formatVmList } from '../xl/list.js';
+import { xlCreate, xlMonitor } from '../xl/create.js';
+import { attachConsole } from '../xl/console-client.js';
+import { xlShutdown } from '../xl/shutdown.js';
+import { runDirLayout } from '@xenbox/abi';
 
 /** Every xl command (xl_cmdtable.c): what xenbox has not built yet says so instead of pretending. */
 const XL_COMMANDS = ['create', 'config-update', 'list', 'destroy', 'shutdown', 'reboot', 'pci-attach', 'pci-detach', 'pci-list', 'pci-assignable-add', 'pci-assignable-remove', 'pci-assignable-list', 'pause', 'unpause', 'console', 'vncviewer', 'save', 'migrate', 'restore', 'migrate-receive', 'suspend', 'resume', 'dump-core', 'cd-insert', 'cd-eject', 'mem-max', 'mem-set', 'button-press', 'vcpu-list', 'vcpu-pin', 'vcpu-set', 'vm-list', 'info', 'sharing', 'sched-credit', 'sched-credit2', 'sched-rtds', 'domid', 'domname', 'rename', 'trigger', 'sysrq', 'debug-keys', 'set-parameters', 'dmesg', 'top', 'network-attach', 'network-list', 'network-detach', 'channel-list', 'block-attach', 'block-list', 'block-detach', 'vtpm-attach', 'vtpm-list', 'vtpm-detach', 'uptime', 'claims', 'cpupool-create', 'cpupool-list', 'cpupool-destroy', 'cpupool-rename', 'cpupool-cpu-add', 'cpupool-cpu-remove', 'cpupool-migrate', 'cpupool-numa-split', 'getenforce', 'setenforce', 'loadpolicy', 'remus', 'devd', 'psr-hwinfo', 'qemu-monitor-command', 'xenstore-quota-get', 'xenstore-quota-set'];
@@ -117,6 +121,55 @@ for (const [cmd, op, what] of [
     .description(what)
     .argument('<domain>')
     .action(withContext(async (ctx, spec: string) => void (await ctx.hv.call(op, { domid: await findDomid(ctx, spec) }))));
+}
+
+program
+  .command('create')
+  .description('create a domain from a config file')
+  .argument('<file>', 'xl.cfg file')
+  .argument('[overrides...]', 'KEY=VALUE settings that override the file')
+  .option('-p', 'leave the domain paused after it is created')
+  .option('-c', 'connect to the console after the domain is created')
+  .option('-e', 'do not wait in the background for the death of the domain')
+  .option('-F', 'run in foreground until death of the domain')
+  .option('-n, --dryrun', 'dry run: print the configuration')
+  .action(
+    withContext(async (ctx, file: string, overrides: string[], o: { p?: boolean; c?: boolean; e?: boolean; F?: boolean; dryrun?: boolean }) => {
+      await xlCreate(ctx, file, overrides, { paused: o.p, console: o.c, noMonitor: o.e, foreground: o.F, dryRun: o.dryrun });
+    }),
+  );
+
+program
+  .command('__monitor', { hidden: true })
+  .argument('<domid>')
+  .argument('<file>')
+  .argument('[overrides...]')
+  .action(withContext(async (ctx, domid: string, file: string, overrides: string[]) => xlMonitor(ctx, Number(domid), file, overrides)));
+
+program
+  .command('console')
+  .description("attach to a domain's console (Ctrl-] detaches)")
+  .argument('<domain>')
+  .option('-t <type>', 'console type: pv or serial (xenbox has one console per guest)')
+  .action(
+    withContext(async (ctx, spec: string) => {
+      const domid = await findDomid(ctx, spec);
+      await ctx.close();
+      await attachConsole(runDirLayout(ctx.runDir).consoleSocket, domid);
+    }),
+  );
+
+for (const [cmd, reason] of [
+  ['shutdown', 'poweroff'],
+  ['reboot', 'reboot'],
+] as const) {
+  program
+    .command(cmd)
+    .description(`issue a ${reason} request to a domain`)
+    .argument('<domain>')
+    .option('-w', 'wait for the domain to complete the shutdown')
+    .option('-F', 'fall back to a hypervisor-initiated shutdown if the guest has no PV control interface')
+    .action(withContext(async (ctx, spec: string, o: { w?: boolean; F?: boolean }) => xlShutdown(ctx, await findDomid(ctx, spec), reason, { wait: o.w, force: o.F })));
 }
 
 const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));

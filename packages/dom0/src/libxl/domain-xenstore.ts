@@ -42,6 +42,13 @@ export async function writeDom0Nodes(xs: XenstoreClient): Promise<void> {
  */
 export async function introduceDomain(xs: XenstoreClient, domid: DomId, name: string): Promise<string> {
   const secret = randomBytes(32).toString('hex');
+  await makeDomainDirectory(xs, domid, name);
+  await xs.introduce(domid, { secret });
+  return secret;
+}
+
+/** /local/domain/<domid> with libxl's layout and permissions (no introduction). */
+export async function makeDomainDirectory(xs: XenstoreClient, domid: DomId, name: string): Promise<void> {
   const base = domainPath(domid);
   await xs.transaction(async (t) => {
     await t.mkdir(base);
@@ -57,8 +64,6 @@ export async function introduceDomain(xs: XenstoreClient, domid: DomId, name: st
       await t.setPerms(`${base}/${d}`, rwperm(domid));
     }
   });
-  await xs.introduce(domid, { secret });
-  return secret;
 }
 
 /** Forget a dead domain: RELEASE (fires @releaseDomain) and remove its directory. */

@@ -32,7 +32,7 @@ import {
 } from '@xenbox/abi';
 import { HypervisorConnection, RpcServer, XenstoreClient, checkIpcPath, type Logger } from '@xenbox/libxen';
 import { introduceDomain, releaseDomain, writeDom0Nodes } from '../libxl/domain-xenstore.js';
-import { ENV_SUPERVISED, acquireRunDir, removeRuntimeFiles, type Recovery } from './run-dir.js';
+import { ENV_SUPERVISED, acquireRunDir, leftoverProcesses, removeRuntimeFiles, type Recovery } from './run-dir.js';
 import { describeExit, Service, type ExitInfo, type ServiceSpec } from './service.js';
 import type { StackConfig } from './stack-config.js';
 import { coreServiceSpecs, driverServiceSpec } from './programs.js';
@@ -335,6 +335,7 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
 
   private async stopAll(reason: string, exitCode: number): Promise<void> {
     this.log.info({ reason }, 'bringing the stack down');
+    await this.destroyGuests();
     const tiers = [...new Set(this.services.map((s) => s.spec.tier))].sort((a, b) => b - a);
     for (const tier of tiers) {
       const group = this.services.filter((s) => s.spec.tier === tier);
@@ -350,9 +351,32 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
       }));
     }
     await this.control?.close();
+    // Anything else started for this run dir (xl's per-guest monitors) goes too.
+    for (const pid of leftoverProcesses(this.runDir)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
     removeRuntimeFiles(this.runDir);
     this.log.info('stack is down');
     this.emit('stopped', exitCode);
+  }
+
+  /** Guests go first (DESIGN §11): destroy every pvh/hvm domain while their backends still run. */
+  private async destroyGuests(): Promise<void> {
+    if (!this.dom0) return;
+    try {
+      const guests = (await this.dom0.call('sysctl.getdomaininfolist', {})).filter((d) => d.kind === 'pvh' || d.kind === 'hvm');
+      for (const g of guests) {
+        await this.dom0.call('domctl.destroydomain', { domid: g.domid });
+        if (this.xs) await withTimeout(releaseDomain(this.xs, g.domid), XENSTORE_TIMEOUT_MS, `releasing d${g.domid}`).catch(() => undefined);
+        this.log.info({ dom: g.domid, domain: g.name }, 'guest destroyed');
+      }
+    } catch (e) {
+      this.log.error({ err: e }, 'could not destroy the guests');
+    }
   }
 
   // --- control socket -----------------------------------------------------

@@ -1,13 +1,86 @@
 #!/usr/bin/env node
 /**
- * xenconsoled: dom0's console daemon (tools/console/daemon).  Runs with
- * dom0's privilege, as in Xen.  Process skeleton for now: it registers with
- * the hypervisor as dom0 and reports ready; console rings and `xl console`
- * arrive with the toolstack issue.
+ * xenconsoled: dom0's console daemon (tools/console/daemon).  It runs with
+ * dom0's privilege, takes every guest's console output from the hypervisor
+ * (console.subscribe), logs it to $RUN_DIR/console/guest-<name>.log, and lets
+ * `xl console` attach through $RUN_DIR/console/xenconsoled.sock
+ * (protocol: @xenbox/abi console-attach.ts).
  */
-import { bootstrapDomain, runMain } from '@xenbox/libxen';
+import { rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { CONSOLE_ATTACH_VERB, XenError, type ConsoleOutputEvent, type DomId } from '@xenbox/abi';
+import { bootstrapDomain, runMain, type DomainProcess } from '@xenbox/libxen';
+import { ConsoleHub } from './console-hub.js';
+
+const MAX_ATTACH_LINE = 64;
+
+async function nameOf(dom: DomainProcess, domid: DomId, cache: Map<DomId, string>): Promise<string> {
+  let name = cache.get(domid);
+  if (!name) {
+    name = (await dom.hv.call('domctl.getdomaininfo', { domid })).name;
+    cache.set(domid, name);
+  }
+  return name;
+}
+
+/** One `xl console` connection: the ATTACH line, then bytes both ways. */
+function serveAttach(dom: DomainProcess, hub: ConsoleHub, names: Map<DomId, string>, sock: Socket): void {
+  let head = Buffer.alloc(0);
+  let domid: DomId | null = null;
+  const fail = (e: unknown) => {
+    const err = e instanceof XenError ? e : new XenError('EINVAL', (e as Error).message);
+    sock.end(`ERR ${err.errno} ${err.detail}\n`);
+  };
+  sock.on('error', () => sock.destroy());
+  sock.on('data', (chunk: Buffer) => {
+    if (domid !== null) {
+      dom.hv.post('console.input', { domid, data: chunk });
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const nl = head.indexOf(0x0a);
+    if (nl < 0) {
+      if (head.length > MAX_ATTACH_LINE) fail(new XenError('EINVAL', 'expected "ATTACH <domid>" first'));
+      return;
+    }
+    const m = new RegExp(`^${CONSOLE_ATTACH_VERB} (\\d{1,5})$`).exec(head.subarray(0, nl).toString('latin1'));
+    const rest = head.subarray(nl + 1);
+    if (!m) return fail(new XenError('EINVAL', 'expected "ATTACH <domid>" first'));
+    const id = Number(m[1]);
+    sock.pause();
+    nameOf(dom, id, names).then(
+      (name) => {
+        domid = id;
+        sock.write(`OK ${name}\n`);
+        sock.write(hub.attach(id, name, sock));
+        if (rest.length) dom.hv.post('console.input', { domid: id, data: rest });
+        sock.resume();
+      },
+      (e: unknown) => fail(e instanceof XenError && e.errno === 'ESRCH' ? new XenError('ESRCH', `no domain ${id}`) : e),
+    );
+  });
+}
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'xenconsoled' });
+  const hub = new ConsoleHub(dom.layout);
+  const names = new Map<DomId, string>();
+  dom.hv.on('console.output', (ev: ConsoleOutputEvent) => {
+    nameOf(dom, ev.domid, names).then(
+      (name) => hub.output(ev.domid, name, ev.data),
+      () => hub.output(ev.domid, `d${ev.domid}`, ev.data),
+    );
+  });
+  try {
+    await dom.hv.call('console.subscribe', {});
+  } catch (e) {
+    dom.log.warn({ err: (e as Error).message }, 'the hypervisor has no guest consoles to give (console.subscribe failed)');
+  }
+  rmSync(dom.layout.consoleSocket, { force: true });
+  const server = createServer((sock) => serveAttach(dom, hub, names, sock));
+  await new Promise<void>((res, rej) => server.listen(dom.layout.consoleSocket, res).once('error', rej));
+  dom.onShutdown(() => new Promise<void>((res) => server.close(() => res())));
+  dom.onShutdown(() => rmSync(dom.layout.consoleSocket, { force: true }));
+  dom.log.info({ socket: dom.layout.consoleSocket }, 'serving consoles');
   dom.ready();
 });

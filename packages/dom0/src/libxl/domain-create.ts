@@ -1,0 +1,77 @@
+/**
+ * Creating a guest from its DomainConfig: libxl_domain_create_new() for the
+ * guests xenbox runs today (PVH, no devices), step by step:
+ *
+ *   compute the image (kernel ELF + device tree) -> createdomain (RAM)
+ *   -> write the image with foreign memory -> vCPU 0's start context
+ *   -> /local/domain/<domid> in xenstore -> unpause
+ *
+ * Anything that fails after createdomain destroys the half-built domain, so
+ * nothing is left behind (libxl's domcreate_complete error path).
+ */
+import { readFileSync } from 'node:fs';
+import { XenError, type DomId } from '@xenbox/abi';
+import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
+import type { DomainConfig } from '../xlcfg/domain-config.js';
+import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
+import { pageWrites, pvhGuestImage } from './guest-image.js';
+
+export interface CreateDeps {
+  hv: HypervisorConnection;
+  xs: XenstoreClient | null;
+  /** Progress lines for the user (xl prints them to stderr). */
+  say?: (line: string) => void;
+}
+
+/** What xenbox cannot build yet is refused with the reason, never ignored. */
+export function refuseUnsupported(cfg: DomainConfig): void {
+  if (cfg.type === 'hvm') throw new XenError('EOPNOTSUPP', `${cfg.name}: HVM guests need xenbox's stub-domain device model, which is not built yet`);
+  if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= needs blkfront/blkback, which xenbox has not built yet`);
+  if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= needs netfront/netback, which xenbox has not built yet`);
+  if (cfg.ramdisk) throw new XenError('EOPNOTSUPP', `${cfg.name}: ramdisk= is not supported by xenbox's PVH builder yet`);
+  if (cfg.bootloader) throw new XenError('EOPNOTSUPP', `${cfg.name}: bootloader= (${cfg.bootloader}) is not supported: give kernel= instead`);
+  if (!cfg.kernel) throw new XenError('EINVAL', `${cfg.name}: a PVH guest needs kernel= (an RV64 ELF)`);
+}
+
+function readKernel(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new XenError('ENOENT', `kernel ${path}: ${(e as Error).message}`);
+  }
+}
+
+export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomId> {
+  refuseUnsupported(cfg);
+  const memBytes = cfg.memoryMiB * 1024 * 1024;
+  const image = pvhGuestImage({ kernel: readKernel(cfg.kernel!), kernelPath: cfg.kernel!, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
+  const { hv } = deps;
+  const created = await hv.call('domctl.createdomain', {
+    name: cfg.name,
+    kind: 'pvh',
+    memkb: cfg.memoryMiB * 1024,
+    max_memkb: cfg.maxMemoryMiB * 1024,
+    max_vcpus: cfg.maxVcpus,
+    max_evtchn_port: cfg.maxEventChannels,
+    ...(cfg.uuid ? { uuid: cfg.uuid } : {}),
+    ...(cfg.maxGrantFrames ? { max_grant_frames: cfg.maxGrantFrames } : {}),
+  });
+  const domid = created.domid;
+  try {
+    deps.say?.(`Parsing config from ${cfg.name}: ${image.chunks.length} pieces, entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
+    await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
+    await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'S' } });
+    if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+    if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
+    return domid;
+  } catch (e) {
+    await destroyGuest(deps, domid).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** libxl_domain_destroy: the hypervisor side, then xenstore. */
+export async function destroyGuest(deps: CreateDeps, domid: DomId): Promise<void> {
+  await deps.hv.call('domctl.destroydomain', { domid });
+  if (deps.xs) await releaseDomain(deps.xs, domid);
+}

@@ -1,0 +1,96 @@
+/**
+ * What `xl create` leaves behind: a small daemon per guest that waits for the
+ * guest to shut down and then does what its config says (on_poweroff,
+ * on_reboot, on_crash, on_watchdog, on_soft_reset), as xl's forked child does
+ * in tools/xl/xl_vmcontrol.c (handle_domain_death).  It logs to
+ * $RUN_DIR/logs/xl-<name>.log.
+ *
+ * Real xl wakes on xenstore's @releaseDomain; xenbox's xenstored does not
+ * raise it for guest shutdowns yet, so the monitor asks the hypervisor for
+ * the domain's state every MONITOR_POLL_MS instead.
+ */
+import { SHUTDOWN_CODES, XenError, type DomId, type DomainInfo, type ShutdownReason } from '@xenbox/abi';
+import type { Logger } from '@xenbox/libxen';
+import type { DomainConfig, ShutdownAction } from '../xlcfg/domain-config.js';
+import { createGuest, destroyGuest, type CreateDeps } from '../libxl/domain-create.js';
+
+export const MONITOR_POLL_MS = 100;
+
+/** libxl_shutdown_reason -> the config's action for it. */
+export function actionFor(cfg: DomainConfig, reason: ShutdownReason): ShutdownAction | 'suspend' {
+  switch (reason) {
+    case 'poweroff':
+      return cfg.onPoweroff;
+    case 'reboot':
+      return cfg.onReboot;
+    case 'crash':
+      return cfg.onCrash;
+    case 'watchdog':
+      return cfg.onWatchdog;
+    case 'soft_reset':
+      return cfg.onSoftReset;
+    case 'suspend':
+      return 'suspend';
+  }
+}
+
+async function infoOrGone(deps: CreateDeps, domid: DomId): Promise<DomainInfo | null> {
+  try {
+    return await deps.hv.call('domctl.getdomaininfo', { domid });
+  } catch (e) {
+    if (e instanceof XenError && e.errno === 'ESRCH') return null;
+    throw e;
+  }
+}
+
+/**
+ * Watch `domid` until it is gone for good; restart it per config as many
+ * times as it asks.  `reload` re-reads the config for a restart (xl re-uses
+ * the config it was started with).
+ */
+export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: () => DomainConfig, log: Logger): Promise<void> {
+  let domid = firstDomid;
+  let cfg = reload();
+  log.info({ dom: domid, domain: cfg.name }, 'waiting for the domain to shut down');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, MONITOR_POLL_MS));
+    const info = await infoOrGone(deps, domid);
+    if (!info) {
+      log.info({ dom: domid }, 'domain is gone (destroyed); nothing left to do');
+      return;
+    }
+    if (info.shutdown === null) continue;
+    const action = actionFor(cfg, info.shutdown);
+    log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
+    const next = await applyAction(deps, domid, action, reload, log);
+    if (next === null) return;
+    domid = next;
+    cfg = reload();
+  }
+}
+
+/** Carry out one action; returns the domid to keep watching, or null when done. */
+async function applyAction(deps: CreateDeps, domid: DomId, action: ShutdownAction | 'suspend', reload: () => DomainConfig, log: Logger): Promise<DomId | null> {
+  switch (action) {
+    case 'preserve':
+    case 'suspend':
+      log.info({ dom: domid }, 'leaving the domain as it is (preserve)');
+      return null;
+    case 'destroy':
+    case 'coredump-destroy':
+    case 'soft-reset':
+      if (action !== 'destroy') log.warn({ dom: domid, action }, `${action} is not supported by xenbox: destroying the domain`);
+      await destroyGuest(deps, domid);
+      log.info({ dom: domid }, 'domain destroyed');
+      return null;
+    case 'restart':
+    case 'rename-restart':
+    case 'coredump-restart': {
+      if (action !== 'restart') log.warn({ dom: domid, action }, `${action} is not supported by xenbox: doing restart`);
+      await destroyGuest(deps, domid);
+      const fresh = await createGuest(deps, reload());
+      log.info({ old: domid, dom: fresh }, `Done. Rebooted as domain ${fresh}`);
+      return fresh;
+    }
+  }
+}
