@@ -1,18 +1,28 @@
 /**
  * `pnpm bench gnttab`: batched grant copy of 4 KiB pages, MB/s.
  *
- * A granter domain grants 64 of its pages to a mapper domain; the mapper
- * copies them into its own pages with one batched GNTTABOP_copy and reads
- * them through its mirrors (the copy and the mirror sync leave in one frame),
- * as a backend does with a request's segments.  Baseline from the same run:
- * raw ZeroMQ echo of the same 256 KiB to another process, counted as bytes
- * moved in both directions (so the baseline is, if anything, flattered).
+ * A granter domain grants 64 of its pages to a mapper domain.  The mapper
+ * (this process's second connection) moves them with one batched
+ * GNTTABOP_copy per round, as a backend does with a request's segments:
+ *
+ *  - read: grant -> the caller, the bytes in the reply (xenbox's inline dest,
+ *    GrantMapper.read) — the target figure;
+ *  - write: the caller's bytes -> grant (xenbox's source bytes, GrantMapper.write);
+ *  - read the Xen way: grant -> own pages, then fetch them through their
+ *    mirrors (the copy and the mirror sync leave in one frame) — what a
+ *    process domain has to do without the extension.
+ *
+ * Baselines from the same run move the same bytes the same way over raw
+ * ZeroMQ to another process: a fetch (a request the size of the copy call's
+ * frame, 256 KiB back) for reads, a push (256 KiB out, a few bytes back) for
+ * writes.  (Until this was fixed the baseline was an echo of 256 KiB counted
+ * both ways: see bench/RESULTS.md.)
  */
-import { DOMID_SELF, GNTCOPY_source_gref, GNTST, ipcEndpoint, runDirLayout, type GnttabCopy } from '@xenbox/abi';
+import { DOMID_SELF, GNTCOPY_source_gref, GNTST, encodeFrame, ipcEndpoint, runDirLayout, type GnttabCopy } from '@xenbox/abi';
 import { launchHypervisor } from '@xenbox/hypervisor';
 import { GrantMapper, GrantTable, HypervisorConnection, Mirrors, allocOwnPages } from '@xenbox/libxen';
 import { median, result, type Benchmark } from './harness.js';
-import { echoOnce, startRawEcho } from './raw-echo.js';
+import { echoOnce, fetchOnce, startRawEcho } from './raw-echo.js';
 
 const PAGES = 64;
 const ROUNDS = 5;
@@ -30,39 +40,82 @@ export const benchmark: Benchmark = {
     const mapper = await HypervisorConnection.connect({ runDir: tmpDir, domid: m.domid, token: m.token });
     const raw = await startRawEcho(ipcEndpoint(`${runDirLayout(tmpDir).root}/raw-echo.sock`));
     try {
-      const src = await allocOwnPages(granter, PAGES);
+      const src = await allocOwnPages(granter, 2 * PAGES);
       src.forEach((p, i) => p.page.write(0, new Uint8Array(4096).fill(i)));
       const table = await GrantTable.open(granter, 1);
-      const refs = src.map((p) => table.grantAccess(m.domid, p.gfn, true));
+      const roRefs = src.slice(0, PAGES).map((p) => table.grantAccess(m.domid, p.gfn, true));
+      const rwRefs = src.slice(PAGES).map((p) => table.grantAccess(m.domid, p.gfn, false));
       await table.publish();
       await Mirrors.of(granter).sync(src.map((p) => p.page));
-      const dst = await allocOwnPages(mapper, PAGES);
       const gm = new GrantMapper(mapper);
-      const ops: GnttabCopy[] = refs.map((ref, i) => ({ source: { ref, domid: g.domid, offset: 0 }, dest: { gmfn: dst[i]!.gfn, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref }));
+      const bytes = PAGES * 4096;
+
+      // read, inline
+      const segs = roRefs.map((ref) => ({ dom: g.domid, ref }));
+      const readOnce = async () => {
+        const rs = await gm.read(segs);
+        for (const r of rs) if (r.status !== GNTST.okay || r.data?.length !== 4096) throw new Error(`copy failed: ${r.status}`);
+        return rs;
+      };
+      const first = await readOnce();
+      if (first[7]!.data![100] !== 7) throw new Error('copied bytes do not match');
+
+      // write, inline
+      const outData = Array.from({ length: PAGES }, (_, i) => new Uint8Array(4096).fill(0x80 + i));
+      const wsegs = rwRefs.map((ref, i) => ({ dom: g.domid, ref, data: outData[i]! }));
+      const writeOnce = async () => {
+        const st = await gm.write(wsegs);
+        if (st.some((s) => s !== GNTST.okay)) throw new Error(`copy failed: ${st.join(',')}`);
+      };
+      await writeOnce();
+      await Mirrors.of(granter).sync([src[PAGES + 3]!.page]);
+      if (src[PAGES + 3]!.page.u32(8) !== 0x83838383) throw new Error('written bytes do not match');
+
+      // read the Xen way: into own pages, then through their mirrors
+      const dst = await allocOwnPages(mapper, PAGES);
+      const ops: GnttabCopy[] = roRefs.map((ref, i) => ({ source: { ref, domid: g.domid, offset: 0 }, dest: { gmfn: dst[i]!.gfn, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref }));
       const mirrors = Mirrors.of(mapper);
-      const copyOnce = async () => {
+      const copyOwnOnce = async () => {
         const [statuses] = await Promise.all([gm.copy(ops), mirrors.sync(dst.map((d) => d.page))]);
         if (statuses.some((s) => s !== GNTST.okay)) throw new Error(`copy failed: ${statuses.join(',')}`);
       };
-      await copyOnce();
+      await copyOwnOnce();
       if (dst[7]!.page.u32(100) !== 0x07070707) throw new Error('copied bytes do not match');
-      const payload = Buffer.alloc(PAGES * 4096, 1);
+
+      // Raw baselines with the same bytes on the wire in each direction.
+      const readReq = Buffer.from(encodeFrame({ id: 1, op: 'gnttab.copy', args: { ops: segs.map((s) => ({ source: { ref: s.ref, domid: s.dom, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref })) } }));
+      const writeReq = Buffer.from(encodeFrame({ id: 1, op: 'gnttab.copy', args: { ops: wsegs.map((s) => ({ source: { bytes: s.data, domid: DOMID_SELF, offset: 0 }, dest: { ref: s.ref, domid: s.dom, offset: 0 }, len: 4096, flags: 2 })) } }));
+      const readReply = encodeFrame({ id: 1, ok: first.map((r) => ({ status: 0, data: r.data })) }).length;
+      const writeReply = encodeFrame({ id: 1, ok: wsegs.map(() => ({ status: 0 })) }).length;
+      const echoPayload = Buffer.alloc(bytes, 1);
+
       const rate = async (bytesPerOp: number, once: () => Promise<unknown>) => {
         const t0 = process.hrtime.bigint();
         for (let i = 0; i < PER_ROUND; i++) await once();
         return (bytesPerOp * PER_ROUND) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
       };
+      const cases = {
+        rawFetch: { bytes, once: () => fetchOnce(raw.dealer, readReq, readReply) },
+        read: { bytes, once: readOnce },
+        rawPush: { bytes, once: () => fetchOnce(raw.dealer, writeReq, writeReply) },
+        write: { bytes, once: writeOnce },
+        own: { bytes, once: copyOwnOnce },
+        rawEcho2: { bytes: 2 * bytes, once: () => echoOnce(raw.dealer, echoPayload) },
+      };
+      const got: Record<keyof typeof cases, number[]> = { rawFetch: [], read: [], rawPush: [], write: [], own: [], rawEcho2: [] };
       progress('warming up');
-      await rate(0, () => echoOnce(raw.dealer, payload));
-      await rate(0, copyOnce);
-      const rawMBs: number[] = [];
-      const gntMBs: number[] = [];
+      for (const c of Object.values(cases)) await rate(c.bytes, c.once);
       for (let r = 0; r < ROUNDS; r++) {
         progress(`round ${r + 1}/${ROUNDS}`);
-        rawMBs.push(await rate(2 * payload.length, () => echoOnce(raw.dealer, payload)));
-        gntMBs.push(await rate(payload.length, copyOnce));
+        for (const [k, c] of Object.entries(cases)) got[k as keyof typeof cases].push(await rate(c.bytes, c.once));
       }
-      return [result(`grant copy, ${PAGES} x 4 KiB per batch (median of rounds)`, median(gntMBs), 'MB/s', median(rawMBs), '>= 0.7x raw ZeroMQ transfer')];
+      const md = (k: keyof typeof cases) => median(got[k]);
+      return [
+        result(`grant copy read, ${PAGES} x 4 KiB per batch, bytes in the reply (inline dest) vs raw fetch`, md('read'), 'MB/s', md('rawFetch'), '>= 0.7x raw ZeroMQ transfer'),
+        result(`grant copy write, ${PAGES} x 4 KiB per batch, bytes in the call (source bytes) vs raw push`, md('write'), 'MB/s', md('rawPush'), '>= 0.7x raw ZeroMQ transfer'),
+        result(`grant copy into own pages + mirror sync (Xen's way) vs raw fetch`, md('own'), 'MB/s', md('rawFetch'), null),
+        result(`  (old baseline: raw echo counted both ways, vs raw fetch)`, md('rawEcho2'), 'MB/s', md('rawFetch'), null),
+      ];
     } finally {
       raw.stop();
       await granter.close();

@@ -141,6 +141,80 @@ describe('copy', () => {
   });
 });
 
+describe('copy with the bytes in the message (xenbox inline extension)', () => {
+  it('returns a grant\'s bytes in the result (inline dest) and writes given bytes into a grant (source bytes)', () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const rs = t.call(t.mapper, 'gnttab.copy', {
+      ops: [
+        { source: { ref: 8, domid: t.granter, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 5, flags: GNTCOPY_source_gref },
+        { source: { bytes: new TextEncoder().encode('xenbox'), domid: DOMID_SELF, offset: 0 }, dest: { ref: 8, domid: t.granter, offset: 3000 }, len: 6, flags: GNTCOPY_dest_gref },
+        { source: { ref: 8, domid: t.granter, offset: 3000 }, dest: { inline: true, domid: DOMID_SELF, offset: 10 }, len: 6, flags: GNTCOPY_source_gref },
+      ],
+    });
+    expect(rs.map((r: { status: number }) => r.status)).toEqual([GNTST.okay, GNTST.okay, GNTST.okay]);
+    expect(new TextDecoder().decode(rs[0].data)).toBe('hello');
+    expect(new TextDecoder().decode(rs[2].data)).toBe('xenbox');
+    expect(rs[1].data).toBeUndefined();
+    expect(new TextDecoder().decode(t.call(t.granter, 'memory.read', { gfn: t.gfn, offset: 3000, len: 6 }))).toBe('xenbox');
+    expect(t.flagsOf(8)).toBe(GTF_permit_access); // the pin lasts only for the copy
+  });
+  it("keeps every check of Xen's copy, with the same GNTST codes", () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    t.grant(9, t.mapper, t.gfn, GTF_permit_access | GTF_readonly);
+    t.grant(10, t.other, t.gfn, GTF_permit_access);
+    const inline = (offset = 0, domid = DOMID_SELF) => ({ inline: true, domid, offset });
+    const bytes = (n: number, domid = DOMID_SELF) => ({ bytes: new Uint8Array(n), domid, offset: 0 });
+    const ref = (r: number, offset = 0, domid = t.granter) => ({ ref: r, domid, offset });
+    const copy = (op: object) => t.call(t.mapper, 'gnttab.copy', { ops: [op] })[0];
+    expect(copy({ source: ref(8, 4000), dest: inline(), len: 200, flags: GNTCOPY_source_gref })).toEqual({ status: GNTST.bad_copy_arg });
+    expect(copy({ source: ref(8), dest: inline(4095), len: 2, flags: GNTCOPY_source_gref })).toEqual({ status: GNTST.bad_copy_arg });
+    expect(copy({ source: bytes(2), dest: ref(8, 4095), len: 2, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.bad_copy_arg);
+    expect(copy({ source: bytes(3), dest: ref(8), len: 2, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.bad_copy_arg); // bytes must be len long
+    expect(copy({ source: bytes(1), dest: ref(9), len: 1, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.general_error); // r/o grant
+    expect(copy({ source: ref(10), dest: inline(), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.general_error); // another domid's grant
+    expect(copy({ source: ref(600), dest: inline(), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.bad_gntref);
+    expect(copy({ source: ref(8, 0, 4000), dest: inline(), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.bad_domain);
+    expect(copy({ source: ref(8), dest: inline(0, t.granter), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.permission_denied); // a buffer is only one's own
+    expect(copy({ source: bytes(1, t.granter), dest: ref(8), len: 1, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.permission_denied);
+    expect(copy({ source: ref(8), dest: { ...inline(), ref: 8, domid: t.granter }, len: 1, flags: GNTCOPY_source_gref | GNTCOPY_dest_gref }).status).toBe(GNTST.general_error); // a grant side is not a buffer
+    expect(t.errnoOf(() => copy({ source: ref(8), dest: { inline: 'yes', domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }))).toBe('EINVAL');
+    expect(t.errnoOf(() => copy({ source: { bytes: 'abc', domid: DOMID_SELF, offset: 0 }, dest: ref(8), len: 3, flags: GNTCOPY_dest_gref }))).toBe('EINVAL');
+    expect(t.errnoOf(() => copy({ source: bytes(8192), dest: ref(8), len: 1, flags: GNTCOPY_dest_gref }))).toBe('E2BIG');
+    expect(t.errnoOf(() => copy({ source: ref(8), dest: { bytes: new Uint8Array(1), domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }))).toBe('EINVAL');
+    expect(t.flagsOf(8)).toBe(GTF_permit_access);
+    expect(t.flagsOf(9)).toBe(GTF_permit_access | GTF_readonly);
+  });
+});
+
+describe('mirror refresh before delivery', () => {
+  it('sends only the mirrors whose page was written since they were last sent', async () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const r = t.map(t.mapper, 8);
+    const [mine] = t.call(t.mapper, 'memory.increase_reservation', { domid: DOMID_SELF, nr_extents: 1 }).gfns;
+    const own = t.call(t.mapper, 'mirror.map_own', { gfns: [mine] }).pages[0];
+    const gport = t.call(t.granter, 'evtchn.alloc_unbound', { dom: DOMID_SELF, remote_dom: t.mapper }).port;
+    const mport = t.call(t.mapper, 'evtchn.bind_interdomain', { remote_dom: t.granter, remote_port: gport }).local_port;
+    await t.flush();
+    const refreshes = () => t.eventsFor(t.mapper, 'mirror.refresh').map((e) => e.data.pages.map((p: { mid: number }) => p.mid));
+    const before = refreshes().length;
+    t.call(t.granter, 'memory.write', { gfn: t.gfn, offset: 0, data: new Uint8Array([1]) });
+    t.call(t.granter, 'evtchn.send', { port: gport });
+    await t.flush();
+    expect(refreshes().slice(before)).toEqual([[r.mid]]); // the granted page, not the untouched own page
+    t.call(t.granter, 'evtchn.send', { port: gport });
+    await t.flush();
+    expect(refreshes().length).toBe(before + 1); // nothing changed: no refresh
+    expect(t.eventsFor(t.mapper, 'evtchn.pending').at(-1)!.data).toEqual({ ports: [mport] });
+    t.call(t.mapper, 'memory.write', { gfn: mine, offset: 0, data: new Uint8Array([2]) });
+    t.call(t.granter, 'evtchn.send', { port: gport });
+    await t.flush();
+    expect(refreshes().slice(-1)).toEqual([[own.mid]]);
+  });
+});
+
 describe('grants and domain destruction', () => {
   it("destroying the granter revokes the mapper's mirror; destroying the mapper releases the pins", async () => {
     const t = setup();

@@ -281,8 +281,14 @@ function releaseBuf(b: CopyBuf): void {
   else if (still.writePins === 0) b.rd.grants.clearFlags(b.ref, GTF_writing);
 }
 
+/** Where the bytes of inline dests go: one buffer for a batch (not an allocation per op). */
+export interface InlineOut {
+  buf: Uint8Array;
+  pos: number;
+}
+
 /** gnttab_copy_one(). */
-export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp): GnttabCopyResult {
+export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp, inlineOut?: InlineOut): GnttabCopyResult {
   const srcGref = (op.flags & GNTCOPY_source_gref) !== 0;
   const dstGref = (op.flags & GNTCOPY_dest_gref) !== 0;
   let src: CopyBuf | null = null;
@@ -301,7 +307,14 @@ export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp): GnttabCopyResul
     }
     const from = src.page !== null ? src.page.bytes.subarray(op.source.offset, op.source.offset + op.len) : op.source.bytes;
     if (from === null || from.length !== op.len) throw new PinFail(GNTST.bad_copy_arg, `source bytes are not len (${op.len}) long`);
-    if (dst.page === null) return { status: GNTST.okay, data: from.slice() }; // a copy: the reply is encoded later
+    if (dst.page === null) {
+      // A copy, not a view of the page: the reply is encoded after the rest of the frame's calls.
+      if (!inlineOut || inlineOut.pos + op.len > inlineOut.buf.length) return { status: GNTST.okay, data: from.slice() };
+      const data = inlineOut.buf.subarray(inlineOut.pos, inlineOut.pos + op.len);
+      data.set(from);
+      inlineOut.pos += op.len;
+      return { status: GNTST.okay, data };
+    }
     // set() copies through a temporary when source and destination overlap.
     dst.page.write(op.dest.offset, from);
     return { status: GNTST.okay };
@@ -340,8 +353,11 @@ export function gnttabOps(hv: Hypervisor): HypercallTable {
       priv: 'hook',
       handle(caller, raw) {
         const ops = parseCopyOps(raw);
+        let inlineBytes = 0;
+        for (const c of ops) if (c.dest.inline && (c.flags & GNTCOPY_dest_gref) === 0) inlineBytes += c.len;
+        const inlineOut = inlineBytes ? { buf: Buffer.allocUnsafe(inlineBytes), pos: 0 } : undefined;
         const out: GnttabCopyResult[] = new Array(ops.length);
-        for (let i = 0; i < ops.length; i++) out[i] = copyOne(hv, caller, ops[i]!);
+        for (let i = 0; i < ops.length; i++) out[i] = copyOne(hv, caller, ops[i]!, inlineOut);
         return out;
       },
     },

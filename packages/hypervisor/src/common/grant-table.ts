@@ -85,31 +85,41 @@ export class GrantTable {
     return this.frames[i];
   }
 
-  private entryView(ref: number): { page: Page; dv: DataView } {
-    const page = this.frames[Math.floor(ref / GRANT_ENTRIES_PER_FRAME)]!;
-    const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
-    return { page, dv: new DataView(page.bytes.buffer, page.bytes.byteOffset + off, GRANT_ENTRY_V1_SIZE) };
+  /** A DataView per frame, made once: entry access is on every map and copy. */
+  private readonly views: DataView[] = [];
+
+  private frameView(ref: number): DataView {
+    const i = (ref / GRANT_ENTRIES_PER_FRAME) | 0;
+    let dv = this.views[i];
+    if (dv === undefined) {
+      const page = this.frames[i]!;
+      this.views[i] = dv = new DataView(page.bytes.buffer, page.bytes.byteOffset, page.bytes.byteLength);
+    }
+    return dv;
   }
 
   /** The shared entry for `ref` (caller checked ref < nrEntries). */
   entry(ref: number): GrantEntryV1 {
-    const { dv } = this.entryView(ref);
-    return { flags: dv.getUint16(0, true), domid: dv.getUint16(2, true), frame: dv.getUint32(4, true) };
+    const dv = this.frameView(ref);
+    const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
+    return { flags: dv.getUint16(off, true), domid: dv.getUint16(off + 2, true), frame: dv.getUint32(off + 4, true) };
   }
 
   /** Set (or clear) GTF_reading/GTF_writing bits in the shared flags, as Xen's cmpxchg does. */
   setFlags(ref: number, bits: number): void {
-    const { page, dv } = this.entryView(ref);
-    dv.setUint16(0, dv.getUint16(0, true) | bits, true);
-    page.touch();
+    const dv = this.frameView(ref);
+    const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
+    dv.setUint16(off, dv.getUint16(off, true) | bits, true);
+    this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!.touch();
   }
 
   clearFlags(ref: number, bits: number): void {
-    const { page, dv } = this.entryView(ref);
-    const old = dv.getUint16(0, true);
+    const dv = this.frameView(ref);
+    const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
+    const old = dv.getUint16(off, true);
     if ((old & bits) === 0) return;
-    dv.setUint16(0, old & ~bits, true);
-    page.touch();
+    dv.setUint16(off, old & ~bits, true);
+    this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!.touch();
   }
 
   // ---- maptrack (the mapping side) ----
