@@ -30,7 +30,6 @@ export class Cpupool {
 
 export class CpupoolRegistry {
   readonly pools = new Map<string, Cpupool>();
-  private nextId = 0;
 
   constructor(private readonly view: PcpuView, readonly nrPcpus: number) {}
 
@@ -38,9 +37,17 @@ export class CpupoolRegistry {
   create(name: string, sched: SchedulerName): Cpupool {
     if (!/^[\w.-]{1,64}$/.test(name)) throw new XenError('EINVAL', `bad cpupool name '${name}'`);
     if (this.pools.has(name)) throw new XenError('EEXIST', `cpupool ${name} exists`);
-    const pool = new Cpupool(this.nextId++, name, createScheduler(sched, this.view));
+    const pool = new Cpupool(this.freePoolId(), name, createScheduler(sched, this.view));
     this.pools.set(name, pool);
     return pool;
+  }
+
+  /** cpupool.c: CPUPOOLID_NONE asks for the first free id. */
+  private freePoolId(): number {
+    const used = new Set([...this.pools.values()].map((p) => p.poolid));
+    let id = 0;
+    while (used.has(id)) id++;
+    return id;
   }
 
   get(name: string): Cpupool {

@@ -302,6 +302,11 @@ export class Credit2 implements Scheduler {
   /** credit2.c: csched2_schedule + runq_candidate + csched2_runtime. */
   pick(p: number, now: number, prev: Vcpu | undefined): Decision {
     const rq = this.arrangement === 'all' ? this.shared : (this.rqs.get(p) ?? this.shared);
+    if (prev && !prev.affinity.allows(p)) {
+      // Its hard affinity no longer includes p (vcpu-pin): it goes back to a runqueue where it may run.
+      this.enqueue(prev, this.rqFor(prev));
+      prev = undefined;
+    }
     if (prev && !this.grabBudget(prev)) prev = undefined;
     // Ratelimit: a vCPU that started less than ratelimit ago keeps the pCPU (csched2_schedule).
     if (prev && !prev.yielded && this.ratelimitNs > 0 && now - prev.runStart < this.ratelimitNs) {

@@ -16,7 +16,7 @@ import { Sbi } from '../arch/riscv/sbi.js';
 import { Clint, CLINT_SIZE } from '../arch/riscv/clint.js';
 import { Plic, PLIC_SIZE } from '../arch/riscv/plic.js';
 import { VIRT } from '../arch/riscv/virt-machine.js';
-import { VcpuState } from '../arch/riscv/vcpu-state.js';
+import { VcpuState, W } from '../arch/riscv/vcpu-state.js';
 import {
   CTL, CTL_SLICE_NS, CTL_WORDS, EXTENSION_NS, FLAG, MBOX, nowMs,
   type DomainDescriptor, type FromWorker, type SliceReport, type ToWorker,
@@ -131,8 +131,11 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
       else domains.delete(msg.domid);
     }
   };
+  post({ kind: 'ready' });
   let a = waitForAssignment(c, f);
   let taken = a?.seq ?? 0;
+  /** The current assignment came from the mailbox (not an extension of the last one). */
+  let fromMailbox = true;
   while (a && Atomics.load(c, CTL.MBOX) !== MBOX.QUIT) {
     const gen = Atomics.load(c, CTL.DESC_GEN);
     if (gen !== descGen) {
@@ -147,6 +150,8 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
     };
     taken = 0;
     if (hart && d) {
+      // A preempt request aimed at an earlier stint of this vCPU must not cut the new one short.
+      if (fromMailbox) Atomics.store(hart.state.i32, W.PREEMPT, 0);
       if (a.flags & FLAG.FRESH) {
         hart.flushTlb();
         hart.flushCode();
@@ -171,6 +176,7 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
       report.tookSeq = next.seq;
       post(report);
       a = next;
+      fromMailbox = true;
       continue;
     }
     if (next) report.tookSeq = next.seq; // declined: that vCPU must see the main thread first
@@ -178,12 +184,14 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
       report.next = 'extend';
       post(report);
       a = { ...a, flags: a.flags & ~FLAG.FRESH, sliceNs: EXTENSION_NS };
+      fromMailbox = false;
       continue;
     }
     report.next = 'wait';
     post(report);
     a = waitForAssignment(c, f);
     taken = a?.seq ?? 0;
+    fromMailbox = true;
   }
   port.close();
   return `pcpu ${pcpu} stopped`;

@@ -94,7 +94,12 @@ export interface HsmReport {
   domid: number;
 }
 
-export type FromWorker = SliceReport | HsmReport;
+/** Worker -> main: the pCPU thread is up and waiting for work. */
+export interface ReadyReport {
+  kind: 'ready';
+}
+
+export type FromWorker = SliceReport | HsmReport | ReadyReport;
 
 /** Absolute monotonic-ish time in ms, comparable across threads. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();

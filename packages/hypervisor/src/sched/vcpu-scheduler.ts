@@ -95,7 +95,10 @@ export class VcpuScheduler implements PcpuView {
   private readonly slots: PcpuSlot[];
   private readonly domains = new Map<number, SchedDomain>();
   private readonly poolTimers = new Map<Cpupool, { at: number; timer: NodeJS.Timeout }>();
-  private offCpuWaiters: (() => void)[] = [];
+  /** Waiters for vCPUs to leave their pCPUs; each returns true once satisfied. */
+  private offCpuWaiters: (() => boolean)[] = [];
+  private readyCount = 0;
+  private readyWaiters: (() => void)[] = [];
   private stopped = false;
 
   constructor(opts: VcpuSchedulerOptions) {
@@ -107,6 +110,19 @@ export class VcpuScheduler implements PcpuView {
     this.pools = new CpupoolRegistry(this, this.nrPcpus);
     const pool0 = this.pools.create('Pool-0', opts.scheduler ?? DEFAULT_SCHEDULER);
     for (let p = 0; p < this.nrPcpus; p++) pool0.sched.addPcpu(p);
+  }
+
+  /** Create the scheduler and wait until every pCPU thread is up. */
+  static async create(opts: VcpuSchedulerOptions): Promise<VcpuScheduler> {
+    const s = new VcpuScheduler(opts);
+    await s.ready();
+    return s;
+  }
+
+  /** Resolves when every pCPU worker thread has started (the first start of a thread takes ~100 ms). */
+  ready(): Promise<void> {
+    if (this.readyCount >= this.nrPcpus) return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
   }
 
   /** Stop every pCPU worker (piscina pool destroyed); the scheduler is unusable afterwards. */
@@ -177,9 +193,12 @@ export class VcpuScheduler implements PcpuView {
     d.dying = true;
     this.stopAll(d);
     await this.offCpu(d);
+    const pool = d.pool;
     this.leavePool(d);
     for (const ch of this.pcpus.channels) ch.forgetDomain(domid);
     this.domains.delete(domid);
+    // Its pCPUs may now serve someone who waited (null's waitqueue, parked work).
+    for (const p of pool.cpus) if (this.idle(p)) this.reschedule(p, undefined);
   }
 
   /** XEN_DOMCTL_pausedomain: counted; resolves when no vCPU of the domain is on a pCPU (vcpu_sleep_sync). */
@@ -238,6 +257,11 @@ export class VcpuScheduler implements PcpuView {
   setIrqLine(domid: number, source: number, level: boolean): void {
     this.domain(domid).plic.setLevel(source, level);
     for (const v of this.domain(domid).vcpus) if (v.blocked === 'wfi' && this.interruptPending(v)) this.wakeUp(v, true);
+  }
+
+  /** A vCPU's architectural state (registers, CSRs) — shared memory, read it from any thread. */
+  vcpuState(domid: number, vcpu: number): VcpuState {
+    return this.vcpu(this.domain(domid), vcpu).state;
   }
 
   // ================================================================ parameters
@@ -417,8 +441,18 @@ export class VcpuScheduler implements PcpuView {
   }
 
   private stopVcpu(v: Vcpu): void {
-    if (v.onCpu) requestPreempt(v.state);
-    else v.dom.pool.sched.sleep(v);
+    if (!v.onCpu) return v.dom.pool.sched.sleep(v);
+    const p = v.pcpu;
+    const slot = this.slots[p]!;
+    if (slot.outstanding?.vcpu === v && this.pcpus.channels[p]!.retract()) {
+      // Handed over but not taken yet: take it back.
+      slot.outstanding = undefined;
+      v.pcpu = -1;
+      v.dom.pool.sched.sleep(v);
+      if (!slot.running) this.reschedule(p, undefined);
+      return;
+    }
+    requestPreempt(v.state);
   }
 
   private offCpu(d: SchedDomain): Promise<void> {
@@ -428,7 +462,7 @@ export class VcpuScheduler implements PcpuView {
         resolve();
         return true;
       };
-      if (!check()) this.offCpuWaiters.push(() => void check());
+      if (!check()) this.offCpuWaiters.push(check);
     });
   }
 
@@ -497,6 +531,10 @@ export class VcpuScheduler implements PcpuView {
 
   private onMessage(p: number, m: FromWorker): void {
     if (this.stopped) return;
+    if (m.kind === 'ready') {
+      if (++this.readyCount === this.nrPcpus) for (const r of this.readyWaiters.splice(0)) r();
+      return;
+    }
     if (m.kind === 'hsm') {
       const d = this.domains.get(m.domid);
       for (const v of d?.vcpus ?? []) if (v.down === 'hsm' && this.wakeCondition(v)) this.wakeUp(v, false);
@@ -533,9 +571,7 @@ export class VcpuScheduler implements PcpuView {
     if (r.next === 'extend') this.reschedule(p, v && v.runnable ? v : undefined);
     else if (!now) this.reschedule(p, prev);
     if (this.offCpuWaiters.length) {
-      const w = this.offCpuWaiters;
-      this.offCpuWaiters = [];
-      for (const f of w) f();
+      this.offCpuWaiters = this.offCpuWaiters.filter((check) => !check());
     }
   }
 

@@ -10,7 +10,7 @@ afterEach(async () => {
 
 describe('credit2 on one pCPU', () => {
   it('gives a domain with weight 512 twice the CPU of each of two with 256 (25/50/25 %)', async () => {
-    s = new VcpuScheduler({ pcpus: 1, hooks: noHooks });
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
     addGuest(s, 1, busyLoop);
     addGuest(s, 2, busyLoop, { weight: 512 });
     addGuest(s, 3, busyLoop);
@@ -28,7 +28,7 @@ describe('credit2 on one pCPU', () => {
   });
 
   it('holds a busy domain with cap 25 at no more than 25 % of a pCPU, even with the pCPU otherwise idle', async () => {
-    s = new VcpuScheduler({ pcpus: 1, hooks: noHooks });
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
     addGuest(s, 1, busyLoop, { cap: 25 });
     await sleep(100);
     const { ns, wallNs } = await measure(s, [1], 1500);
@@ -39,7 +39,7 @@ describe('credit2 on one pCPU', () => {
   });
 
   it('rejects weights and caps outside Xen\'s ranges with EINVAL', async () => {
-    s = new VcpuScheduler({ pcpus: 1, hooks: noHooks });
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
     addGuest(s, 1, busyLoop);
     expect(() => s!.setCredit2(1, { weight: 70000 })).toThrow(/EINVAL/);
     expect(() => s!.setCredit2(1, { cap: 101 })).toThrow(/EINVAL/);

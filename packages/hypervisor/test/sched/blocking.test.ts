@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SBI_EID, SBI_SRST_TYPE, XEN_SBI_EID, XenError } from '@xenbox/abi';
+import { VcpuScheduler, type SchedHooks } from '../../dist/sched/index.js';
+import { a0, a1, a3, a6, a7, addi, ecall, jal, li, wfi } from '../riscv/asm.js';
+import { addGuest, busyLoop, guestRam, idleLoop, IRQ_SSI, measure, noHooks, RAM_BASE, shares, sleep, startSecondary, wakeCounter } from './guests.js';
+
+let s: VcpuScheduler | undefined;
+afterEach(async () => {
+  await s?.destroy();
+  s = undefined;
+});
+
+describe('blocked vCPUs', () => {
+  it('a guest waiting in WFI uses less than 1 % of the CPU next to a busy one', async () => {
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
+    addGuest(s, 1, idleLoop);
+    addGuest(s, 2, busyLoop);
+    await sleep(100);
+    const { ns } = await measure(s, [1, 2], 1000);
+    const pct = shares(ns);
+    console.log(`WFI guest: ${pct.get(1)!.toFixed(3)} % (${ns.get(1)} ns)`);
+    expect(pct.get(1)).toBeLessThan(1);
+    expect(s.vcpuList(1)[0]!.state).toBe('blocked');
+  });
+
+  it('an injected interrupt wakes a blocked vCPU promptly, once per interrupt', async () => {
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
+    addGuest(s, 1, wakeCounter);
+    addGuest(s, 2, busyLoop);
+    await sleep(50);
+    for (let i = 0; i < 5; i++) {
+      s.injectInterrupt(1, 0, IRQ_SSI);
+      await sleep(20);
+    }
+    expect(s.vcpuState(1, 0).reg(a3)).toBe(5n);
+    expect(s.wakeLatenciesUs.length).toBe(5);
+    console.log(`wake-up latency (us): ${s.wakeLatenciesUs.map((l) => l.toFixed(0)).join(' ')}`);
+  });
+
+  it('a PVH secondary vCPU is offline until vCPU 0 starts it with SBI HSM hart_start, then runs', async () => {
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
+    s.addDomain(1, { vcpus: 2, ram: guestRam(idleLoop), entry: RAM_BASE, dtb: 0, kind: 'pvh' });
+    await sleep(30);
+    expect(s.vcpuList(1).map((v) => [v.online, v.state])).toEqual([[true, 'blocked'], [false, 'offline']]);
+    await s.removeDomain(1);
+    const at = RAM_BASE + 0x1000;
+    s.addDomain(2, { vcpus: 2, ram: guestRam(startSecondary(at), [[at, busyLoop]]), entry: RAM_BASE, dtb: 0, kind: 'pvh' });
+    await sleep(100);
+    const [v0, v1] = s.vcpuList(2);
+    expect(v1!.online).toBe(true);
+    expect(v1!.cpuTimeNs).toBeGreaterThan(0);
+    expect(v0!.cpuTimeNs).toBeGreaterThan(0);
+    expect(s.vcpuState(2, 1).reg(a0)).toBe(1n); // a0 = hartid
+  });
+
+  it('serves hypercalls through onHypercall, synchronously or after a promise (the vCPU blocks meanwhile)', async () => {
+    const calls: { op: number; a0: bigint }[] = [];
+    let release: (v: number) => void = () => {};
+    const hooks: SchedHooks = {
+      onHypercall: (_d, _v, c) => {
+        calls.push({ op: c.op, a0: c.args[0]! });
+        if (c.op === 17) return 0x4_0011;
+        if (c.op === 99) throw new XenError('ENOSYS', 'no such hypercall');
+        return new Promise<number>((r) => (release = r));
+      },
+    };
+    s = await VcpuScheduler.create({ pcpus: 1, hooks });
+    const prog = [
+      li(a7, XEN_SBI_EID), li(a6, 17), li(a0, 7), ecall(), addi(a3, a1, 0), // a3 = xen_version
+      li(a7, XEN_SBI_EID), li(a6, 99), ecall(), addi(20, a1, 0), // s4 = -ENOSYS
+      li(a7, XEN_SBI_EID), li(a6, 12), ecall(), addi(21, a1, 0), // s5 = async answer
+      wfi(), jal(0, -4),
+    ];
+    addGuest(s, 1, prog);
+    await sleep(50);
+    expect(calls.map((c) => c.op)).toEqual([17, 99, 12]);
+    expect(calls[0]!.a0).toBe(7n);
+    expect(s.vcpuState(1, 0).reg(a3)).toBe(0x4_0011n);
+    expect(BigInt.asIntN(64, s.vcpuState(1, 0).reg(20))).toBe(-38n);
+    expect(s.vcpuList(1)[0]!.state).toBe('blocked');
+    release(123);
+    await sleep(30);
+    expect(s.vcpuState(1, 0).reg(21)).toBe(123n);
+  });
+
+  it('reports a guest poweroff through onShutdown and never runs it again', async () => {
+    const shutdowns: unknown[] = [];
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: { ...noHooks, onShutdown: (d, r) => shutdowns.push([d, r.kind]) } });
+    addGuest(s, 1, [li(a7, SBI_EID.SRST), li(a6, 0), li(a0, SBI_SRST_TYPE.SHUTDOWN), li(a1, 0), ecall(), jal(0, 0)]);
+    await sleep(50);
+    expect(shutdowns).toEqual([[1, 'poweroff']]);
+    expect(s.vcpuList(1)[0]!.state).not.toBe('running');
+  });
+
+  it('pause takes every vCPU off its pCPU; unpause lets it run again', async () => {
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
+    addGuest(s, 1, busyLoop);
+    await sleep(30);
+    await s.pauseDomain(1);
+    expect(s.vcpuList(1)[0]!.state).toBe('paused');
+    const { ns } = await measure(s, [1], 100);
+    expect(ns.get(1)).toBe(0);
+    s.unpauseDomain(1);
+    const after = await measure(s, [1], 100);
+    expect(after.ns.get(1)).toBeGreaterThan(0);
+  });
+});
