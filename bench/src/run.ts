@@ -3,10 +3,12 @@
  * beside this one) or those named, and print a table per benchmark, or with
  * --json one JSON object per benchmark on its own line.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MALLOC_TUNING_ENV } from '@xenbox/libxen';
 import type { Benchmark, BenchResult } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,7 +38,19 @@ function printTable(name: string, results: BenchResult[]): void {
   for (const row of rows) console.log(row.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
 }
 
+/**
+ * Run under the same malloc settings the stack's processes get (libxen
+ * malloc-tuning.ts), so benchmark clients and baselines are on equal terms
+ * with the processes they measure: re-exec once with them set.
+ */
+function reexecWithMallocTuning(): boolean {
+  if (Object.entries(MALLOC_TUNING_ENV).every(([k, v]) => process.env[k] === v)) return false;
+  const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...MALLOC_TUNING_ENV } });
+  process.exit(r.status ?? 1);
+}
+
 async function main(): Promise<void> {
+  if (reexecWithMallocTuning()) return;
   const argv = process.argv.slice(2);
   const json = argv.includes('--json');
   const names = argv.filter((a) => !a.startsWith('--'));

@@ -12,3 +12,4 @@ export * from './gnttab.js';
 export * from './foreign-memory.js';
 export * from './ring.js';
 export * from './curve.js';
+export * from './malloc-tuning.js';

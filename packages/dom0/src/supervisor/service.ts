@@ -12,6 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DomId, ProcessNotice, RestartPolicy, ServiceState, ServiceStatus } from '@xenbox/abi';
+import { MALLOC_TUNING_ENV } from '@xenbox/libxen';
 
 export interface ServiceSpec {
   name: string;
@@ -82,7 +83,7 @@ export class Service {
     // Anything a child writes to stdout/stderr (a crash before its logger is up) lands here.
     const outFd = openSync(join(logDir, `${this.name}.out`), 'a', 0o600);
     const child = fork(this.spec.module, this.spec.argv, {
-      env: { ...process.env, ...this.spec.env, ...extraEnv },
+      env: { ...process.env, ...MALLOC_TUNING_ENV, ...this.spec.env, ...extraEnv },
       stdio: ['ignore', outFd, outFd, 'ipc'],
       detached: true,
       serialization: 'json',
