@@ -483,8 +483,12 @@ export class VcpuScheduler implements PcpuView {
   /** Reschedule pCPUs a scheduler tickled: an idle one picks now, a busy one is preempted (it reports, then picks). */
   private tickle(pcpus: number[]): void {
     for (const p of pcpus) {
+      const slot = this.slots[p]!;
       if (this.idle(p)) this.reschedule(p, undefined);
-      else if (!this.slots[p]!.outstanding) requestPreempt(this.slots[p]!.running!.state);
+      else if (!slot.outstanding) requestPreempt(slot.running!.state);
+      // A decision still in the mailbox is redone; one the worker already took is preempted.
+      else if (this.takeBack(p, nowNs())) this.reschedule(p, undefined);
+      else requestPreempt(slot.outstanding.vcpu.state);
     }
   }
 
@@ -599,6 +603,7 @@ export class VcpuScheduler implements PcpuView {
       return;
     }
     const now = nowNs();
+    if (slot.outstanding && !this.takeBack(p, now)) return; // the worker has it already; its report comes next
     const dec = pool.sched.pick(p, now, prev ?? (extending?.runnable ? extending : undefined));
     this.armPoolTimer(pool);
     if (!dec.vcpu) {
@@ -619,6 +624,22 @@ export class VcpuScheduler implements PcpuView {
     v.lastPcpu = p;
     if (extending && extending !== v) extending.pcpu = -1;
     if (extending) requestPreempt(extending.state);
+  }
+
+  /**
+   * Retract an assignment the worker has not taken (a newer decision replaces
+   * it; happens when the main thread lags the worker).  Its vCPU goes back to
+   * its scheduler.  False if the worker took it already.
+   */
+  private takeBack(p: number, now: number): boolean {
+    const slot = this.slots[p]!;
+    const x = slot.outstanding!.vcpu;
+    if (!this.pcpus.channels[p]!.retract()) return false;
+    slot.outstanding = undefined;
+    if (x === slot.running) return true; // it is still running there (extension): it stays prev
+    x.pcpu = -1;
+    if (x.runnable) this.tickle(x.dom.pool.sched.wake(x, now).filter((q) => q !== p));
+    return true;
   }
 
   private armPoolTimer(pool: Cpupool): void {

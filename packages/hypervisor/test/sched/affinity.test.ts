@@ -15,7 +15,8 @@ describe('affinity', () => {
     addGuest(s, 2, busyLoop);
     addGuest(s, 3, busyLoop);
     s.setAffinity(1, 0, { hard: [1] });
-    await sleep(50);
+    // It moves at its next scheduling point; from then on it never leaves pCPU 1.
+    for (let i = 0; i < 100 && s.vcpuList(1)[0]!.cpu !== 1; i++) await sleep(10);
     const seen = new Set<number>();
     for (let i = 0; i < 20; i++) {
       const v = s.vcpuList(1)[0]!;

@@ -4,7 +4,7 @@
  * All are PVH guests (S-mode, SBI served by the hypervisor).
  */
 import { SBI_EID, SBI_HSM_FID } from '@xenbox/abi';
-import { a0, a1, a2, a3, a6, a7, addi, assemble, csrrci, csrrs, ecall, jal, li, t0, wfi, type Program } from '../riscv/asm.js';
+import { a0, a1, a2, a3, a4, a5, a6, a7, addi, andi, assemble, beq, csrrci, csrrs, ecall, jal, li, t0, wfi, type Program } from '../riscv/asm.js';
 import type { DomainSchedConfig, VcpuScheduler } from '../../dist/sched/index.js';
 
 export const RAM_BASE = 0x8000_0000;
@@ -18,10 +18,13 @@ export const busyLoop: Program = [addi(a3, a3, 1), jal(0, -4)];
 /** Waits for interrupts forever with none enabled: blocked in WFI, never runnable. */
 export const idleLoop: Program = [wfi(), jal(0, -4)];
 
-/** Enables SSIP in sie, then: wfi; clear sip.SSIP; a3++ — one iteration per injected interrupt. */
+/**
+ * Enables SSIP in sie, then loops: wfi; a5++; if sip.SSIP was set, clear it and a3++.
+ * a3 counts interrupts seen, a5 every return from WFI (the ISA lets WFI return early).
+ */
 export const wakeCounter: Program = [
   li(t0, 2), csrrs(0, CSR_SIE, t0),
-  wfi(), csrrci(0, CSR_SIP, 2), addi(a3, a3, 1), jal(0, -12),
+  wfi(), addi(a5, a5, 1), csrrci(a4, CSR_SIP, 2), andi(a4, a4, 2), beq(a4, 0, -16), addi(a3, a3, 1), jal(0, -24),
 ];
 
 /** vCPU 0 starts vCPU 1 at `at` with SBI HSM hart_start, then spins; put busyLoop at `at`. */
