@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SBI_EID, SBI_SRST_TYPE, XEN_SBI_EID, XenError } from '@xenbox/abi';
 import { VcpuScheduler, type SchedHooks } from '../../dist/sched/index.js';
-import { a0, a1, a3, a6, a7, addi, ecall, jal, li, wfi } from '../riscv/asm.js';
+import { a0, a1, a3, a6, a7, add, addi, csrr, csrrs, ecall, jal, li, t0, t1, wfi } from '../riscv/asm.js';
 import { addGuest, busyLoop, guestRam, idleLoop, IRQ_SSI, measure, noHooks, RAM_BASE, shares, sleep, startSecondary, wakeCounter } from './guests.js';
 
 let s: VcpuScheduler | undefined;
@@ -36,6 +36,27 @@ describe('blocked vCPUs', () => {
     console.log(`returns from WFI: ${s.vcpuState(1, 0).reg(15)} for 5 interrupts`);
     expect(s.wakeLatenciesUs.length).toBe(5);
     console.log(`wake-up latency (us): ${s.wakeLatenciesUs.map((l) => l.toFixed(0)).join(' ')}`);
+  });
+
+  it('a vCPU waiting in WFI for its SBI timer is woken at the deadline, using almost no CPU meanwhile', async () => {
+    s = await VcpuScheduler.create({ pcpus: 1, hooks: noHooks });
+    // sie.STIE = 1; loop: set_timer(time + 5 ms); wfi; a3++
+    const prog = [
+      li(t0, 0x20), csrrs(0, 0x104, t0),
+      csrr(a0, 0xc01), li(t1, 50_000), add(a0, a0, t1), li(a7, SBI_EID.TIME), li(a6, 0), ecall(), wfi(), addi(a3, a3, 1),
+    ];
+    const loopStart = 4 * 2; // after li t0 (1 insn) and csrrs
+    const progBytes = prog.flat().length * 4;
+    addGuest(s, 1, [...prog, jal(0, loopStart - progBytes)]);
+    const { ns, wallNs } = await measure(s, [1], 300);
+    const ticks = s.vcpuState(1, 0).reg(a3);
+    const insns = s.vcpuState(1, 0).instret;
+    console.log(`SBI timer guest: ${ticks} wake-ups in 300 ms, ${((100 * ns.get(1)!) / wallNs).toFixed(2)} % CPU, ${insns} instructions`);
+    expect(ticks).toBeGreaterThan(20n);
+    expect(ticks).toBeLessThan(70n);
+    // ~10 instructions per wake-up: it is not spinning; the CPU share is the per-run cost of a cold thread wake.
+    expect(insns).toBeLessThan(Number(ticks) * 20 + 50);
+    expect(ns.get(1)! / wallNs).toBeLessThan(0.1);
   });
 
   it('a PVH secondary vCPU is offline until vCPU 0 starts it with SBI HSM hart_start, then runs', async () => {
