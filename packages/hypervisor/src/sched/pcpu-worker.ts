@@ -33,6 +33,7 @@ interface Assignment {
 interface WorkerDomain {
   desc: DomainDescriptor;
   bus: Bus;
+  clint: Clint;
   states: VcpuState[];
   harts: (Hart | undefined)[];
   sbi: SbiHandler | undefined;
@@ -79,7 +80,7 @@ function buildDomain(desc: DomainDescriptor, post: (m: FromWorker) => void): Wor
       },
     };
   }
-  return { desc, bus, states, harts: [], sbi, console };
+  return { desc, bus, clint, states, harts: [], sbi, console };
 }
 
 function hartOf(d: WorkerDomain, vcpu: number): Hart | undefined {
@@ -87,7 +88,8 @@ function hartOf(d: WorkerDomain, vcpu: number): Hart | undefined {
   if (!state) return undefined;
   let h = d.harts[vcpu];
   if (!h) {
-    h = new Hart({ state, bus: d.bus, clint: undefined, sbi: d.sbi });
+    // The CLINT view shares the domain's mtime epoch and comparators, so MTIP and mtime agree on every pCPU.
+    h = new Hart({ state, bus: d.bus, clint: d.clint, sbi: d.sbi });
     d.harts[vcpu] = h;
   }
   return h;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SBI_EID, SBI_SRST_TYPE, XEN_SBI_EID, XenError } from '@xenbox/abi';
 import { VcpuScheduler, type SchedHooks } from '../../dist/sched/index.js';
-import { a0, a1, a3, a6, a7, add, addi, csrr, csrrs, ecall, jal, li, t0, t1, wfi } from '../riscv/asm.js';
+import { a0, a1, a3, a6, a7, add, addi, csrr, csrrs, ecall, jal, lbu, li, sb, t0, t1, t2, wfi } from '../riscv/asm.js';
 import { addGuest, busyLoop, guestRam, idleLoop, IRQ_SSI, measure, noHooks, RAM_BASE, shares, sleep, startSecondary, wakeCounter } from './guests.js';
 
 let s: VcpuScheduler | undefined;
@@ -103,6 +103,20 @@ describe('blocked vCPUs', () => {
     release(123);
     await sleep(30);
     expect(s.vcpuState(1, 0).reg(21)).toBe(123n);
+  });
+
+  it('sends an HVM guest\'s device MMIO to onMmio and gives the read value back to the guest', async () => {
+    const seen: unknown[] = [];
+    s = await VcpuScheduler.create({
+      pcpus: 1,
+      hooks: { ...noHooks, onMmio: (d, v, m) => (seen.push([d, v, m.write, m.addr.toString(16), m.size, Number(m.value)]), m.write ? 0 : 0x60) },
+    });
+    // M-mode firmware: write 'A' to the UART's THR, read its LSR.
+    addGuest(s, 7, [li(t0, 0x1000_0000), li(t1, 65), sb(t1, t0, 0), lbu(t2, t0, 5), wfi(), jal(0, -4)], { kind: 'hvm' });
+    await sleep(50);
+    expect(seen).toEqual([[7, 0, true, '10000000', 1, 65], [7, 0, false, '10000005', 1, 0]]);
+    expect(s.vcpuState(7, 0).reg(t2)).toBe(0x60n);
+    expect(s.vcpuState(7, 0).priv).toBe(3);
   });
 
   it('reports a guest poweroff through onShutdown and never runs it again', async () => {
