@@ -201,6 +201,16 @@ export class VcpuScheduler implements PcpuView {
     for (const p of pool.cpus) if (this.idle(p)) this.reschedule(p, undefined);
   }
 
+  /**
+   * The domain's guest RAM changed size (populate_physmap, mem-set, a grown
+   * growable SharedArrayBuffer): every pCPU rebuilds its view of the domain
+   * before it next runs one of its vCPUs.
+   */
+  memoryChanged(domid: number): void {
+    this.domain(domid);
+    for (const ch of this.pcpus.channels) ch.forgetDomain(domid);
+  }
+
   /** XEN_DOMCTL_pausedomain: counted; resolves when no vCPU of the domain is on a pCPU (vcpu_sleep_sync). */
   async pauseDomain(domid: number): Promise<void> {
     const d = this.domain(domid);
