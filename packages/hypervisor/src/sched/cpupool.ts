@@ -8,13 +8,13 @@
 import { XenError, type SchedulerName } from '@xenbox/abi';
 import type { PcpuView, Scheduler } from './scheduler.js';
 import type { SchedDomain } from './sched-domain.js';
-import { Credit2 } from './credit2.js';
+import { Credit2, type RunqueueArrangement } from './credit2.js';
 import { Rtds } from './rtds.js';
 import { NullSched } from './null.js';
 
-export function createScheduler(name: SchedulerName, view: PcpuView): Scheduler {
+export function createScheduler(name: SchedulerName, view: PcpuView, credit2Runqueue: RunqueueArrangement = 'all'): Scheduler {
   switch (name) {
-    case 'credit2': return new Credit2(view);
+    case 'credit2': return new Credit2(view, credit2Runqueue);
     case 'rtds': return new Rtds(view);
     case 'null': return new NullSched(view);
   }
@@ -31,13 +31,18 @@ export class Cpupool {
 export class CpupoolRegistry {
   readonly pools = new Map<string, Cpupool>();
 
-  constructor(private readonly view: PcpuView, readonly nrPcpus: number) {}
+  constructor(
+    private readonly view: PcpuView,
+    readonly nrPcpus: number,
+    /** Xen's `credit2_runqueue=` boot option, for every credit2 pool. */
+    readonly credit2Runqueue: RunqueueArrangement = 'all',
+  ) {}
 
   /** cpupool_create. */
   create(name: string, sched: SchedulerName): Cpupool {
     if (!/^[\w.-]{1,64}$/.test(name)) throw new XenError('EINVAL', `bad cpupool name '${name}'`);
     if (this.pools.has(name)) throw new XenError('EEXIST', `cpupool ${name} exists`);
-    const pool = new Cpupool(this.freePoolId(), name, createScheduler(sched, this.view));
+    const pool = new Cpupool(this.freePoolId(), name, createScheduler(sched, this.view, this.credit2Runqueue));
     this.pools.set(name, pool);
     return pool;
   }

@@ -50,6 +50,8 @@ export interface VcpuSchedulerOptions {
   pcpus?: number;
   /** Scheduler of Pool-0 (Xen's `sched=`); default credit2. */
   scheduler?: SchedulerName;
+  /** credit2 runqueues (Xen's `credit2_runqueue=`): 'all' (one per pool, default) or 'cpu' (one per pCPU, load-balanced). */
+  credit2Runqueue?: 'all' | 'cpu';
   hooks: SchedHooks;
 }
 
@@ -107,7 +109,7 @@ export class VcpuScheduler implements PcpuView {
     this.pcpus = new PcpuPool(this.nrPcpus, (p, m) => this.onMessage(p, m));
     this.slots = Array.from({ length: this.nrPcpus }, () => ({ running: undefined, outstanding: undefined }));
     this.accounting = new Accounting(this.nrPcpus);
-    this.pools = new CpupoolRegistry(this, this.nrPcpus);
+    this.pools = new CpupoolRegistry(this, this.nrPcpus, opts.credit2Runqueue);
     const pool0 = this.pools.create('Pool-0', opts.scheduler ?? DEFAULT_SCHEDULER);
     for (let p = 0; p < this.nrPcpus; p++) pool0.sched.addPcpu(p);
   }

@@ -49,3 +49,19 @@ describe('credit2 on one pCPU', () => {
     expect(() => s!.poolParams('Pool-0', { ratelimit_us: 50 })).toThrow(/EINVAL/);
   });
 });
+
+describe('credit2 with a runqueue per pCPU', () => {
+  it('balances four busy domains over two pCPUs: each gets about half a pCPU', async () => {
+    s = await VcpuScheduler.create({ pcpus: 2, credit2Runqueue: 'cpu', hooks: noHooks });
+    for (const d of [1, 2, 3, 4]) addGuest(s, d, busyLoop);
+    await sleep(200);
+    const { ns } = await measure(s, [1, 2, 3, 4], 1000);
+    const pct = shares(ns);
+    console.log(`credit2 per-pCPU runqueues, 4 domains on 2 pCPUs: ${[...pct.values()].map((p) => p.toFixed(1)).join(' / ')} % of the guest time`);
+    for (const d of [1, 2, 3, 4]) {
+      expect(pct.get(d)).toBeGreaterThan(15);
+      expect(pct.get(d)).toBeLessThan(35);
+    }
+    expect(new Set(s.vcpuList().map((v) => v.cpu))).toEqual(new Set([0, 1]));
+  });
+});
