@@ -300,7 +300,9 @@ export class Credit2 implements Scheduler {
   // ------------------------------------------------------------ scheduling
 
   /** credit2.c: csched2_schedule + runq_candidate + csched2_runtime. */
-  pick(p: number, now: number, prev: Vcpu | undefined): Decision {
+  pick(p: number, now: number, prev: Vcpu | undefined, prevInflightNs = 0): Decision {
+    // csched2_schedule: burn_credits(scurr, now) before choosing.
+    if (prev && prevInflightNs > 0) this.charge(prev, prevInflightNs, now);
     const rq = this.arrangement === 'all' ? this.shared : (this.rqs.get(p) ?? this.shared);
     if (prev && !prev.affinity.allows(p)) {
       // Its hard affinity no longer includes p (vcpu-pin): it goes back to a runqueue where it may run.
@@ -342,7 +344,7 @@ export class Credit2 implements Scheduler {
     const floor = than ? unit(than).credit : -Infinity;
     for (const v of rq.runq) {
       if (unit(v).credit <= floor) return undefined;
-      if (!v.affinity.allows(p)) continue;
+      if (!v.affinity.allows(p) || v.onCpu) continue; // onCpu: still finishing a run elsewhere
       // runq_candidate: leave it for an idle pCPU of its soft affinity.
       if (!v.affinity.prefers(p) && v.affinity.allowedOf(this.cpus).some((q) => q !== p && v.affinity.prefers(q) && this.view.idle(q))) continue;
       return v;
@@ -355,7 +357,7 @@ export class Credit2 implements Scheduler {
     if (this.arrangement === 'all') return undefined;
     const others = this.allRqs.filter((rq) => rq.id !== p).sort((a, b) => b.load - a.load);
     for (const rq of others) {
-      const v = rq.runq.find((c) => c.affinity.allows(p));
+      const v = rq.runq.find((c) => c.affinity.allows(p) && !c.onCpu);
       if (v) {
         const own = this.rqs.get(p);
         if (own) this.enqueue(v, own);

@@ -80,7 +80,7 @@ export class NullSched implements Scheduler {
   sleep(_v: Vcpu): void {}
   charge(_v: Vcpu, _ns: number, _now: number): void {}
 
-  pick(p: number, _now: number, _prev: Vcpu | undefined): Decision {
+  pick(p: number, _now: number, _prev: Vcpu | undefined, _inflight?: number): Decision {
     const v = this.assigned.get(p);
     if (!v || !v.runnable) return { vcpu: undefined, sliceNs: 0, mayExtend: false };
     return { vcpu: v, sliceNs: ACCOUNTING_SLICE, mayExtend: true };

