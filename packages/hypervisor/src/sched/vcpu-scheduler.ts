@@ -652,7 +652,8 @@ export class VcpuScheduler implements PcpuView {
     });
     slot.outstanding = { seq, vcpu: v };
     if (!extending) slot.runningSince = nowMs();
-    if (v.pcpu !== p) v.runStart = now;
+    // A vCPU that just goes on keeps its stint start (ratelimit counts from when it got the pCPU).
+    if (v !== prevV) v.runStart = now;
     v.pcpu = p;
     v.lastPcpu = p;
     // The vCPU being extended stays on this pCPU (v.pcpu) until its report says it stopped, so no
