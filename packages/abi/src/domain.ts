@@ -45,7 +45,7 @@ export interface DomainInfo {
   vcpusOnline: number;
   /** Run time of all its vCPUs (cpu_time of getdomaininfo), nanoseconds. */
   cpuTimeNs: number;
-  /** `xl list` state letters r b p s c d, '-' where a flag is clear. */
+  /** `xl list`'s six state letters: r b p s, the shutdown reason ("-rscwS"), d; '-' where clear. */
   state: string;
   /** SHUTDOWN_* code of `shutdown`, or null. */
   shutdownCode: number | null;

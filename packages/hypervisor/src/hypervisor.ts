@@ -27,6 +27,8 @@ import {
 } from '@xenbox/abi';
 import { RpcServer, type Logger, type Peer, ZapHandler, curveFiles, loadOrCreateServerKeys } from '@xenbox/libxen';
 import { ConsoleRing } from './common/console.js';
+import { GuestVcpus } from './common/guest-vcpus.js';
+import { guestOps } from './common/guest-ops.js';
 import { Domain, DomainTable, type DomainConfig } from './common/domain.js';
 import { domctlOps } from './common/domctl.js';
 import { closeAll, evtchnOps } from './common/evtchn-ops.js';
@@ -51,6 +53,8 @@ export type Session = { domid: DomId } | { refused: string };
 export interface HypervisorOptions {
   runDir: string;
   log: Logger;
+  /** pCPU worker threads for guests' vCPUs (`--pcpus`); default the host's parallelism. */
+  pcpus?: number;
   /** Extra endpoints to bind besides the run dir's ipc socket (e.g. tcp://127.0.0.1:5555). */
   extraEndpoints?: string[];
   /** Host memory all domains together may use (--host-mem), bytes. */
@@ -72,7 +76,8 @@ export class Hypervisor {
   constructor(private readonly opts: HypervisorOptions) {
     this.log = opts.log;
     this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
-    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this) };
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this) };
+    this.guests = new GuestVcpus(this, { pcpus: opts.pcpus });
   }
 
   /** The vCPU layer registers how to inject an event upcall into a guest. */
@@ -81,6 +86,11 @@ export class Hypervisor {
   }
 
   private zap: ZapHandler | null = null;
+  /** Guests' vCPUs on the scheduler's pCPU workers. */
+  readonly guests: GuestVcpus;
+  /** dom0 connections that asked for guest console output (xenconsoled). */
+  private readonly consoleSubscribers = new Set<string>();
+  private readonly consoleLines = new Map<DomId, string>();
 
   /** Boot: create dom0, publish its token, start serving. */
   async start(): Promise<void> {
@@ -114,6 +124,25 @@ export class Hypervisor {
   async stop(): Promise<void> {
     for (const s of this.servers) await s.close();
     this.zap?.close();
+    await this.guests.stop();
+  }
+
+  /** console.subscribe: this dom0 connection gets every guest's console output, starting with what it missed. */
+  subscribeConsole(peerKey: string): void {
+    this.consoleSubscribers.add(peerKey);
+    for (const [domid, data] of this.guests.backlogs()) this.pushToPeer(peerKey, 'console.output', { domid, data });
+  }
+
+  /** A guest wrote to its console: to `xl dmesg` by the line, and to xenconsoled as it comes. */
+  guestConsoleOutput(d: Domain, bytes: Uint8Array): void {
+    const text = (this.consoleLines.get(d.domid) ?? '') + Buffer.from(bytes).toString('latin1');
+    const nl = text.lastIndexOf('\n');
+    if (nl >= 0) this.console.write(d.domid, text.slice(0, nl));
+    this.consoleLines.set(d.domid, text.slice(nl + 1).slice(-1024));
+    for (const key of this.consoleSubscribers) {
+      if (this.peer(key)) this.pushToPeer(key, 'console.output', { domid: d.domid, data: bytes });
+      else this.consoleSubscribers.delete(key);
+    }
   }
 
   /**
@@ -123,6 +152,8 @@ export class Hypervisor {
   createDomain(name: string, kind: DomainKind, target: DomId | null, config: DomainConfig & { memKb?: number } = {}): { domain: Domain; token: string } {
     const created = this.domains.create(name, kind, target, undefined, config);
     const d = created.domain;
+    // A guest is born paused (domain_create's controller pause); the toolstack unpauses it once built.
+    if (!d.isProcess) d.paused = true;
     if (config.memKb) {
       try {
         const pages = kbToPages(config.memKb);
@@ -162,6 +193,8 @@ export class Hypervisor {
       found.peer.state = { refused: `domain ${domid} was destroyed` };
     }
     this.toDeliver.delete(d);
+    this.consoleLines.delete(domid);
+    this.guests.remove(domid).catch((e: unknown) => this.log.error({ err: e, dom: domid }, 'stopping the vCPUs failed'));
     this.domains.remove(domid);
     this.console.write('xen', `d${domid}: domain '${d.name}' destroyed (${reason})`);
     this.log.info({ dom: domid, domain: d.name, reason }, 'domain destroyed');
@@ -171,6 +204,8 @@ export class Hypervisor {
   setPaused(d: Domain, paused: boolean): void {
     if (d.paused === paused) return;
     d.paused = paused;
+    if (paused) void this.guests.pause(d);
+    else if (d.shutdown === null) this.guests.unpause(d);
     this.console.write('xen', `d${d.domid}: ${paused ? 'paused' : 'unpaused'}`);
   }
 
@@ -178,6 +213,8 @@ export class Hypervisor {
   shutdownDomain(d: Domain, reason: ShutdownReason): void {
     if (d.shutdown !== null) return; // the first reason sticks, as in domain_shutdown()
     d.shutdown = reason;
+    // domain_shutdown() stops the vCPUs; the domain stays until the toolstack destroys it.
+    void this.guests.pause(d);
     this.console.write('xen', `d${d.domid}: shut down (${reason})`);
     this.log.info({ dom: d.domid, reason }, 'domain shut down');
     this.sendGlobalVirq(VIRQ.DOM_EXC);

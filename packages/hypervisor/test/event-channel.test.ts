@@ -75,7 +75,7 @@ describe('event channels', () => {
     const a = t.newDomain('a');
     t.call(a, 'sched.shutdown', { reason: 'crash' });
     await t.flush();
-    expect(t.call(0, 'domctl.getdomaininfo', { domid: a })).toMatchObject({ shutdown: 'crash', shutdownCode: 3, state: '----c-' });
+    expect(t.call(0, 'domctl.getdomaininfo', { domid: a })).toMatchObject({ shutdown: 'crash', shutdownCode: 3, state: '---sc-' });
     t.call(0, 'domctl.destroydomain', { domid: a });
     await t.flush();
     expect(t.eventsFor(0, 'evtchn.pending').map((e) => e.data.ports)).toEqual([[port], [port]]);
@@ -108,7 +108,7 @@ describe('domains and memory', () => {
   it('reports what xl list needs and follows pause, max_mem and the balloon', () => {
     const t = makeHypervisor();
     const g = t.newDomain('guest', 'pvh', { memkb: 1024, max_memkb: 2048, max_vcpus: 2 });
-    expect(t.call(0, 'domctl.getdomaininfo', { domid: g })).toMatchObject({ totPages: 256, maxPages: 512, maxVcpus: 2, vcpusOnline: 2, state: '-b----', cpuTimeNs: 0 });
+    expect(t.call(0, 'domctl.getdomaininfo', { domid: g })).toMatchObject({ totPages: 256, maxPages: 512, maxVcpus: 2, vcpusOnline: 2, state: '--p---', cpuTimeNs: 0 }); // a guest is born paused
     t.call(0, 'domctl.pausedomain', { domid: g });
     expect(t.call(0, 'domctl.getdomaininfo', { domid: g }).state).toBe('--p---');
     t.call(0, 'domctl.unpausedomain', { domid: g });

@@ -58,7 +58,7 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
   });
   const domid = created.domid;
   try {
-    deps.say?.(`Parsing config from ${cfg.name}: ${image.chunks.length} pieces, entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
+    deps.say?.(`domainbuilder: ${cfg.kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
     await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
     await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'S' } });
     if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);

@@ -55,6 +55,8 @@ export function attachConsole(socketPath: string, domid: DomId, io: ConsoleIo = 
       attached = true;
       raw?.(true);
       io.input.on('data', onInput);
+      // Without a terminal, the end of input ends the session (a script piping keys in).
+      if (!raw) io.input.once('end', () => finish());
       io.input.resume();
       if (head.length > nl + 1) io.output.write(head.subarray(nl + 1));
     });

@@ -96,7 +96,16 @@ export class Domain {
     return this.domid === DOMID_DOM0;
   }
 
+  /** Where a guest's run time comes from once its vCPUs run (set by the vCPU layer). */
+  vcpuStats: (() => { cpuTimeNs: number; running: boolean; vcpusOnline: number } | null) | null = null;
+
   info(): DomainInfo {
+    const stats = this.vcpuStats?.();
+    if (stats) {
+      this.cpuTimeNs = stats.cpuTimeNs;
+      this.running = stats.running;
+      this.vcpusOnline = stats.vcpusOnline;
+    }
     return {
       domid: this.domid,
       name: this.name,
@@ -127,13 +136,15 @@ export class Domain {
    * the vCPU layer marks it running, as an idle Xen domain is.
    */
   stateLetters(): string {
-    const crashed = this.shutdown === 'crash';
+    // tools/xl/xl_list.c: shutdown_reason_letters[] = "-rscwS", indexed by the reason.
+    const reasonLetter = this.shutdown === null ? '-' : '-rscwS'[SHUTDOWN_CODES[this.shutdown]]!;
+    const running = this.running && this.shutdown === null;
     const letters: Array<[boolean, string]> = [
-      [this.running, 'r'],
-      [!this.running && !this.paused && this.shutdown === null && !this.dying, 'b'],
+      [running, 'r'],
+      [!running && !this.paused && this.shutdown === null && !this.dying, 'b'],
       [this.paused, 'p'],
-      [this.shutdown !== null && !crashed, 's'],
-      [crashed, 'c'],
+      [this.shutdown !== null, 's'],
+      [reasonLetter !== '-', reasonLetter],
       [this.dying, 'd'],
     ];
     return letters.map(([on, ch]) => (on ? ch : '-')).join('');

@@ -8,6 +8,7 @@
  * elsewhere since (FLAG.FRESH), as Xen flushes on migration.
  * Protocol: slice-protocol.ts.
  */
+import { ConsoleInputRing } from './console-input.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { SBI_EID, SBI_HSM_FID } from '@xenbox/abi';
 import { Bus, GuestRam, MMIO, MMIO_READ_EXIT, type MmioDevice } from '../arch/riscv/memory.js';
@@ -68,7 +69,8 @@ function buildDomain(desc: DomainDescriptor, post: (m: FromWorker) => void): Wor
     bus.map('uart0', VIRT.UART0, 0x100, IOREQ_DEVICE);
     bus.map('virtio', VIRT.VIRTIO, VIRT.VIRTIO_STRIDE * VIRT.VIRTIO_COUNT, IOREQ_DEVICE);
   } else {
-    const inner = new Sbi({ harts: states, consoleWrite: (bytes) => console.push(...bytes) });
+    const input = new ConsoleInputRing(desc.consoleIn);
+    const inner = new Sbi({ harts: states, consoleWrite: (bytes) => console.push(...bytes), consoleRead: () => input.pop() });
     sbi = {
       // SBI HSM hart_start marks the target start-pending; tell the scheduler at once so it makes it runnable.
       ecall(hart: Hart): SbiOutcome {

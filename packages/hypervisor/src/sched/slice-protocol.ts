@@ -56,6 +56,8 @@ export interface DomainDescriptor {
   vcpus: SharedArrayBuffer[];
   clint: SharedArrayBuffer;
   plic: SharedArrayBuffer;
+  /** Console input bytes (ConsoleInputRing). */
+  consoleIn: SharedArrayBuffer;
 }
 
 /** Main -> worker port messages. */

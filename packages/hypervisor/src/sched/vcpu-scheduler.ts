@@ -30,6 +30,7 @@ import type { PcpuView } from './scheduler.js';
 import { SchedDomain } from './sched-domain.js';
 import { FLAG, nowMs, type DomainDescriptor, type FromWorker, type SliceReport } from './slice-protocol.js';
 import { Vcpu } from './vcpu.js';
+import { ConsoleInputRing } from './console-input.js';
 
 export type HypercallResult = bigint | number;
 
@@ -180,6 +181,7 @@ export class VcpuScheduler implements PcpuView {
     });
     const desc: DomainDescriptor = {
       domid, kind: cfg.kind, ram: cfg.ram, ramBase: cfg.ramBase ?? VIRT.DRAM, vcpus: states.map((s) => s.sab), clint: clint.sab, plic: plic.sab,
+      consoleIn: new ConsoleInputRing().sab,
     };
     const d = new SchedDomain(domid, desc, plic, pool, cfg.weight ?? CREDIT2_WEIGHT_DEFAULT, cfg.cap ?? 0);
     d.vcpus = states.map((s, i) => new Vcpu(d, i, s));
@@ -191,6 +193,15 @@ export class VcpuScheduler implements PcpuView {
     this.domains.set(domid, d);
     this.joinPool(d, pool);
     if (cfg.weight !== undefined || cfg.cap) this.setCredit2(domid, { weight: cfg.weight, cap: cfg.cap });
+  }
+
+  hasDomain(domid: number): boolean {
+    return this.domains.has(domid);
+  }
+
+  /** Keyboard input for a guest's SBI console; returns how many bytes fitted. */
+  consoleInput(domid: number, bytes: Uint8Array): number {
+    return new ConsoleInputRing(this.domain(domid).desc.consoleIn).push(bytes);
   }
 
   /** Destroy: stop every vCPU, wait until none is on a pCPU, forget the domain. */

@@ -1,0 +1,188 @@
+/**
+ * Guests' vCPUs: the hypervisor core's side of the scheduler (docs/sched.md,
+ * "Wiring").  It starts the pCPU workers on the first guest, hands a guest to
+ * the scheduler when the toolstack sets its boot vCPU's context, follows
+ * pause/unpause/destroy, and serves what a running guest asks of the
+ * hypervisor: Xen hypercalls in the RISC-V register ABI
+ * (packages/abi/src/riscv-sbi.ts), console bytes, shutdown.
+ */
+import {
+  GUEST_CONSOLE_BACKLOG,
+  SCHEDOP,
+  SHUTDOWN_REASONS,
+  XEN_HYPERCALL,
+  XEN_VERSION,
+  XenError,
+  type DomId,
+  type ShutdownReason,
+  type VcpuContext,
+} from '@xenbox/abi';
+import { CSR_SLOT } from '../arch/riscv/vcpu-state.js';
+import { VcpuScheduler, type HypercallResult } from '../sched/index.js';
+import type { Domain } from './domain.js';
+import type { Hypervisor } from '../hypervisor.js';
+
+/** The interrupt an event-channel upcall raises in a PVH guest: supervisor external (SEIP). */
+export const UPCALL_IRQ = 9;
+/** CONSOLEIO_write (xen/include/public/xen.h). */
+const CONSOLEIO_WRITE = 0;
+/** XENVER_version. */
+const XENVER_VERSION = 0;
+/** Longest console_io write taken at once (Xen caps guest console writes too). */
+const CONSOLE_IO_MAX = 16 * 1024;
+
+export interface GuestVcpusOptions {
+  pcpus?: number;
+}
+
+export class GuestVcpus {
+  private sched: VcpuScheduler | null = null;
+  private starting: Promise<VcpuScheduler> | null = null;
+  /** Per guest: the tail of its console, for a console daemon that subscribes late. */
+  private readonly backlog = new Map<DomId, Buffer>();
+
+  constructor(
+    private readonly hv: Hypervisor,
+    private readonly opts: GuestVcpusOptions,
+  ) {}
+
+  get scheduler(): VcpuScheduler | null {
+    return this.sched;
+  }
+
+  /** The pCPU workers start with the first guest: a stack without guests costs no threads. */
+  private ensureSched(): Promise<VcpuScheduler> {
+    this.starting ??= VcpuScheduler.create({
+      pcpus: this.opts.pcpus,
+      hooks: {
+        onHypercall: (domid, vcpu, call) => this.hypercall(domid, vcpu, call),
+        onConsole: (domid, bytes) => this.consoleOutput(domid, bytes),
+        onShutdown: (domid, reason) => this.guestShutdown(domid, reason.kind),
+      },
+    }).then((s) => {
+      this.sched = s;
+      this.hv.setGuestUpcallHook((d, vcpu) => s.injectInterrupt(d.domid, vcpu, UPCALL_IRQ));
+      return s;
+    });
+    return this.starting;
+  }
+
+  /** XEN_DOMCTL_setvcpucontext: vCPU 0's context makes the guest schedulable (still paused). */
+  async setContext(d: Domain, vcpu: number, ctx: VcpuContext): Promise<void> {
+    const op = 'domctl.setvcpucontext';
+    if (d.isProcess) throw new XenError('EINVAL', `${op}: d${d.domid} is a process domain; it has no vCPUs to start`);
+    const want = d.kind === 'hvm' ? 'M' : 'S';
+    if (ctx.mode !== want) throw new XenError('EINVAL', `${op}: a ${d.kind} guest starts in ${want}-mode, not ${ctx.mode}`);
+    if (vcpu !== 0) throw new XenError('EOPNOTSUPP', `${op}: secondary vCPUs start through SBI HSM hart_start, not the toolstack`);
+    if (!d.memory.ram) throw new XenError('EINVAL', `${op}: d${d.domid} has no RAM`);
+    const sched = await this.ensureSched();
+    if (sched.hasDomain(d.domid)) throw new XenError('EEXIST', `${op}: d${d.domid}'s vCPU 0 context is already set`);
+    sched.addDomain(d.domid, { vcpus: d.maxVcpus, ram: d.memory.ram, entry: ctx.pc, dtb: ctx.a1, kind: d.kind === 'hvm' ? 'hvm' : 'pvh', paused: true });
+    d.vcpuStats = () => this.cpuTime(d.domid);
+    if (!d.paused) sched.unpauseDomain(d.domid);
+  }
+
+  pause(d: Domain): Promise<void> | void {
+    if (this.sched?.hasDomain(d.domid)) return this.sched.pauseDomain(d.domid);
+  }
+
+  unpause(d: Domain): void {
+    if (this.sched?.hasDomain(d.domid)) this.sched.unpauseDomain(d.domid);
+  }
+
+  /** The guest is gone or shut down: its vCPUs stop for good. */
+  async remove(domid: DomId): Promise<void> {
+    this.backlog.delete(domid);
+    if (this.sched?.hasDomain(domid)) await this.sched.removeDomain(domid);
+  }
+
+  /** cpu_time and running for getdomaininfo. */
+  cpuTime(domid: DomId): { cpuTimeNs: number; running: boolean; vcpusOnline: number } | null {
+    if (!this.sched?.hasDomain(domid)) return null;
+    const info = this.sched.domainCpuInfo().find((x) => x.domid === domid);
+    return {
+      cpuTimeNs: info?.cpuTimeNs ?? 0,
+      running: this.sched.vcpuList(domid).some((v) => v.state === 'running'),
+      vcpusOnline: info?.vcpusOnline ?? 0,
+    };
+  }
+
+  /** Keyboard input from xenconsoled. */
+  consoleInput(d: Domain, bytes: Uint8Array): void {
+    if (!this.sched?.hasDomain(d.domid)) throw new XenError('ENODEV', `d${d.domid} has no running console`);
+    this.sched.consoleInput(d.domid, bytes);
+  }
+
+  async stop(): Promise<void> {
+    const s = this.sched ?? (this.starting ? await this.starting : null);
+    await s?.destroy();
+  }
+
+  /** What a console daemon that subscribes now has missed. */
+  backlogs(): Array<[DomId, Buffer]> {
+    return [...this.backlog];
+  }
+
+  // ---------------------------------------------------------------- exits
+
+  private consoleOutput(domid: DomId, bytes: Uint8Array): void {
+    const d = this.hv.domains.get(domid);
+    if (!d || bytes.length === 0) return;
+    const all = Buffer.concat([this.backlog.get(domid) ?? Buffer.alloc(0), bytes]);
+    this.backlog.set(domid, all.length > GUEST_CONSOLE_BACKLOG ? all.subarray(all.length - GUEST_CONSOLE_BACKLOG) : all);
+    this.hv.guestConsoleOutput(d, bytes);
+  }
+
+  private guestShutdown(domid: DomId, kind: 'poweroff' | 'reboot' | 'crash'): void {
+    const d = this.hv.domains.get(domid);
+    if (d) this.hv.shutdownDomain(d, kind);
+  }
+
+  /** A guest's hypercall: a6 = __HYPERVISOR_* number, a0..a5 = arguments; returns Xen's value or throws its errno. */
+  private hypercall(domid: DomId, vcpu: number, call: { op: number; args: bigint[] }): HypercallResult {
+    const d = this.hv.domains.get(domid);
+    if (!d) throw new XenError('ESRCH', `d${domid} is gone`);
+    const [a0 = 0n, a1 = 0n, a2 = 0n] = call.args;
+    switch (call.op) {
+      case XEN_HYPERCALL.xen_version:
+        if (a0 !== BigInt(XENVER_VERSION)) throw new XenError('ENOSYS', `xen_version sub-op ${a0}`);
+        return (XEN_VERSION.major << 16) | XEN_VERSION.minor;
+      case XEN_HYPERCALL.console_io: {
+        if (a0 !== BigInt(CONSOLEIO_WRITE)) throw new XenError('ENOSYS', `console_io sub-op ${a0}`);
+        const count = Number(a1);
+        if (count > CONSOLE_IO_MAX) throw new XenError('E2BIG', `console_io write of ${count} bytes`);
+        this.consoleOutput(domid, this.readGuest(d, vcpu, a2, count));
+        return 0;
+      }
+      case XEN_HYPERCALL.sched_op:
+        return this.schedOp(d, vcpu, Number(a0), a1);
+      default:
+        throw new XenError('ENOSYS', `hypercall ${call.op} is not available to guests yet`);
+    }
+  }
+
+  private schedOp(d: Domain, vcpu: number, cmd: number, arg: bigint): HypercallResult {
+    if (cmd !== SCHEDOP.shutdown) throw new XenError('ENOSYS', `sched_op ${cmd}`);
+    // struct sched_shutdown { unsigned int reason; }
+    const code = Buffer.from(this.readGuest(d, vcpu, arg, 4)).readUInt32LE(0);
+    const reason: ShutdownReason | undefined = SHUTDOWN_REASONS[code];
+    if (!reason) throw new XenError('EINVAL', `SCHEDOP_shutdown reason ${code}`);
+    this.hv.shutdownDomain(d, reason);
+    return 0;
+  }
+
+  /**
+   * Read a guest buffer named by a guest virtual address.  With translation
+   * off (satp Bare, how xenbox's PVH guests run) that is the physical
+   * address; a guest with paging on must pass buffers it has identity-mapped.
+   */
+  private readGuest(d: Domain, vcpu: number, va: bigint, len: number): Uint8Array {
+    const sched = this.sched!;
+    const satp = sched.vcpuState(d.domid, vcpu).csrBig(CSR_SLOT.satp);
+    if (satp >> 60n !== 0n) throw new XenError('EFAULT', 'hypercall buffers of guests with paging on must be identity-mapped (not supported yet)');
+    const ram = d.memory.ram!;
+    const off = Number(va) - d.memory.ramBaseGfn * 4096;
+    if (off < 0 || len < 0 || off + len > ram.byteLength) throw new XenError('EFAULT', `guest buffer 0x${va.toString(16)}+${len} is outside RAM`);
+    return new Uint8Array(ram, off, len).slice();
+  }
+}
