@@ -29,6 +29,7 @@
  * | mirror.*                   | self  | (xenbox: page mirrors, DESIGN §4)        |
  * | gnttab.*                   | grants| GNTTABOP_*                               |
  * | evtchn.*                   | ports | EVTCHNOP_*                               |
+ * | domctl/sysctl scheduling   | dom0  | see sched.ts (SchedHypercalls)           |
  *
  * "target" means XSM_TARGET: the domain itself, dom0, or a stub domain for
  * its own guest.
@@ -77,6 +78,7 @@ import type {
   EvtchnStatusArgs,
   EvtchnStatusReply,
 } from './event-channel.js';
+import type { SchedHypercalls } from './sched.js';
 
 export interface HelloArgs {
   domid: DomId;
@@ -121,7 +123,8 @@ export interface CreateDomainReply {
   token: string;
 }
 
-export interface Hypercalls {
+/** The op table: these, plus the scheduling ops of sched.ts (SchedHypercalls). */
+export interface Hypercalls extends SchedHypercalls {
   hello: { args: HelloArgs; reply: HelloReply };
   xen_version: { args: Record<string, never>; reply: XenVersionReply };
   'console_io.write': { args: { text: string }; reply: null };

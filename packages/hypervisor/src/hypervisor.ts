@@ -39,6 +39,7 @@ import { memoryOps } from './common/memory-ops.js';
 import { kbToPages } from './common/memory.js';
 import { snapshot, type Mirror } from './common/mirror.js';
 import { sysctlOps } from './common/sysctl.js';
+import { schedOps } from './common/sched-ops.js';
 
 /**
  * How the vCPU layer raises an event upcall in a guest: called when a port
@@ -76,7 +77,7 @@ export class Hypervisor {
   constructor(private readonly opts: HypervisorOptions) {
     this.log = opts.log;
     this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
-    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this) };
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this) };
     this.guests = new GuestVcpus(this, { pcpus: opts.pcpus });
   }
 

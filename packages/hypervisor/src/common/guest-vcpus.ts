@@ -18,7 +18,7 @@ import {
   type VcpuContext,
 } from '@xenbox/abi';
 import { CSR_SLOT } from '../arch/riscv/vcpu-state.js';
-import { VcpuScheduler, type HypercallResult } from '../sched/index.js';
+import { PcpuPool, VcpuScheduler, type HypercallResult } from '../sched/index.js';
 import type { Domain } from './domain.js';
 import type { Hypervisor } from '../hypervisor.js';
 
@@ -48,6 +48,16 @@ export class GuestVcpus {
 
   get scheduler(): VcpuScheduler | null {
     return this.sched;
+  }
+
+  /** The pCPUs the scheduler runs (or will run) guests on: `--pcpus`, else the host's parallelism. */
+  get nrPcpus(): number {
+    return this.sched?.nrPcpus ?? this.opts.pcpus ?? PcpuPool.defaultSize();
+  }
+
+  /** The scheduler, started now if no guest has started it yet (cpupool ops before the first guest). */
+  startScheduler(): Promise<VcpuScheduler> {
+    return this.ensureSched();
   }
 
   /** The pCPU workers start with the first guest: a stack without guests costs no threads. */

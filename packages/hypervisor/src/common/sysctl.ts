@@ -2,7 +2,7 @@
  * sysctl operations (xen/common/sysctl.c): physinfo, the domain list and
  * readconsole (`xl info`, `xl list`, `xl dmesg [-c]`).
  */
-import { availableParallelism, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { argObject, argOptBool, type PhysInfo } from '@xenbox/abi';
 import type { Hypervisor } from '../hypervisor.js';
 import type { HypercallTable } from './hypercall-table.js';
@@ -14,7 +14,7 @@ function cpuKhz(): number {
 }
 
 export function physinfo(hv: Hypervisor): PhysInfo {
-  const nr = availableParallelism();
+  const nr = hv.guests.nrPcpus; // the scheduler's pCPUs (--pcpus), what guests can run on
   return {
     nr_cpus: nr,
     threads_per_core: 1,
