@@ -29,8 +29,10 @@ export const TIER = { hypervisor: 0, xenstored: 1, dom0: 2, driver: 3 } as const
 /** hypervisor, xenstored, xenconsoled: what every stack runs, in boot order. */
 export function coreServiceSpecs(runDir: string, config: StackConfig): ServiceSpec[] {
   const policy = config.restart.policy;
+  const pcpus = config.hypervisor?.pcpus;
+  const hvArgv = ['--run-dir', runDir, ...(pcpus !== undefined ? ['--pcpus', String(pcpus)] : [])];
   return [
-    { name: 'hypervisor', kind: 'hypervisor', module: programPath('hypervisor'), argv: ['--run-dir', runDir], env: {}, restart: 'never', ownDomain: false, tier: TIER.hypervisor },
+    { name: 'hypervisor', kind: 'hypervisor', module: programPath('hypervisor'), argv: hvArgv, env: {}, restart: 'never', ownDomain: false, tier: TIER.hypervisor },
     { name: 'xenstored', kind: 'xenstored', module: programPath('xenstored'), argv: [], env: {}, restart: policy, ownDomain: true, tier: TIER.xenstored },
     { name: 'xenconsoled', kind: 'xenconsoled', module: programPath('xenconsoled'), argv: [], env: {}, restart: policy, ownDomain: false, tier: TIER.dom0 },
   ];

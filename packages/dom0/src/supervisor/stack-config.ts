@@ -9,8 +9,12 @@
  *       { "name": "netback", "kind": "netback", "args": { "bridges": ["xenbr0"] } },
  *       { "name": "blkback", "kind": "blkback", "restart": "on-failure" }
  *     ],
- *     "restart": { "policy": "always", "maxRestarts": 5, "windowSeconds": 60 }
+ *     "restart": { "policy": "always", "maxRestarts": 5, "windowSeconds": 60 },
+ *     "hypervisor": { "pcpus": 2 }
  *   }
+ *
+ * hypervisor.pcpus: the pCPU worker threads guests run on (the hypervisor's
+ * `--pcpus`); default the host's parallelism.
  */
 import { readFileSync } from 'node:fs';
 import { RESTART_POLICIES, XenError, type RestartPolicy } from '@xenbox/abi';
@@ -32,9 +36,20 @@ export interface RestartConfig {
   windowSeconds: number;
 }
 
+/** Options of the hypervisor process. */
+export interface HypervisorConfig {
+  /** `--pcpus N`: pCPU worker threads for guests' vCPUs (1..MAX_PCPUS); default the host's parallelism. */
+  pcpus?: number;
+}
+
+/** The hypervisor's own --pcpus bound (packages/hypervisor/src/main.ts). */
+export const MAX_PCPUS = 256;
+
 export interface StackConfig {
   services: ServiceConfig[];
   restart: RestartConfig;
+  /** Hypervisor options; absent = its defaults. */
+  hypervisor?: HypervisorConfig;
 }
 
 export const DEFAULT_RESTART: RestartConfig = { policy: 'always', maxRestarts: 5, windowSeconds: 60 };
@@ -82,6 +97,18 @@ function parseRestart(where: string, v: unknown): RestartConfig {
   return r;
 }
 
+function parseHypervisor(where: string, v: unknown): HypervisorConfig | undefined {
+  if (v === undefined) return undefined;
+  if (!isObj(v)) fail(where, 'must be an object');
+  onlyKeys(where, v, ['pcpus']);
+  const h: HypervisorConfig = {};
+  if (v.pcpus !== undefined) {
+    if (!Number.isInteger(v.pcpus) || (v.pcpus as number) < 1 || (v.pcpus as number) > MAX_PCPUS) fail(`${where}.pcpus`, `must be an integer from 1 to ${MAX_PCPUS}`);
+    h.pcpus = v.pcpus as number;
+  }
+  return h;
+}
+
 function parsePolicy(where: string, v: unknown): RestartPolicy {
   if (typeof v !== 'string' || !(RESTART_POLICIES as readonly string[]).includes(v)) fail(where, `must be one of ${RESTART_POLICIES.join(', ')}`);
   return v as RestartPolicy;
@@ -106,7 +133,8 @@ function parseService(where: string, v: unknown, defaultPolicy: RestartPolicy): 
 /** Validate a parsed stack config; errors name the file and the field. */
 export function parseStackConfig(value: unknown, source = 'stack config'): StackConfig {
   if (!isObj(value)) fail(source, 'must be a JSON object');
-  onlyKeys(source, value, ['services', 'restart']);
+  onlyKeys(source, value, ['services', 'restart', 'hypervisor']);
+  const hypervisor = parseHypervisor(`${source}: hypervisor`, value.hypervisor);
   const restart = parseRestart(`${source}: restart`, value.restart);
   const rawServices = value.services ?? DEFAULT_STACK_CONFIG.services;
   if (!Array.isArray(rawServices)) fail(`${source}: services`, 'must be a list');
@@ -116,7 +144,7 @@ export function parseStackConfig(value: unknown, source = 'stack config'): Stack
     if (seen.has(s.name)) fail(`${source}: services`, `two services are named '${s.name}'`);
     seen.add(s.name);
   }
-  return { services, restart };
+  return { services, restart, ...(hypervisor && { hypervisor }) };
 }
 
 export function loadStackConfig(file: string | undefined): StackConfig {
