@@ -3,14 +3,14 @@
  * scheduler runs them, xl list / dmesg / console / shutdown see them, and the
  * per-guest monitor applies on_poweroff / on_crash.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
 import { leftoverProcesses } from '@xenbox/dom0';
 import { TestStack } from './helpers/stack.js';
-import { REPO } from './helpers/paths.js';
+import { REPO, tempRunDir } from './helpers/paths.js';
 
 const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const image = (name: string) => resolve(REPO, `packages/guests/images/pvh-${name}.elf`);
@@ -192,5 +192,30 @@ describe('xenbox down with guests', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(leftoverProcesses(stack.runDir)).toEqual([]);
     expect(readFileSync(runDirLayout(stack.runDir).logFile('xenbox'), 'utf8')).toContain('guest destroyed');
+  });
+});
+
+describe('autostart', () => {
+  it('xenbox up creates the guests of the autostart directory, each with its monitor', async () => {
+    const auto = new TestStack(tempRunDir('auto'));
+    try {
+      const cfg = join(auto.runDir, 'stack.json');
+      writeFileSync(cfg, JSON.stringify({ autostart: resolve(REPO, 'examples/autostart') }));
+      const up = await auto.run('up', '--detach', '--config', cfg);
+      expect(up.code, up.stderr).toBe(0);
+      const env = { ...process.env, XENBOX_RUN_DIR: auto.runDir };
+      const list = await new Promise<string>((res) => execFile(process.execPath, [XL_BIN, 'list'], { env }, (_e, out) => res(out)));
+      expect(list).toMatch(/\nhello +\d+ +16 +1 /);
+      await until('the greeting in its console log', async () => {
+        try {
+          return readFileSync(runDirLayout(auto.runDir).consoleLog('hello'), 'utf8').includes('Hello from a xenbox PVH guest');
+        } catch {
+          return false;
+        }
+      });
+      expect(readFileSync(runDirLayout(auto.runDir).logFile('xenbox'), 'utf8')).toContain('guest started');
+    } finally {
+      await auto.destroy();
+    }
   });
 });

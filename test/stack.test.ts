@@ -202,7 +202,7 @@ describe('a run dir left by a killed supervisor', () => {
       const old = await stack.status();
       const supPid = Number(readFileSync(runDirLayout(stack.runDir).supervisorPid, 'utf8'));
       process.kill(supPid, 'SIGKILL');
-      const r = await stack.run('up', '--detach');
+      const r = await stack.run('up', '--detach', '--config', join(stack.runDir, 'no-guests.json'));
       expect(r.code, r.stderr).toBe(0);
       const now = await stack.status();
       expect(now.every((s) => s.state === 'ready')).toBe(true);

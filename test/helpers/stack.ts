@@ -3,7 +3,8 @@
  * it down afterwards, leaving no process and no file behind.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServiceStatus } from '@xenbox/abi';
 import { leftoverProcesses, liveSupervisor } from '@xenbox/dom0';
 import { XENBOX_BIN, tempRunDir } from './paths.js';
@@ -26,8 +27,18 @@ export function xenbox(args: string[], env: Record<string, string> = {}): Promis
 export class TestStack {
   constructor(readonly runDir: string) {}
 
+  /**
+   * `xenbox up --detach` in a fresh run dir.  Unless the test gives its own
+   * --config, the stack starts no autostart guests (they would cost every
+   * test a guest's worth of CPU).
+   */
   static async up(tag: string, extraArgs: string[] = []): Promise<TestStack> {
     const stack = new TestStack(tempRunDir(tag));
+    if (!extraArgs.includes('--config')) {
+      const cfg = join(stack.runDir, 'no-guests.json');
+      writeFileSync(cfg, JSON.stringify({ autostart: null }));
+      extraArgs = [...extraArgs, '--config', cfg];
+    }
     const r = await stack.run('up', '--detach', ...extraArgs);
     if (r.code !== 0) {
       await stack.destroy();

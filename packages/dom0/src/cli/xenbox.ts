@@ -46,6 +46,7 @@ async function runSupervisor(runDir: string, configFile: string | undefined, qui
   const sup = new Supervisor({ runDir, config, log });
   const say = (line: string) => !quiet && process.stdout.write(line + '\n');
   sup.on('change', (ev) => say(`${clock()} ${ev.service.name.padEnd(12)} ${ev.message}`));
+  sup.on('guest', (line) => say(`${clock()} ${line}`));
   sup.on('stopped', (code) => {
     say(`${clock()} stack is down`);
     flushLogger(log);

@@ -9,7 +9,8 @@
  * Anything that fails after createdomain destroys the half-built domain, so
  * nothing is left behind (libxl's domcreate_complete error path).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { XenError, type DomId } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
@@ -33,6 +34,16 @@ export function refuseUnsupported(cfg: DomainConfig): void {
   if (!cfg.kernel) throw new XenError('EINVAL', `${cfg.name}: a PVH guest needs kernel= (an RV64 ELF)`);
 }
 
+/**
+ * A relative kernel= is looked for in the current directory, as xl does, and
+ * then beside the config file (so example configs work from anywhere).
+ */
+export function kernelPath(kernel: string, configDir?: string): string {
+  if (isAbsolute(kernel) || !configDir || existsSync(kernel)) return kernel;
+  const beside = resolve(configDir, kernel);
+  return existsSync(beside) ? beside : kernel;
+}
+
 function readKernel(path: string): Uint8Array {
   try {
     return readFileSync(path);
@@ -41,10 +52,11 @@ function readKernel(path: string): Uint8Array {
   }
 }
 
-export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomId> {
+export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string } = {}): Promise<DomId> {
   refuseUnsupported(cfg);
   const memBytes = cfg.memoryMiB * 1024 * 1024;
-  const image = pvhGuestImage({ kernel: readKernel(cfg.kernel!), kernelPath: cfg.kernel!, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
+  const kernel = kernelPath(cfg.kernel!, opts.configDir);
+  const image = pvhGuestImage({ kernel: readKernel(kernel), kernelPath: kernel, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
   const { hv } = deps;
   const created = await hv.call('domctl.createdomain', {
     name: cfg.name,
@@ -58,7 +70,7 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
   });
   const domid = created.domid;
   try {
-    deps.say?.(`domainbuilder: ${cfg.kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
+    deps.say?.(`domainbuilder: ${kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
     await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
     await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'S' } });
     if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);

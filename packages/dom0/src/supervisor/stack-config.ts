@@ -17,6 +17,8 @@
  * `--pcpus`); default the host's parallelism.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { REPO_ROOT } from '../run-dir-default.js';
 import { RESTART_POLICIES, XenError, type RestartPolicy } from '@xenbox/abi';
 
 export const DRIVER_DOMAIN_KINDS = ['netback', 'blkback'] as const;
@@ -50,7 +52,12 @@ export interface StackConfig {
   restart: RestartConfig;
   /** Hypervisor options; absent = its defaults. */
   hypervisor?: HypervisorConfig;
+  /** Directory of xl.cfg files to create once the services are up, or null for none. */
+  autostart: string | null;
 }
+
+/** The example guests: examples/autostart in the repository. */
+export const DEFAULT_AUTOSTART_DIR = resolve(REPO_ROOT, 'examples', 'autostart');
 
 export const DEFAULT_RESTART: RestartConfig = { policy: 'always', maxRestarts: 5, windowSeconds: 60 };
 
@@ -60,6 +67,7 @@ export const DEFAULT_STACK_CONFIG: StackConfig = {
     { name: 'blkback', kind: 'blkback', args: {}, restart: 'always' },
   ],
   restart: DEFAULT_RESTART,
+  autostart: DEFAULT_AUTOSTART_DIR,
 };
 
 /** Names the core services take; a driver domain may not reuse them. */
@@ -131,9 +139,9 @@ function parseService(where: string, v: unknown, defaultPolicy: RestartPolicy): 
 }
 
 /** Validate a parsed stack config; errors name the file and the field. */
-export function parseStackConfig(value: unknown, source = 'stack config'): StackConfig {
+export function parseStackConfig(value: unknown, source = 'stack config', baseDir = process.cwd()): StackConfig {
   if (!isObj(value)) fail(source, 'must be a JSON object');
-  onlyKeys(source, value, ['services', 'restart', 'hypervisor']);
+  onlyKeys(source, value, ['services', 'restart', 'autostart', 'hypervisor']);
   const hypervisor = parseHypervisor(`${source}: hypervisor`, value.hypervisor);
   const restart = parseRestart(`${source}: restart`, value.restart);
   const rawServices = value.services ?? DEFAULT_STACK_CONFIG.services;
@@ -144,7 +152,15 @@ export function parseStackConfig(value: unknown, source = 'stack config'): Stack
     if (seen.has(s.name)) fail(`${source}: services`, `two services are named '${s.name}'`);
     seen.add(s.name);
   }
-  return { services, restart, ...(hypervisor && { hypervisor }) };
+  return { services, restart, autostart: parseAutostart(`${source}: autostart`, value.autostart, baseDir), ...(hypervisor && { hypervisor }) };
+}
+
+/** A directory relative to the config file's own; null turns autostart off. */
+function parseAutostart(where: string, v: unknown, baseDir: string): string | null {
+  if (v === undefined) return DEFAULT_AUTOSTART_DIR;
+  if (v === null) return null;
+  if (typeof v !== 'string' || v === '') fail(where, 'must be a directory path or null');
+  return resolve(baseDir, v);
 }
 
 export function loadStackConfig(file: string | undefined): StackConfig {
@@ -161,5 +177,5 @@ export function loadStackConfig(file: string | undefined): StackConfig {
   } catch (e) {
     throw new XenError('EINVAL', `${file}: not valid JSON: ${(e as Error).message}`);
   }
-  return parseStackConfig(value, file);
+  return parseStackConfig(value, file, dirname(resolve(file)));
 }

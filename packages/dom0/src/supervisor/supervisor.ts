@@ -11,8 +11,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import {
   ENV_ARGS,
   ENV_DOMID,
@@ -31,7 +31,10 @@ import {
   type SupervisorCalls,
 } from '@xenbox/abi';
 import { HypervisorConnection, RpcServer, XenstoreClient, checkIpcPath, type Logger } from '@xenbox/libxen';
+import { createGuest } from '../libxl/domain-create.js';
 import { introduceDomain, releaseDomain, writeDom0Nodes } from '../libxl/domain-xenstore.js';
+import { spawnMonitor } from '../xl/create.js';
+import { loadDomainConfig } from '../xlcfg/domain-config.js';
 import { ENV_SUPERVISED, acquireRunDir, leftoverProcesses, removeRuntimeFiles, type Recovery } from './run-dir.js';
 import { describeExit, Service, type ExitInfo, type ServiceSpec } from './service.js';
 import type { StackConfig } from './stack-config.js';
@@ -66,7 +69,7 @@ export interface ChangeEvent {
   message: string;
 }
 
-export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [number] }> {
+export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [string]; stopped: [number] }> {
   readonly runDir: string;
   readonly layout: RunDirLayout;
   readonly services: Service[] = [];
@@ -111,6 +114,31 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; stopped: [
       if (spec.kind === 'xenstored' && s.state === 'ready') await this.connectXenstore();
     }
     this.writeState();
+    await this.autostartGuests();
+  }
+
+  /**
+   * Create every guest whose xl.cfg is in the autostart directory (as the
+   * xendomains init script does with /etc/xen/auto), each with its monitor.
+   * A guest that cannot be built is reported; the stack stays up.
+   */
+  private async autostartGuests(): Promise<void> {
+    const dir = this.opts.config.autostart;
+    if (!dir || !existsSync(dir) || !this.dom0) return;
+    const deps = { hv: this.dom0, xs: this.xs };
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.cfg')).sort()) {
+      const path = join(dir, file);
+      try {
+        const cfg = loadDomainConfig(path);
+        const domid = await createGuest(deps, cfg, { configDir: dir });
+        spawnMonitor(this.runDir, cfg.name, domid, path, []);
+        this.log.info({ dom: domid, domain: cfg.name, config: path }, 'guest started');
+        this.emit('guest', `guest ${cfg.name}: domain ${domid} created from ${path}`);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message, config: path }, 'guest did not start');
+        this.emit('guest', `guest ${file}: not started: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Connect to xenstored as dom0 and write dom0's own nodes. */

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_RUN_DIR, runDirLayout, type DomId } from '@xenbox/abi';
 import { XenstoreClient, createLogger } from '@xenbox/libxen';
@@ -42,11 +42,12 @@ export async function xlCreate(ctx: XlContext, file: string, overrides: string[]
   }
   const deps = await guestDeps(ctx);
   try {
-    const domid = await createGuest(deps, cfg, { paused: flags.paused });
+    const configDir = dirname(resolve(file));
+    const domid = await createGuest(deps, cfg, { paused: flags.paused, configDir });
     process.stderr.write(`Domain ${domid} (${cfg.name}) created${flags.paused ? ', paused' : ''}\n`);
     if (flags.foreground) {
       const log = createLogger(ctx.runDir, `xl-${cfg.name}`);
-      await monitorGuest(deps, domid, () => loadDomainConfig(file, overrides), log);
+      await monitorGuest(deps, domid, () => loadDomainConfig(file, overrides), log, configDir);
     } else if (!flags.noMonitor) {
       spawnMonitor(ctx.runDir, cfg.name, domid, file, overrides);
     }
@@ -58,7 +59,7 @@ export async function xlCreate(ctx: XlContext, file: string, overrides: string[]
 }
 
 /** xl daemonizes a child per guest; so does xenbox (`xl __monitor`, hidden). */
-function spawnMonitor(runDir: string, name: string, domid: DomId, file: string, overrides: string[]): void {
+export function spawnMonitor(runDir: string, name: string, domid: DomId, file: string, overrides: string[]): void {
   const out = openSync(runDirLayout(runDir).logFile(`xl-${name}`).replace(/\.log$/, '.out'), 'a', 0o600);
   const child = spawn(process.execPath, [XL_BIN, '__monitor', String(domid), file, ...overrides], {
     detached: true,
@@ -75,7 +76,7 @@ export async function xlMonitor(ctx: XlContext, domid: DomId, file: string, over
   const log = createLogger(ctx.runDir, `xl-${cfg.name}`);
   const deps = await guestDeps(ctx);
   try {
-    await monitorGuest(deps, domid, () => loadDomainConfig(file, overrides), log);
+    await monitorGuest(deps, domid, () => loadDomainConfig(file, overrides), log, dirname(resolve(file)));
   } finally {
     deps.xs?.close();
   }

@@ -48,7 +48,7 @@ async function infoOrGone(deps: CreateDeps, domid: DomId): Promise<DomainInfo | 
  * times as it asks.  `reload` re-reads the config for a restart (xl re-uses
  * the config it was started with).
  */
-export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: () => DomainConfig, log: Logger): Promise<void> {
+export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: () => DomainConfig, log: Logger, configDir?: string): Promise<void> {
   let domid = firstDomid;
   let cfg = reload();
   log.info({ dom: domid, domain: cfg.name }, 'waiting for the domain to shut down');
@@ -62,7 +62,7 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
     if (info.shutdown === null) continue;
     const action = actionFor(cfg, info.shutdown);
     log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
-    const next = await applyAction(deps, domid, action, reload, log);
+    const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);
     if (next === null) return;
     domid = next;
     cfg = reload();
@@ -70,7 +70,7 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
 }
 
 /** Carry out one action; returns the domid to keep watching, or null when done. */
-async function applyAction(deps: CreateDeps, domid: DomId, action: ShutdownAction | 'suspend', reload: () => DomainConfig, log: Logger): Promise<DomId | null> {
+async function applyAction(deps: CreateDeps, domid: DomId, action: ShutdownAction | 'suspend', recreate: () => Promise<DomId>, log: Logger): Promise<DomId | null> {
   switch (action) {
     case 'preserve':
     case 'suspend':
@@ -88,7 +88,7 @@ async function applyAction(deps: CreateDeps, domid: DomId, action: ShutdownActio
     case 'coredump-restart': {
       if (action !== 'restart') log.warn({ dom: domid, action }, `${action} is not supported by xenbox: doing restart`);
       await destroyGuest(deps, domid);
-      const fresh = await createGuest(deps, reload());
+      const fresh = await recreate();
       log.info({ old: domid, dom: fresh }, `Done. Rebooted as domain ${fresh}`);
       return fresh;
     }
