@@ -108,7 +108,7 @@ export interface SchedHypercalls {
     reply: { sched: 'credit2'; params: Credit2Params } | { sched: 'rtds'; vcpus: RtdsVcpuParams[] } | { sched: 'null' };
   };
   'domctl.scheduler_op.putinfo': {
-    args: { domid: DomId; weight?: number; cap?: number; rtds?: Partial<RtdsVcpuParams> & { vcpu: number | 'all' } };
+    args: { domid: DomId; weight?: number; cap?: number; rtds?: Partial<Omit<RtdsVcpuParams, 'vcpu'>> & { vcpu: number | 'all' } };
     reply: null;
   };
   'sysctl.scheduler_op': { args: { pool: string; ratelimit_us?: number }; reply: PoolSchedParams & { sched: SchedulerName } };

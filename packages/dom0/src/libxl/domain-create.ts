@@ -4,6 +4,7 @@
  *
  *   compute the image (kernel ELF + device tree) -> createdomain (RAM)
  *   -> write the image with foreign memory -> vCPU 0's start context
+ *   -> pool, affinity, weight/cap, vCPUs online (domain-sched.ts)
  *   -> /local/domain/<domid> in xenstore -> unpause
  *
  * Anything that fails after createdomain destroys the half-built domain, so
@@ -15,6 +16,7 @@ import { XenError, type DomId } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
+import { applySchedParams } from './domain-sched.js';
 import { pageWrites, pvhGuestImage } from './guest-image.js';
 
 export interface CreateDeps {
@@ -73,6 +75,7 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
     deps.say?.(`domainbuilder: ${kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
     await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
     await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'S' } });
+    await applySchedParams(hv, domid, cfg, deps.say);
     if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;
