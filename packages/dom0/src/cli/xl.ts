@@ -12,6 +12,11 @@ import { xlCreate, xlMonitor } from '../xl/create.js';
 import { attachConsole } from '../xl/console-client.js';
 import { xlShutdown } from '../xl/shutdown.js';
 import { runDirLayout } from '@xenbox/abi';
+import { XlFailure } from '../xl/failure.js';
+import { xlVcpuList, xlVcpuPin, xlVcpuSet } from '../xl/vcpu.js';
+import { xlSchedCredit2, xlSchedRtds } from '../xl/sched.js';
+import { xlCpupoolCpuAdd, xlCpupoolCpuRemove, xlCpupoolCreate, xlCpupoolDestroy, xlCpupoolList, xlCpupoolMigrate, xlCpupoolRename } from '../xl/cpupool.js';
+import { xlTop } from '../xl/top.js';
 
 /** Every xl command (xl_cmdtable.c): what xenbox has not built yet says so instead of pretending. */
 const XL_COMMANDS = ['create', 'config-update', 'list', 'destroy', 'shutdown', 'reboot', 'pci-attach', 'pci-detach', 'pci-list', 'pci-assignable-add', 'pci-assignable-remove', 'pci-assignable-list', 'pause', 'unpause', 'console', 'vncviewer', 'save', 'migrate', 'restore', 'migrate-receive', 'suspend', 'resume', 'dump-core', 'cd-insert', 'cd-eject', 'mem-max', 'mem-set', 'button-press', 'vcpu-list', 'vcpu-pin', 'vcpu-set', 'vm-list', 'info', 'sharing', 'sched-credit', 'sched-credit2', 'sched-rtds', 'domid', 'domname', 'rename', 'trigger', 'sysrq', 'debug-keys', 'set-parameters', 'dmesg', 'top', 'network-attach', 'network-list', 'network-detach', 'channel-list', 'block-attach', 'block-list', 'block-detach', 'vtpm-attach', 'vtpm-list', 'vtpm-detach', 'uptime', 'claims', 'cpupool-create', 'cpupool-list', 'cpupool-destroy', 'cpupool-rename', 'cpupool-cpu-add', 'cpupool-cpu-remove', 'cpupool-migrate', 'cpupool-numa-split', 'getenforce', 'setenforce', 'loadpolicy', 'remus', 'devd', 'psr-hwinfo', 'qemu-monitor-command', 'xenstore-quota-get', 'xenstore-quota-set'];
@@ -24,6 +29,11 @@ function withContext(fn: (ctx: XlContext, ...args: never[]) => Promise<void>) {
       ctx = await openXlContext();
       await fn(ctx, ...(args as never[]));
     } catch (e) {
+      if (e instanceof XlFailure) {
+        process.stderr.write(e.message + '\n');
+        process.exitCode = e.exitCode;
+        return;
+      }
       const msg = e instanceof XenError ? (e.errno === 'ESRCH' ? `Error: ${e.detail}` : `xl: ${e.message}`) : `xl: ${(e as Error).message}`;
       process.stderr.write(msg + '\n');
       process.exitCode = 1;
@@ -171,6 +181,126 @@ for (const [cmd, reason] of [
     .option('-F', 'fall back to a hypervisor-initiated shutdown if the guest has no PV control interface')
     .action(withContext(async (ctx, spec: string, o: { w?: boolean; F?: boolean }) => xlShutdown(ctx, await findDomid(ctx, spec), reason, { wait: o.w, force: o.F })));
 }
+
+// ---------------------------------------------------------------- vCPUs and scheduling (xl_vcpu.c, xl_sched.c, xl_cpupool.c)
+
+/** Options that may be given several times (xl's getopt loops). */
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+program
+  .command('vcpu-list')
+  .description('list the VCPUs for all/some domains')
+  .argument('[domains...]')
+  .action(withContext(async (ctx, domains: string[]) => out(await xlVcpuList(ctx, domains))));
+
+program
+  .command('vcpu-pin')
+  .description('set which CPUs a VCPU can use (hard, and optionally soft, affinity; "-" leaves one alone)')
+  .option('-f, --force', 'also when the affinity was set by the guest (not with "all")')
+  .argument('<domain>')
+  .argument('<vcpu>', 'a vCPU number or "all"')
+  .argument('<hard>', 'a CPULIST, or "-"')
+  .argument('[soft]', 'a CPULIST, or "-"')
+  .action(withContext(async (ctx, dom: string, vcpu: string, hard: string, soft: string | undefined, o: { force?: boolean }) => xlVcpuPin(ctx, dom, vcpu, hard, soft, o.force ?? false)));
+
+program
+  .command('vcpu-set')
+  .description('set the number of active VCPUs allowed for the domain')
+  .option('-i, --ignore-host', "don't limit the vCPU count to the host's pCPUs")
+  .argument('<domain>')
+  .argument('<vcpus>')
+  .action(withContext(async (ctx, dom: string, n: string, o: { ignoreHost?: boolean }) => xlVcpuSet(ctx, dom, n, o.ignoreHost ?? false)));
+
+program
+  .command('sched-credit2')
+  .description('get/set credit2 scheduler parameters')
+  .option('-d, --domain <domain>', 'domain to show or modify')
+  .option('-w, --weight <weight>', 'weight (1..65535); twice the weight gets twice the CPU under contention')
+  .option('-c, --cap <cap>', 'cap in % of one pCPU (0 = none)')
+  .option('-s, --schedparam', "show or modify the pool's scheduler parameters")
+  .option('-r, --ratelimit_us <us>', 'ratelimit in microseconds (with -s)')
+  .option('-p, --cpupool <pool>', 'restrict to this cpupool')
+  .action(
+    withContext(async (ctx, o: { domain?: string; weight?: string; cap?: string; schedparam?: boolean; ratelimit_us?: string; cpupool?: string }) =>
+      out(await xlSchedCredit2(ctx, { domain: o.domain, weight: o.weight, cap: o.cap, schedparam: o.schedparam, ratelimit: o.ratelimit_us, cpupool: o.cpupool })),
+    ),
+  );
+
+program
+  .command('sched-rtds')
+  .description('get/set rtds scheduler parameters')
+  .option('-d, --domain <domain>', 'domain to show or modify')
+  .option('-v, --vcpuid <vcpu>', 'vCPU to show or modify, or "all" (repeatable)', collect, [])
+  .option('-p, --period <us>', 'period in microseconds (repeatable, one per -v)', collect, [])
+  .option('-b, --budget <us>', 'budget in microseconds (repeatable, one per -v)', collect, [])
+  .option('-e, --extratime <0|1>', 'run in idle time beyond the budget (repeatable, one per -v)', collect, [])
+  .option('-c, --cpupool <pool>', 'restrict to this cpupool')
+  .action(
+    withContext(async (ctx, o: { domain?: string; vcpuid: string[]; period: string[]; budget: string[]; extratime: string[]; cpupool?: string }) =>
+      out(await xlSchedRtds(ctx, { domain: o.domain, vcpus: o.vcpuid, periods: o.period, budgets: o.budget, extratimes: o.extratime, cpupool: o.cpupool })),
+    ),
+  );
+
+program
+  .command('cpupool-list')
+  .description('list cpupools')
+  .option('-c, --cpus', 'print the CPU list instead of counts')
+  .argument('[pool]')
+  .action(withContext(async (ctx, pool: string | undefined, o: { cpus?: boolean }) => out(await xlCpupoolList(ctx, pool, o.cpus ?? false))));
+
+program
+  .command('cpupool-create')
+  .description('create a cpupool from a config file and/or KEY=VALUE settings (name=, sched=, cpus=, nodes=)')
+  .option('-f, --defconfig <file>', 'config file')
+  .option('-n, --dryrun', 'print the pool, create nothing')
+  .argument('[config...]', 'a config file and/or KEY=VALUE settings')
+  .action(withContext(async (ctx, args: string[], o: { defconfig?: string; dryrun?: boolean }) => out(await xlCpupoolCreate(ctx, args, { file: o.defconfig, dryrun: o.dryrun }))));
+
+program
+  .command('cpupool-destroy')
+  .description('deactivate a cpupool')
+  .argument('<pool>')
+  .action(withContext(async (ctx, pool: string) => xlCpupoolDestroy(ctx, pool)));
+
+program
+  .command('cpupool-rename')
+  .description('rename a cpupool')
+  .argument('<pool>')
+  .argument('<newname>')
+  .action(withContext(async (ctx, pool: string, name: string) => xlCpupoolRename(ctx, pool, name)));
+
+program
+  .command('cpupool-cpu-add')
+  .description('add CPUs to a cpupool')
+  .argument('<pool>')
+  .argument('<cpus>', 'a CPULIST: 1,5,10-16,^13 or node:0,nodes:2-3')
+  .action(withContext(async (ctx, pool: string, cpus: string) => xlCpupoolCpuAdd(ctx, pool, cpus)));
+
+program
+  .command('cpupool-cpu-remove')
+  .description('remove CPUs from a cpupool')
+  .argument('<pool>')
+  .argument('<cpus>', 'a CPULIST: 1,5,10-16,^13 or node:0,nodes:2-3')
+  .action(withContext(async (ctx, pool: string, cpus: string) => xlCpupoolCpuRemove(ctx, pool, cpus)));
+
+program
+  .command('cpupool-migrate')
+  .description('move a domain into a cpupool')
+  .argument('<domain>')
+  .argument('<pool>')
+  .action(withContext(async (ctx, dom: string, pool: string) => xlCpupoolMigrate(ctx, dom, pool)));
+
+program
+  .command('top')
+  .description("one batch of xentop's domain table (real xl runs xentop): CPU(%) over -d seconds")
+  .option('-d, --delay <seconds>', 'seconds between the two CPU samples', '1')
+  .action(
+    withContext(async (ctx, o: { delay: string }) => {
+      const delay = Number(o.delay);
+      if (!(delay > 0 && delay <= 60)) throw new XlFailure(`xl top: -d takes seconds from 0 to 60, not '${o.delay}'`);
+      out(await xlTop(ctx, delay));
+    }),
+  );
 
 const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
 for (const cmd of XL_COMMANDS.filter((c) => !known.has(c))) {
