@@ -649,6 +649,8 @@ export class VcpuScheduler implements PcpuView {
     }
     const dec = pool.sched.pick(p, now, prevV, inflight);
     this.armPoolTimer(pool);
+    // A vCPU pinned away from p (vcpu-pin) went back to its runqueue: a pCPU it may run on must come and get it.
+    if (prevV && dec.vcpu !== prevV && !prevV.affinity.allows(p)) this.tickle(pool.cpus.filter((q) => q !== p && prevV.affinity.allows(q) && this.idle(q)));
     if (!dec.vcpu) {
       if (extending) requestPreempt(extending.state);
       return;
