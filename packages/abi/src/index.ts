@@ -20,3 +20,5 @@ export * from './arg-checks.js';
 export * from './sched.js';
 export * from './guest.js';
 export * from './console-attach.js';
+export * from './shared-info.js';
+export * from './guest-structs.js';

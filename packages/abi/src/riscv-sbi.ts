@@ -25,6 +25,9 @@
  * a negated Xen errno (`-XEN_ERRNO.EINVAL`) on failure, exactly what the
  * hypercall returns on x86/Arm.  Pointer arguments are guest virtual
  * addresses, as in Xen's PVH/Arm ABI.
+ *
+ * Events reach a guest as the supervisor software interrupt (SSIP, irq 1):
+ * see XEN_UPCALL_IRQ in shared-info.ts and docs/pv-guest-abi.md.
  */
 
 /** SBI implementation version this hypervisor reports: spec v2.0. */
@@ -116,6 +119,7 @@ export const XEN_HYPERCALL = {
   memory_op: 12,
   xen_version: 17,
   console_io: 18,
+  set_timer_op: 15,
   grant_table_op: 20,
   vcpu_op: 24,
   sched_op: 29,

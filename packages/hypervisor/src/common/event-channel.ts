@@ -5,15 +5,23 @@
  * Ports are allocated in buckets, as Xen's are: port_is_valid() is true for
  * every port of an allocated bucket, bound or free, which is why a send on a
  * closed port is EINVAL (its state is ECS_FREE) rather than ENOENT.
+ *
+ * The bitmaps and per-vCPU upcall fields are Xen's shared_info bytes
+ * (common/shared-info.ts): a process domain's stay in the hypervisor; a
+ * guest's move into its own RAM when it places shared_info, so it reads and
+ * clears them itself while the hypervisor sets them with Atomics.
  */
 import {
   EVTCHN_2L_NR_CHANNELS,
   EVTCHN_MAX_DEFAULT,
   NR_VIRQS,
+  VCPU_INFO,
+  XEN_LEGACY_MAX_VCPUS,
   XenError,
   type DomId,
   type EvtchnPort,
 } from '@xenbox/abi';
+import { SharedInfoPage, privateVcpuInfo, type VcpuInfoView } from './shared-info.js';
 
 export type ChannelState = 'free' | 'reserved' | 'unbound' | 'interdomain' | 'virq' | 'ipi';
 
@@ -35,34 +43,68 @@ function freeChannel(): Channel {
   return { state: 'free', vcpu: 0, remoteDom: 0, remotePort: 0, virq: -1 };
 }
 
-/** Bit helpers over Uint32Array bitmaps (2-level words are 64 bits; two u32 halves here). */
+/**
+ * Bit helpers over the u32 halves of the 2-level words, atomic because a
+ * guest's vCPU changes the same words from another thread
+ * (guest_test_and_set_bit() and friends in event_2l.c).
+ */
 function testBit(a: Uint32Array, n: number): boolean {
-  return (a[n >>> 5]! & (1 << (n & 31))) !== 0;
+  return (Atomics.load(a, n >>> 5) & (1 << (n & 31))) !== 0;
 }
 function setBit(a: Uint32Array, n: number): boolean {
-  const was = testBit(a, n);
-  a[n >>> 5]! |= 1 << (n & 31);
-  return was;
+  const bit = 1 << (n & 31);
+  return (Atomics.or(a, n >>> 5, bit) & bit) !== 0;
 }
 function clearBit(a: Uint32Array, n: number): boolean {
-  const was = testBit(a, n);
-  a[n >>> 5]! &= ~(1 << (n & 31));
-  return was;
+  const bit = 1 << (n & 31);
+  return (Atomics.and(a, n >>> 5, ~bit) & bit) !== 0;
 }
 
-/** Per-vCPU upcall state of the 2-level ABI (vcpu_info). */
-export interface VcpuEventState {
-  upcallPending: boolean;
-  upcallMask: boolean;
-  /** evtchn_pending_sel: one bit per 64-port word. */
-  pendingSel: Uint32Array;
+/**
+ * Per-vCPU upcall state of the 2-level ABI: the vcpu_info fields, read and
+ * written in place in the domain's current shared_info page.
+ */
+export class VcpuEventState {
+  constructor(private readonly info: () => VcpuInfoView) {}
+
+  /** evtchn_upcall_pending */
+  get upcallPending(): boolean {
+    return Atomics.load(this.info().bytes, VCPU_INFO.evtchn_upcall_pending) !== 0;
+  }
+  set upcallPending(v: boolean) {
+    Atomics.store(this.info().bytes, VCPU_INFO.evtchn_upcall_pending, v ? 1 : 0);
+  }
+
+  /** Set evtchn_upcall_pending; whether it was clear (vcpu_mark_events_pending's test_and_set_bit). */
+  raiseUpcall(): boolean {
+    return Atomics.exchange(this.info().bytes, VCPU_INFO.evtchn_upcall_pending, 1) === 0;
+  }
+
+  /** evtchn_upcall_mask (x86's XEN_HAVE_PV_UPCALL_MASK byte). */
+  get upcallMask(): boolean {
+    return Atomics.load(this.info().bytes, VCPU_INFO.evtchn_upcall_mask) !== 0;
+  }
+  set upcallMask(v: boolean) {
+    Atomics.store(this.info().bytes, VCPU_INFO.evtchn_upcall_mask, v ? 1 : 0);
+  }
+
+  /** evtchn_pending_sel: one bit per 64-port word (two u32 halves; use the bit helpers). */
+  get pendingSel(): Uint32Array {
+    return this.info().pendingSel;
+  }
+
+  clearPendingSel(): void {
+    Atomics.store(this.pendingSel, 0, 0);
+    Atomics.store(this.pendingSel, 1, 0);
+  }
 }
 
 export class EventChannels {
   private readonly channels: Channel[] = [];
-  /** shared_info evtchn_pending / evtchn_mask. */
-  readonly pending = new Uint32Array(EVTCHN_2L_NR_CHANNELS / 32);
-  readonly mask = new Uint32Array(EVTCHN_2L_NR_CHANNELS / 32);
+  /** The shared_info page the bitmaps live in: the hypervisor's own until a guest places it. */
+  private page = SharedInfoPage.own();
+  /** vcpu_info of vCPUs past XEN_LEGACY_MAX_VCPUS (they cannot be in shared_info). */
+  private readonly extraVcpuInfo: VcpuInfoView[] = [];
   readonly vcpus: VcpuEventState[] = [];
   /** virq_to_evtchn, per vCPU. */
   private readonly virqs = new Map<number, EvtchnPort>();
@@ -76,8 +118,35 @@ export class EventChannels {
     this.channels[0]!.state = 'reserved'; // port 0 is never handed out
   }
 
+  /** shared_info evtchn_pending (u32 halves of the 64-bit words). */
+  get pending(): Uint32Array {
+    return this.page.pending;
+  }
+
+  /** shared_info evtchn_mask. */
+  get mask(): Uint32Array {
+    return this.page.mask;
+  }
+
+  /** The current shared_info page. */
+  get sharedInfo(): SharedInfoPage {
+    return this.page;
+  }
+
+  /**
+   * XENMAPSPACE_shared_info: from now on the bitmaps and vcpu_info live in the
+   * guest's RAM at `byteOffset` (gfn `gfn`), carrying over the current state.
+   */
+  placeSharedInfo(ram: SharedArrayBuffer, byteOffset: number, gfn: number): void {
+    this.page = SharedInfoPage.placeIn(ram, byteOffset, gfn, this.page);
+  }
+
   ensureVcpus(n: number): void {
-    while (this.vcpus.length < n) this.vcpus.push({ upcallPending: false, upcallMask: false, pendingSel: new Uint32Array(2) });
+    while (this.vcpus.length < n) {
+      const v = this.vcpus.length;
+      if (v >= XEN_LEGACY_MAX_VCPUS) this.extraVcpuInfo[v] = privateVcpuInfo();
+      this.vcpus.push(new VcpuEventState(() => this.extraVcpuInfo[v] ?? this.page.vcpuInfo(v)));
+    }
   }
 
   /** port_is_valid(): inside the limit and an allocated bucket. */
@@ -165,17 +234,21 @@ export class EventChannels {
   /**
    * What a process domain's event "handler" does on an upcall, like the
    * guest's evtchn_do_upcall loop: clear upcall_pending and the selector, then
-   * take every pending unmasked port, clearing its pending bit.
+   * take every pending unmasked port, clearing its pending bit.  A process
+   * has one handler for all its vCPUs, so every vCPU's state is cleared.
    */
-  takePending(vcpu = 0): EvtchnPort[] {
-    const v = this.vcpus[vcpu]!;
-    v.upcallPending = false;
-    v.pendingSel.fill(0);
+  takePending(_vcpu = 0): EvtchnPort[] {
+    for (const v of this.vcpus) {
+      v.upcallPending = false;
+      v.clearPendingSel();
+    }
+    const pending = this.pending;
+    const mask = this.mask;
     const out: EvtchnPort[] = [];
-    for (let w = 0; w < this.pending.length; w++) {
-      let bits = this.pending[w]! & ~this.mask[w]!;
+    for (let w = 0; w < pending.length; w++) {
+      let bits = Atomics.load(pending, w) & ~Atomics.load(mask, w);
       if (bits === 0) continue;
-      this.pending[w]! &= ~bits;
+      Atomics.and(pending, w, ~bits);
       while (bits !== 0) {
         const b = 31 - Math.clz32(bits & -bits);
         out.push(w * 32 + b);
@@ -187,7 +260,9 @@ export class EventChannels {
 
   /** Ports pending and unmasked right now (without taking them). */
   hasDeliverable(): boolean {
-    for (let w = 0; w < this.pending.length; w++) if ((this.pending[w]! & ~this.mask[w]!) !== 0) return true;
+    const pending = this.pending;
+    const mask = this.mask;
+    for (let w = 0; w < pending.length; w++) if ((Atomics.load(pending, w) & ~Atomics.load(mask, w)) !== 0) return true;
     return false;
   }
 
@@ -195,7 +270,8 @@ export class EventChannels {
     const ch = this.channels[port];
     const v = this.vcpus[ch?.vcpu ?? 0] ?? this.vcpus[0]!;
     if (setBit(v.pendingSel, Math.floor(port / BITS_PER_WORD))) return false;
-    v.upcallPending = true;
+    // vcpu_mark_events_pending(): only a newly raised upcall kicks the vCPU.
+    if (!v.raiseUpcall()) return false;
     return !v.upcallMask;
   }
 

@@ -6,6 +6,10 @@
  * granter.  The hypervisor keeps, as Xen does, an active entry per pinned
  * ref (who has it mapped, how many times, read or write) and a maptrack per
  * mapping domain (handle -> granter, ref, flags).
+ *
+ * A guest may place its frames in its own RAM (XENMAPSPACE_grant_table,
+ * placeFrame()); its vCPUs then write entries there directly and the flag
+ * updates here are atomic.
  */
 import {
   GNTTAB_FRAMES_BASE_GFN,
@@ -40,6 +44,11 @@ export interface Mapping {
   mirror: Mirror | null;
 }
 
+/** The u16 flags of the entry at `off` in a guest RAM page, for Atomics. */
+function flagsWord(page: Page, off: number): Uint16Array {
+  return new Uint16Array(page.bytes.buffer, page.bytes.byteOffset + off, 1);
+}
+
 export class GrantTable {
   private readonly frames: Page[] = [];
   readonly active = new Map<number, ActiveGrant>();
@@ -66,9 +75,28 @@ export class GrantTable {
     return this.maxMaptrackFrames * MAPTRACK_PER_FRAME;
   }
 
-  /** gfn of frame i in the owner's p2m. */
+  /** Where a guest placed frame i with XENMAPSPACE_grant_table (a gfn in its RAM). */
+  private readonly placedAt: number[] = [];
+
+  /** gfn of frame i in the owner's p2m: where the guest placed it, else xenbox's fixed place. */
   frameGfn(i: number): number {
-    return GNTTAB_FRAMES_BASE_GFN + i;
+    return this.placedAt[i] ?? GNTTAB_FRAMES_BASE_GFN + i;
+  }
+
+  /**
+   * XENMAPSPACE_grant_table (gnttab_map_frame(), grant_table.c): frame i (the
+   * table grows to it if need be) now lives in the guest RAM page at `gfn`,
+   * which the guest writes its entries into; what the frame held is carried
+   * over, and the entries are read from that page from now on.
+   */
+  placeFrame(i: number, gfn: number, page: Page): void {
+    if (i >= this.frames.length) this.grow(i + 1);
+    const old = this.frames[i]!;
+    if (old !== page) page.write(0, old.bytes);
+    this.frames[i] = page;
+    this.views[i] = undefined; // the DataView is of the old page
+    this.placedAt[i] = gfn;
+    this.memory.replaceSpecial(GNTTAB_FRAMES_BASE_GFN + i, page);
   }
 
   /** gnttab_grow_table(): frames only ever grow; ENOMEM if the host is full. */
@@ -86,7 +114,7 @@ export class GrantTable {
   }
 
   /** A DataView per frame, made once: entry access is on every map and copy. */
-  private readonly views: DataView[] = [];
+  private readonly views: Array<DataView | undefined> = [];
 
   private frameView(ref: number): DataView {
     const i = (ref / GRANT_ENTRIES_PER_FRAME) | 0;
@@ -107,19 +135,28 @@ export class GrantTable {
 
   /** Set (or clear) GTF_reading/GTF_writing bits in the shared flags, as Xen's cmpxchg does. */
   setFlags(ref: number, bits: number): void {
-    const dv = this.frameView(ref);
+    const page = this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!;
     const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
-    dv.setUint16(off, dv.getUint16(off, true) | bits, true);
-    this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!.touch();
+    if (page.volatile) Atomics.or(flagsWord(page, off), 0, bits); // a guest's vCPU may change the entry meanwhile
+    else {
+      const dv = this.frameView(ref);
+      dv.setUint16(off, dv.getUint16(off, true) | bits, true);
+    }
+    page.touch();
   }
 
   clearFlags(ref: number, bits: number): void {
-    const dv = this.frameView(ref);
+    const page = this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!;
     const off = (ref % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
-    const old = dv.getUint16(off, true);
-    if ((old & bits) === 0) return;
-    dv.setUint16(off, old & ~bits, true);
-    this.frames[(ref / GRANT_ENTRIES_PER_FRAME) | 0]!.touch();
+    if (page.volatile) {
+      if ((Atomics.and(flagsWord(page, off), 0, ~bits & 0xffff) & bits) === 0) return;
+    } else {
+      const dv = this.frameView(ref);
+      const old = dv.getUint16(off, true);
+      if ((old & bits) === 0) return;
+      dv.setUint16(off, old & ~bits, true);
+    }
+    page.touch();
   }
 
   // ---- maptrack (the mapping side) ----

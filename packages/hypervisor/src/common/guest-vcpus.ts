@@ -6,30 +6,17 @@
  * hypervisor: Xen hypercalls in the RISC-V register ABI
  * (packages/abi/src/riscv-sbi.ts), console bytes, shutdown.
  */
-import {
-  GUEST_CONSOLE_BACKLOG,
-  SCHEDOP,
-  SHUTDOWN_REASONS,
-  XEN_HYPERCALL,
-  XEN_VERSION,
-  XenError,
-  type DomId,
-  type ShutdownReason,
-  type VcpuContext,
-} from '@xenbox/abi';
+import { GUEST_CONSOLE_BACKLOG, XEN_UPCALL_IRQ, XenError, type DomId, type VcpuContext } from '@xenbox/abi';
+import { guestHypercall } from '../arch/riscv/guest-hypercalls.js';
+import { GuestMemory } from '../arch/riscv/guest-memory.js';
+import { GuestTimers } from '../arch/riscv/guest-timers.js';
 import { CSR_SLOT } from '../arch/riscv/vcpu-state.js';
 import { PcpuPool, VcpuScheduler, type HypercallResult } from '../sched/index.js';
 import type { Domain } from './domain.js';
 import type { Hypervisor } from '../hypervisor.js';
 
-/** The interrupt an event-channel upcall raises in a PVH guest: supervisor external (SEIP). */
-export const UPCALL_IRQ = 9;
-/** CONSOLEIO_write (xen/include/public/xen.h). */
-const CONSOLEIO_WRITE = 0;
-/** XENVER_version. */
-const XENVER_VERSION = 0;
-/** Longest console_io write taken at once (Xen caps guest console writes too). */
-const CONSOLE_IO_MAX = 16 * 1024;
+/** The interrupt an event-channel upcall raises in a guest: SSIP (@xenbox/abi XEN_UPCALL_IRQ, docs/pv-guest-abi.md). */
+export const UPCALL_IRQ = XEN_UPCALL_IRQ;
 
 export interface GuestVcpusOptions {
   pcpus?: number;
@@ -40,6 +27,8 @@ export class GuestVcpus {
   private starting: Promise<VcpuScheduler> | null = null;
   /** Per guest: the tail of its console, for a console daemon that subscribes late. */
   private readonly backlog = new Map<DomId, Buffer>();
+  /** set_timer_op timers, per guest vCPU. */
+  private readonly timers = new GuestTimers();
 
   constructor(
     private readonly hv: Hypervisor,
@@ -71,7 +60,10 @@ export class GuestVcpus {
       },
     }).then((s) => {
       this.sched = s;
-      this.hv.setGuestUpcallHook((d, vcpu) => s.injectInterrupt(d.domid, vcpu, UPCALL_IRQ));
+      // An event for a guest whose vCPUs are not (or no longer) scheduled stays pending in shared_info.
+      this.hv.setGuestUpcallHook((d, vcpu) => {
+        if (s.hasDomain(d.domid)) s.injectInterrupt(d.domid, vcpu < d.maxVcpus ? vcpu : 0, UPCALL_IRQ);
+      });
       return s;
     });
     return this.starting;
@@ -103,6 +95,7 @@ export class GuestVcpus {
   /** The guest is gone or shut down: its vCPUs stop for good. */
   async remove(domid: DomId): Promise<void> {
     this.backlog.delete(domid);
+    this.timers.cancelAll(domid);
     if (this.sched?.hasDomain(domid)) await this.sched.removeDomain(domid);
   }
 
@@ -148,51 +141,15 @@ export class GuestVcpus {
     if (d) this.hv.shutdownDomain(d, kind);
   }
 
-  /** A guest's hypercall: a6 = __HYPERVISOR_* number, a0..a5 = arguments; returns Xen's value or throws its errno. */
+  /**
+   * A guest's hypercall: a6 = __HYPERVISOR_* number, a0..a5 = arguments
+   * (decoded in arch/riscv/guest-hypercalls.ts); returns Xen's value or
+   * throws its errno, which the scheduler returns as -errno in a1.
+   */
   private hypercall(domid: DomId, vcpu: number, call: { op: number; args: bigint[] }): HypercallResult {
     const d = this.hv.domains.get(domid);
     if (!d) throw new XenError('ESRCH', `d${domid} is gone`);
-    const [a0 = 0n, a1 = 0n, a2 = 0n] = call.args;
-    switch (call.op) {
-      case XEN_HYPERCALL.xen_version:
-        if (a0 !== BigInt(XENVER_VERSION)) throw new XenError('ENOSYS', `xen_version sub-op ${a0}`);
-        return (XEN_VERSION.major << 16) | XEN_VERSION.minor;
-      case XEN_HYPERCALL.console_io: {
-        if (a0 !== BigInt(CONSOLEIO_WRITE)) throw new XenError('ENOSYS', `console_io sub-op ${a0}`);
-        const count = Number(a1);
-        if (count > CONSOLE_IO_MAX) throw new XenError('E2BIG', `console_io write of ${count} bytes`);
-        this.consoleOutput(domid, this.readGuest(d, vcpu, a2, count));
-        return 0;
-      }
-      case XEN_HYPERCALL.sched_op:
-        return this.schedOp(d, vcpu, Number(a0), a1);
-      default:
-        throw new XenError('ENOSYS', `hypercall ${call.op} is not available to guests yet`);
-    }
-  }
-
-  private schedOp(d: Domain, vcpu: number, cmd: number, arg: bigint): HypercallResult {
-    if (cmd !== SCHEDOP.shutdown) throw new XenError('ENOSYS', `sched_op ${cmd}`);
-    // struct sched_shutdown { unsigned int reason; }
-    const code = Buffer.from(this.readGuest(d, vcpu, arg, 4)).readUInt32LE(0);
-    const reason: ShutdownReason | undefined = SHUTDOWN_REASONS[code];
-    if (!reason) throw new XenError('EINVAL', `SCHEDOP_shutdown reason ${code}`);
-    this.hv.shutdownDomain(d, reason);
-    return 0;
-  }
-
-  /**
-   * Read a guest buffer named by a guest virtual address.  With translation
-   * off (satp Bare, how xenbox's PVH guests run) that is the physical
-   * address; a guest with paging on must pass buffers it has identity-mapped.
-   */
-  private readGuest(d: Domain, vcpu: number, va: bigint, len: number): Uint8Array {
-    const sched = this.sched!;
-    const satp = sched.vcpuState(d.domid, vcpu).csrBig(CSR_SLOT.satp);
-    if (satp >> 60n !== 0n) throw new XenError('EFAULT', 'hypercall buffers of guests with paging on must be identity-mapped (not supported yet)');
-    const ram = d.memory.ram!;
-    const off = Number(va) - d.memory.ramBaseGfn * 4096;
-    if (off < 0 || len < 0 || off + len > ram.byteLength) throw new XenError('EFAULT', `guest buffer 0x${va.toString(16)}+${len} is outside RAM`);
-    return new Uint8Array(ram, off, len).slice();
+    const mem = new GuestMemory(d, () => this.sched!.vcpuState(domid, vcpu).csrBig(CSR_SLOT.satp) >> 60n !== 0n);
+    return guestHypercall({ hv: this.hv, d, vcpu, mem, timers: this.timers, console: (bytes) => this.consoleOutput(domid, bytes) }, call.op, call.args);
   }
 }

@@ -104,6 +104,15 @@ export class DomainMemory {
     this.p2m.set(gfn, page);
   }
 
+  /**
+   * Put `page` where a special page was (a grant frame the guest placed in
+   * its RAM): the slot keeps its host accounting, so teardown stays even.
+   */
+  replaceSpecial(gfn: number, page: Page): void {
+    if (!this.p2m.has(gfn)) throw new XenError('EINVAL', `${this.who}: no special page at gfn 0x${gfn.toString(16)}`);
+    this.p2m.set(gfn, page);
+  }
+
   /** Free everything (domain destruction); returns the pages so their mirrors can be revoked. */
   teardown(): Page[] {
     const pages = [...this.p2m.values()];
