@@ -128,6 +128,22 @@ describe('a stack brought up with xenbox up --detach', () => {
     }
   });
 
+  it('xenbox chaos kills a driver domain repeatedly and reports each recovery; status keeps the times', async () => {
+    const r = await stack.run('chaos', '--target', 'blkback', '--every', '250ms', '--for', '1500ms', '--seed', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const report = JSON.parse(lines[lines.length - 1]!) as { kills: number; recovered: number; recoveryMs: number[] };
+    expect(report.kills).toBeGreaterThanOrEqual(2);
+    expect(report.recovered).toBe(report.kills);
+    expect(r.stdout).toMatch(/kill blkback \(pid \d+, domid \d+\)/);
+    expect(r.stdout).toMatch(/blkback back as domid \d+, pid \d+, after \d+ ms/);
+    const bb = await stack.service('blkback');
+    expect(bb.state).toBe('ready');
+    expect(bb.recoveryMs.slice(-report.kills)).toEqual(report.recoveryMs);
+    // Kills on request are experiments, not a crash loop: nothing was given up on.
+    expect(bb.lastExit).not.toContain('gave up');
+  });
+
   it('refuses a second up on a live run dir and leaves the stack alone', async () => {
     const before = await stack.status();
     const r = await stack.run('up', '--detach');

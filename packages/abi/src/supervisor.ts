@@ -24,7 +24,16 @@ export interface ServiceStatus {
   restarts: number;
   /** Why it last stopped or failed, if it did. */
   lastExit: string | null;
+  /**
+   * Recovery times of its restarts after a death, in ms: from the death being
+   * noticed (or the kill being requested) to the new incarnation reporting
+   * ready.  The most recent RECOVERY_HISTORY of them, oldest first.
+   */
+  recoveryMs: number[];
 }
+
+/** How many recovery times a service keeps for `xenbox status --json`. */
+export const RECOVERY_HISTORY = 1000;
 
 export interface SupervisorCalls {
   status: { args: Record<string, never>; reply: { runDir: string; pid: number; services: ServiceStatus[] } };

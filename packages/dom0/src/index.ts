@@ -3,3 +3,4 @@ export * from './supervisor/status-table.js';
 export * from './supervisor/log-view.js';
 export * from './supervisor/run-dir.js';
 export * from './xlcfg/index.js';
+export * from './supervisor/chaos.js';

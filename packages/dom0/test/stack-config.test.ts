@@ -37,7 +37,7 @@ describe('status output', () => {
   });
 
   it('aligns the columns', () => {
-    const t = formatStatusTable([{ name: 'netback', kind: 'netback', domid: 12, pid: 4242, state: 'ready', startedAt: 0, restarts: 3, lastExit: null }], 61_000);
+    const t = formatStatusTable([{ name: 'netback', kind: 'netback', domid: 12, pid: 4242, state: 'ready', startedAt: 0, restarts: 3, lastExit: null, recoveryMs: [] }], 61_000);
     expect(t.split('\n')).toEqual(['NAME     DOMID   PID  STATE   UPTIME  RESTARTS', 'netback     12  4242  ready  0:01:01         3']);
   });
 

@@ -12,6 +12,7 @@ import { XenError, runDirLayout, type ProcessNotice, type ServiceStatus } from '
 import { createLogger, flushLogger } from '@xenbox/libxen';
 import { defaultRunDir } from '../run-dir-default.js';
 import { callSupervisor } from '../supervisor/control-client.js';
+import { parseDuration, runChaos } from '../supervisor/chaos.js';
 import { followLogs, logFiles, readLogs } from '../supervisor/log-view.js';
 import { isAlive, leftoverProcesses, liveSupervisor, refuseIfRunning, removeRuntimeFiles } from '../supervisor/run-dir.js';
 import { loadStackConfig } from '../supervisor/stack-config.js';
@@ -154,6 +155,29 @@ program
       await callSupervisor(runDirOf(o), 'restart', { name });
       const st = await callSupervisor(runDirOf(o), 'status', {});
       console.log(formatStatusTable(st.services.filter((s) => s.name === name)));
+    } catch (e) {
+      die(e);
+    }
+  });
+
+program
+  .command('chaos')
+  .description('kill a service again and again and report how fast it comes back')
+  .requiredOption('--target <name>', 'the service to kill (netback, blkback, xenstored, ...)')
+  .option('--every <duration>', 'time between kills', '2s')
+  .option('--for <duration>', 'how long to keep killing', '60s')
+  .option('--jitter <fraction>', 'vary each interval by up to this fraction', '0.5')
+  .option('--seed <n>', 'seed for the intervals, to repeat a run', String(Date.now() % 100000))
+  .option('--run-dir <dir>', 'run directory')
+  .option('--json', 'print the report as JSON at the end')
+  .action(async (o: { target: string; every: string; for: string; jitter: string; seed: string; runDir?: string; json?: boolean }) => {
+    try {
+      const jitter = Number(o.jitter);
+      if (!(jitter >= 0 && jitter < 1)) throw new XenError('EINVAL', `--jitter: '${o.jitter}' must be a number from 0 up to (not including) 1`);
+      const seed = Number(o.seed);
+      if (!Number.isInteger(seed)) throw new XenError('EINVAL', `--seed: '${o.seed}' is not an integer`);
+      const report = await runChaos(runDirOf(o), { target: o.target, everyMs: parseDuration(o.every, '--every'), forMs: parseDuration(o.for, '--for'), jitter, seed }, (l) => console.log(l));
+      if (o.json) console.log(JSON.stringify(report));
     } catch (e) {
       die(e);
     }

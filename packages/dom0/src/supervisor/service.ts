@@ -50,6 +50,11 @@ export class Service {
   restartTimes: number[] = [];
   /** Set while the supervisor is deliberately stopping this incarnation. */
   stopping = false;
+  /** When a death began: a requested kill, or the exit being noticed. Cleared once ready again. */
+  downSince: number | null = null;
+  /** Set by `xenbox kill`: fault injection, which does not count as a crash loop. */
+  killRequested = false;
+  readonly recoveryMs: number[] = [];
 
   constructor(readonly spec: ServiceSpec) {}
 
@@ -71,6 +76,7 @@ export class Service {
       startedAt: this.startedAt,
       restarts: this.restarts,
       lastExit: this.lastExit,
+      recoveryMs: [...this.recoveryMs],
     };
   }
 

@@ -20,6 +20,7 @@ import {
   ENV_RUN_DIR,
   ENV_TOKEN,
   ENV_XS_SECRET,
+  RECOVERY_HISTORY,
   XenError,
   argObject,
   argString,
@@ -169,6 +170,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     const pid = s.pid;
     if (pid === null || !s.child) throw new XenError('ESRCH', `${name} is not running (${s.state})`);
     this.log.warn({ service: name, pid }, 'killing on request (SIGKILL)');
+    s.killRequested = true;
+    s.downSince = Date.now();
     s.child.kill('SIGKILL');
     return { name, pid };
   }
@@ -271,7 +274,18 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     this.report(s, `starting (pid ${s.pid}${s.domid !== null && s.spec.ownDomain ? `, domid ${s.domid}` : ''})`);
     await ready;
     s.state = 'ready';
-    this.report(s, `ready (pid ${s.pid}${s.domid !== null ? `, domid ${s.domid}` : ''})`);
+    const recovered = s.downSince === null ? '' : `, recovered in ${this.noteRecovery(s)} ms`;
+    this.report(s, `ready (pid ${s.pid}${s.domid !== null ? `, domid ${s.domid}` : ''}${recovered})`);
+  }
+
+  /** Record how long the service was down (DESIGN §11 metrics; bench chaos). */
+  private noteRecovery(s: Service): number {
+    const ms = Date.now() - s.downSince!;
+    s.downSince = null;
+    s.recoveryMs.push(ms);
+    if (s.recoveryMs.length > RECOVERY_HISTORY) s.recoveryMs.shift();
+    this.log.info({ service: s.name, recoveryMs: ms }, 'recovered');
+    return ms;
   }
 
   // --- watching -----------------------------------------------------------
@@ -288,7 +302,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
       this.report(s, `stopped (${how})`);
       return;
     }
-    this.log.error({ service: s.name, exit: how }, 'service died');
+    this.log.error({ service: s.name, exit: how, requested: s.killRequested }, 'service died');
+    s.downSince ??= Date.now();
     if (s.spec.kind === 'hypervisor') {
       s.state = 'failed';
       this.report(s, `died (${how}); without a hypervisor nothing can run: bringing the stack down`);
@@ -307,6 +322,15 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     }
     const { maxRestarts, windowSeconds } = this.opts.config.restart;
     const now = Date.now();
+    if (s.killRequested) {
+      // A kill on request is an experiment, not a crash loop: restart at once, uncounted.
+      s.killRequested = false;
+      s.state = 'restarting';
+      this.report(s, `${how} (on request); restarting`);
+      s.restarts++;
+      this.startIncarnation(s).catch((err) => this.log.warn({ service: s.name, err: (err as Error).message }, 'restart failed'));
+      return;
+    }
     s.restartTimes = s.restartTimes.filter((t) => now - t < windowSeconds * 1000);
     if (s.restartTimes.length >= maxRestarts) {
       s.state = 'failed';
