@@ -30,6 +30,7 @@
  * | gnttab.*                   | grants| GNTTABOP_*                               |
  * | evtchn.*                   | ports | EVTCHNOP_*                               |
  * | domctl/sysctl scheduling   | dom0  | see sched.ts (SchedHypercalls)           |
+ * | hvm.* (ioreq, dm_op)       | target| see ioreq.ts (IoreqHypercalls)           |
  *
  * "target" means XSM_TARGET: the domain itself, dom0, or a stub domain for
  * its own guest.
@@ -79,6 +80,7 @@ import type {
   EvtchnStatusReply,
 } from './event-channel.js';
 import type { SchedHypercalls } from './sched.js';
+import type { IoreqEvents, IoreqHypercalls } from './ioreq.js';
 
 export interface HelloArgs {
   domid: DomId;
@@ -124,7 +126,7 @@ export interface CreateDomainReply {
 }
 
 /** The op table: these, plus the scheduling ops of sched.ts (SchedHypercalls). */
-export interface Hypercalls extends SchedHypercalls {
+export interface Hypercalls extends SchedHypercalls, IoreqHypercalls {
   hello: { args: HelloArgs; reply: HelloReply };
   xen_version: { args: Record<string, never>; reply: XenVersionReply };
   'console_io.write': { args: { text: string }; reply: null };
@@ -186,7 +188,7 @@ export type HypercallArgs<O extends HypercallOp> = Hypercalls[O]['args'];
 export type HypercallReply<O extends HypercallOp> = Hypercalls[O]['reply'];
 
 /** Events the hypervisor pushes to a domain's connections. */
-export interface HypervisorEvents {
+export interface HypervisorEvents extends IoreqEvents {
   /** A guest wrote to its console (to subscribers of console.subscribe). */
   'console.output': ConsoleOutputEvent;
   /** The domain was destroyed: its process should stop (Xen never runs a dead domain again). */

@@ -22,3 +22,4 @@ export * from './guest.js';
 export * from './console-attach.js';
 export * from './shared-info.js';
 export * from './guest-structs.js';
+export * from './ioreq.js';

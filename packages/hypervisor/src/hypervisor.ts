@@ -28,6 +28,7 @@ import {
 import { RpcServer, type Logger, type Peer, ZapHandler, curveFiles, loadOrCreateServerKeys } from '@xenbox/libxen';
 import { ConsoleRing } from './common/console.js';
 import { GuestVcpus } from './common/guest-vcpus.js';
+import { IoreqServers } from './common/ioreq.js';
 import { guestOps } from './common/guest-ops.js';
 import { Domain, DomainTable, type DomainConfig } from './common/domain.js';
 import { domctlOps } from './common/domctl.js';
@@ -77,7 +78,8 @@ export class Hypervisor {
   constructor(private readonly opts: HypervisorOptions) {
     this.log = opts.log;
     this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
-    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this) };
+    this.ioreq = new IoreqServers(this);
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this), ...this.ioreq.ops() };
     this.guests = new GuestVcpus(this, { pcpus: opts.pcpus });
   }
 
@@ -89,6 +91,8 @@ export class Hypervisor {
   private zap: ZapHandler | null = null;
   /** Guests' vCPUs on the scheduler's pCPU workers. */
   readonly guests: GuestVcpus;
+  /** HVM guests' device models (ioreq servers, common/ioreq.ts). */
+  readonly ioreq: IoreqServers;
   /** dom0 connections that asked for guest console output (xenconsoled). */
   private readonly consoleSubscribers = new Set<string>();
   private readonly consoleLines = new Map<DomId, string>();
@@ -195,6 +199,7 @@ export class Hypervisor {
     }
     this.toDeliver.delete(d);
     this.consoleLines.delete(domid);
+    this.ioreq.domainGone(d);
     this.guests.remove(domid).catch((e: unknown) => this.log.error({ err: e, dom: domid }, 'stopping the vCPUs failed'));
     this.domains.remove(domid);
     this.console.write('xen', `d${domid}: domain '${d.name}' destroyed (${reason})`);
@@ -323,7 +328,8 @@ export class Hypervisor {
     for (const key of d.connections) this.pushToPeer(key, ev, data);
   }
 
-  private pushToPeer(key: string, ev: string, data: unknown): void {
+  /** Push an event to one connection (the ioreq servers' requests go to the device model's). */
+  pushToPeer(key: string, ev: string, data: unknown): void {
     const found = this.peer(key);
     if (found) found.server.push(found.peer, ev, data);
     else this.opts.onUnroutedEvent?.(key, ev, data);

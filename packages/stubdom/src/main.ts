@@ -1,13 +1,47 @@
 #!/usr/bin/env node
 /**
- * A stub domain: the device model of one HVM guest.  Entry point: it
- * registers with the hypervisor as its own domain (privileged over its target
- * only); the device model arrives with the HVM issue.
+ * A device model process: `<guest>-dm`, the stub domain of one HVM guest
+ * (DESIGN §10), or the same code hosted in dom0 when the guest's config says
+ * device_model_stubdomain_override = 0.  Started by the toolstack
+ * (packages/dom0/src/libxl/hvm-builder.ts) with the XENBOX_* domain
+ * environment and XENBOX_DM_TARGET = the guest's domid.
+ *
+ * It registers as the guest's ioreq server, then says "ready" on fd 3 when
+ * the toolstack gave it one (the guest is unpaused only after that), and
+ * serves until its domain or its guest is destroyed.
  */
+import { closeSync, writeSync } from 'node:fs';
+import { ENV_DM_TARGET, isValidDomId } from '@xenbox/abi';
 import { bootstrapDomain, runMain } from '@xenbox/libxen';
+import { DeviceModel } from './device-model.js';
+
+/** Tell the toolstack that spawned us that the guest may run (fd 3 is its pipe, if any). */
+function tellSpawner(): void {
+  try {
+    writeSync(3, 'ready\n');
+    closeSync(3);
+  } catch {
+    // Not started with a readiness pipe (started by hand or by a test).
+  }
+}
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'stubdom' });
-  dom.log.info({ target: dom.args.target ?? null }, 'device model for target');
+  const target = Number(process.env[ENV_DM_TARGET] ?? dom.args.target);
+  if (!isValidDomId(target)) throw new Error(`${ENV_DM_TARGET} must name the guest's domid (got ${process.env[ENV_DM_TARGET] ?? 'nothing'})`);
+  const dm = new DeviceModel(target, dom.hv);
+  dom.hv.on('hvm.ioreq', (ev) => {
+    if (ev.domid === target) dm.handleIoreq(ev);
+  });
+  dom.hv.on('hvm.console_input', (ev) => {
+    if (ev.domid === target) dm.consoleInput(ev.data);
+  });
+  dom.hv.on('hvm.ioreq_server.destroyed', (ev) => {
+    if (ev.domid === target) void dom.shutdown(`the guest d${target} is gone: ${ev.reason}`);
+  });
+  dom.onShutdown(() => dom.log.info({ target, ...dm.stats }, 'device model statistics'));
+  await dm.start();
+  dom.log.info({ target, ranges: dm.ranges() }, 'serving the guest as its ioreq server');
+  tellSpawner();
   dom.ready();
 });

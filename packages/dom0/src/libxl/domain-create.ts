@@ -1,6 +1,7 @@
 /**
  * Creating a guest from its DomainConfig: libxl_domain_create_new() for the
- * guests xenbox runs today (PVH, no devices), step by step:
+ * guests xenbox runs today (PVH without devices; HVM with its device model,
+ * createHvmGuest below and hvm-builder.ts), step by step:
  *
  *   compute the image (kernel ELF + device tree) -> createdomain (RAM)
  *   -> write the image with foreign memory -> vCPU 0's start context
@@ -18,17 +19,24 @@ import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
 import { applySchedParams } from './domain-sched.js';
 import { pageWrites, pvhGuestImage } from './guest-image.js';
+import { firmwarePath, hvmGuestImage, readFirmware, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
 
 export interface CreateDeps {
   hv: HypervisorConnection;
   xs: XenstoreClient | null;
+  /** The stack's run dir: HVM guests' device models are started there (hvm-builder.ts). */
+  runDir?: string;
   /** Progress lines for the user (xl prints them to stderr). */
   say?: (line: string) => void;
 }
 
 /** What xenbox cannot build yet is refused with the reason, never ignored. */
 export function refuseUnsupported(cfg: DomainConfig): void {
-  if (cfg.type === 'hvm') throw new XenError('EOPNOTSUPP', `${cfg.name}: HVM guests need xenbox's stub-domain device model, which is not built yet`);
+  if (cfg.type === 'hvm') {
+    if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= for HVM guests needs virtio-blk in the device model over blkfront, which xenbox has not built yet`);
+    if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= for HVM guests needs virtio-net in the device model over netfront, which xenbox has not built yet`);
+    return;
+  }
   if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= needs blkfront/blkback, which xenbox has not built yet`);
   if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= needs netfront/netback, which xenbox has not built yet`);
   if (cfg.ramdisk) throw new XenError('EOPNOTSUPP', `${cfg.name}: ramdisk= is not supported by xenbox's PVH builder yet`);
@@ -56,6 +64,7 @@ function readKernel(path: string): Uint8Array {
 
 export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string } = {}): Promise<DomId> {
   refuseUnsupported(cfg);
+  if (cfg.type === 'hvm') return createHvmGuest(deps, cfg, opts);
   const memBytes = cfg.memoryMiB * 1024 * 1024;
   const kernel = kernelPath(cfg.kernel!, opts.configDir);
   const image = pvhGuestImage({ kernel: readKernel(kernel), kernelPath: kernel, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
@@ -85,8 +94,52 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
   }
 }
 
-/** libxl_domain_destroy: the hypervisor side, then xenstore. */
+/**
+ * An HVM guest (libxl__build_hvm + libxl__spawn_stub_dm): firmware and device
+ * tree -> createdomain (hvm) -> the image -> vCPU 0 in M-mode at the
+ * firmware -> the device model (its stub domain first) serving the guest ->
+ * unpause.  A failure destroys both.
+ */
+async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string }): Promise<DomId> {
+  if (!deps.runDir) throw new XenError('EINVAL', `${cfg.name}: an HVM guest's device model needs the stack's run dir`);
+  const fw = firmwarePath(cfg.firmware, opts.configDir);
+  if (fw.note) deps.say?.(`xl: note: ${fw.note}`);
+  const memBytes = cfg.memoryMiB * 1024 * 1024;
+  const image = hvmGuestImage({ firmware: readFirmware(fw.path), firmwarePath: fw.path, memBytes, vcpus: cfg.vcpus });
+  const { hv } = deps;
+  const created = await hv.call('domctl.createdomain', {
+    name: cfg.name,
+    kind: 'hvm',
+    memkb: cfg.memoryMiB * 1024,
+    max_memkb: cfg.maxMemoryMiB * 1024,
+    max_vcpus: cfg.maxVcpus,
+    max_evtchn_port: cfg.maxEventChannels,
+    ...(cfg.uuid ? { uuid: cfg.uuid } : {}),
+    ...(cfg.maxGrantFrames ? { max_grant_frames: cfg.maxGrantFrames } : {}),
+  });
+  const domid = created.domid;
+  try {
+    deps.say?.(`domainbuilder: ${fw.path} at 0x${image.entry.toString(16)} (M-mode), device tree at 0x${image.dtbAddr.toString(16)}`);
+    await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
+    await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'M' } });
+    await applySchedParams(hv, domid, cfg, deps.say);
+    if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+    const dm = await spawnDeviceModel({
+      hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain,
+      ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
+    });
+    deps.say?.(`device model: ${dm.name} (pid ${dm.pid}${dm.stubdom === null ? ', in dom0' : `, stub domain ${dm.stubdom}`})`);
+    if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
+    return domid;
+  } catch (e) {
+    await destroyGuest(deps, domid).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** libxl_domain_destroy: the hypervisor side (the guest, then its device model), then xenstore. */
 export async function destroyGuest(deps: CreateDeps, domid: DomId): Promise<void> {
   await deps.hv.call('domctl.destroydomain', { domid });
+  if (deps.runDir) await stopDeviceModel(deps.hv, deps.runDir, domid);
   if (deps.xs) await releaseDomain(deps.xs, domid);
 }

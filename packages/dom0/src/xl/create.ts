@@ -29,7 +29,7 @@ const XL_BIN = fileURLToPath(new URL('../../bin/xl.js', import.meta.url));
 
 export async function guestDeps(ctx: XlContext): Promise<CreateDeps> {
   const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 5000 }).catch(() => null);
-  return { hv: ctx.hv, xs, say: (l) => process.stderr.write(l + '\n') };
+  return { hv: ctx.hv, xs, runDir: ctx.runDir, say: (l) => process.stderr.write(l + '\n') };
 }
 
 export async function xlCreate(ctx: XlContext, file: string, overrides: string[], flags: CreateFlags): Promise<DomId | null> {

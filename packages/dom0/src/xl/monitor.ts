@@ -13,6 +13,7 @@ import { SHUTDOWN_CODES, XenError, type DomId, type DomainInfo, type ShutdownRea
 import type { Logger } from '@xenbox/libxen';
 import type { DomainConfig, ShutdownAction } from '../xlcfg/domain-config.js';
 import { createGuest, destroyGuest, type CreateDeps } from '../libxl/domain-create.js';
+import { deviceModelDied, stopDeviceModel } from '../libxl/hvm-builder.js';
 
 export const MONITOR_POLL_MS = 100;
 
@@ -59,7 +60,16 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
       log.info({ dom: domid }, 'domain is gone (destroyed); nothing left to do');
       return;
     }
-    if (info.shutdown === null) continue;
+    if (info.shutdown === null) {
+      // An HVM guest cannot run without its device model: if that process died, the guest crashes (on_crash).
+      const dm = deps.runDir ? deviceModelDied(deps.runDir, domid) : null;
+      if (dm) {
+        log.warn({ dom: domid, dm: dm.name, pid: dm.pid }, `device model ${dm.name} (pid ${dm.pid}) died: crashing domain ${domid}`);
+        await stopDeviceModel(deps.hv, deps.runDir!, domid);
+        await deps.hv.call('domctl.shutdown', { domid, reason: 'crash' }).catch(() => undefined);
+      }
+      continue;
+    }
     const action = actionFor(cfg, info.shutdown);
     log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
     const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);

@@ -55,6 +55,8 @@ export class GuestVcpus {
       pcpus: this.opts.pcpus,
       hooks: {
         onHypercall: (domid, vcpu, call) => this.hypercall(domid, vcpu, call),
+        // HVM device MMIO the pCPU could not serve from the ioreq page: to the guest's device model.
+        onMmio: (domid, vcpu, access) => this.hv.ioreq.mmio(domid, vcpu, access),
         onConsole: (domid, bytes) => this.consoleOutput(domid, bytes),
         onShutdown: (domid, reason) => this.guestShutdown(domid, reason.kind),
       },
@@ -79,7 +81,12 @@ export class GuestVcpus {
     if (!d.memory.ram) throw new XenError('EINVAL', `${op}: d${d.domid} has no RAM`);
     const sched = await this.ensureSched();
     if (sched.hasDomain(d.domid)) throw new XenError('EEXIST', `${op}: d${d.domid}'s vCPU 0 context is already set`);
-    sched.addDomain(d.domid, { vcpus: d.maxVcpus, ram: d.memory.ram, entry: ctx.pc, dtb: ctx.a1, kind: d.kind === 'hvm' ? 'hvm' : 'pvh', paused: true });
+    const hvm = d.kind === 'hvm';
+    sched.addDomain(d.domid, {
+      vcpus: d.maxVcpus, ram: d.memory.ram, entry: ctx.pc, dtb: ctx.a1, kind: hvm ? 'hvm' : 'pvh', paused: true,
+      // HVM: the register mirror and buffered writes its pCPUs serve without the main thread (common/ioreq-page.ts).
+      ...(hvm ? { ioreqPage: this.hv.ioreq.pageFor(d.domid).sab } : {}),
+    });
     d.vcpuStats = () => this.cpuTime(d.domid);
     if (!d.paused) sched.unpauseDomain(d.domid);
   }
@@ -110,8 +117,9 @@ export class GuestVcpus {
     };
   }
 
-  /** Keyboard input from xenconsoled. */
+  /** Keyboard input from xenconsoled: an HVM guest's goes to its device model's UART, a PVH guest's to its SBI console. */
   consoleInput(d: Domain, bytes: Uint8Array): void {
+    if (d.kind === 'hvm') return this.hv.ioreq.consoleInput(d, bytes);
     if (!this.sched?.hasDomain(d.domid)) throw new XenError('ENODEV', `d${d.domid} has no running console`);
     this.sched.consoleInput(d.domid, bytes);
   }
@@ -128,7 +136,8 @@ export class GuestVcpus {
 
   // ---------------------------------------------------------------- exits
 
-  private consoleOutput(domid: DomId, bytes: Uint8Array): void {
+  /** A guest's console bytes (SBI console, or an HVM guest's UART through its device model): backlog, xl dmesg, xenconsoled. */
+  consoleOutput(domid: DomId, bytes: Uint8Array): void {
     const d = this.hv.domains.get(domid);
     if (!d || bytes.length === 0) return;
     const all = Buffer.concat([this.backlog.get(domid) ?? Buffer.alloc(0), bytes]);

@@ -17,6 +17,7 @@ import { Sbi } from '../arch/riscv/sbi.js';
 import { Clint, CLINT_SIZE } from '../arch/riscv/clint.js';
 import { Plic, PLIC_SIZE } from '../arch/riscv/plic.js';
 import { VIRT } from '../arch/riscv/virt-machine.js';
+import { IoreqWindow } from '../common/ioreq-page.js';
 import { VcpuState, W } from '../arch/riscv/vcpu-state.js';
 import {
   CTL, CTL_SLICE_NS, CTL_WORDS, EXTENSION_NS, FLAG, MBOX, nowMs,
@@ -65,9 +66,12 @@ function buildDomain(desc: DomainDescriptor, post: (m: FromWorker) => void): Wor
   const console: number[] = [];
   let sbi: SbiHandler | undefined;
   if (desc.kind === 'hvm') {
-    bus.map('test', VIRT.TEST, 0x1000, IOREQ_DEVICE);
-    bus.map('uart0', VIRT.UART0, 0x100, IOREQ_DEVICE);
-    bus.map('virtio', VIRT.VIRTIO, VIRT.VIRTIO_STRIDE * VIRT.VIRTIO_COUNT, IOREQ_DEVICE);
+    // With an ioreq page, mirrored reads and posted writes are served here without leaving the vCPU.
+    const page = desc.ioreqPage;
+    const dev = (base: number): MmioDevice => (page ? new IoreqWindow(page, base) : IOREQ_DEVICE);
+    bus.map('test', VIRT.TEST, 0x1000, dev(VIRT.TEST));
+    bus.map('uart0', VIRT.UART0, 0x100, dev(VIRT.UART0));
+    bus.map('virtio', VIRT.VIRTIO, VIRT.VIRTIO_STRIDE * VIRT.VIRTIO_COUNT, dev(VIRT.VIRTIO));
   } else {
     const input = new ConsoleInputRing(desc.consoleIn);
     const inner = new Sbi({ harts: states, consoleWrite: (bytes) => console.push(...bytes), consoleRead: () => input.pop() });

@@ -58,6 +58,8 @@ export interface DomainDescriptor {
   plic: SharedArrayBuffer;
   /** Console input bytes (ConsoleInputRing). */
   consoleIn: SharedArrayBuffer;
+  /** HVM: the ioreq page (register mirror + buffered writes, common/ioreq-page.ts). */
+  ioreqPage?: SharedArrayBuffer;
 }
 
 /** Main -> worker port messages. */

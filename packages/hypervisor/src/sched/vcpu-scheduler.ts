@@ -75,6 +75,8 @@ export interface DomainSchedConfig {
   cpus_soft?: CpuList;
   /** Start paused (Xen creates domains paused; libxl unpauses when the build is done). Default false. */
   paused?: boolean;
+  /** HVM: the guest's ioreq page (common/ioreq-page.ts); without it every device access exits. */
+  ioreqPage?: SharedArrayBuffer;
 }
 
 interface PcpuSlot {
@@ -182,6 +184,7 @@ export class VcpuScheduler implements PcpuView {
     const desc: DomainDescriptor = {
       domid, kind: cfg.kind, ram: cfg.ram, ramBase: cfg.ramBase ?? VIRT.DRAM, vcpus: states.map((s) => s.sab), clint: clint.sab, plic: plic.sab,
       consoleIn: new ConsoleInputRing().sab,
+      ...(cfg.ioreqPage ? { ioreqPage: cfg.ioreqPage } : {}),
     };
     const d = new SchedDomain(domid, desc, plic, pool, cfg.weight ?? CREDIT2_WEIGHT_DEFAULT, cfg.cap ?? 0);
     d.vcpus = states.map((s, i) => new Vcpu(d, i, s));

@@ -1,0 +1,193 @@
+/**
+ * HVM guests: the firmware image and the device model (libxl's
+ * libxl__build_hvm + libxl__spawn_stub_dm / libxl__spawn_local_dm, for
+ * xenbox's RISC-V `virt` machine, DESIGN §7 and §10).
+ *
+ * - The image: the firmware (a raw binary, Debian's U-Boot by default) at
+ *   the RAM base 0x80000000 and a device tree of the virt board with its
+ *   devices (UART, test device, virtio-mmio slots) where QEMU puts it, at the
+ *   top of RAM (riscv-platform.md §3.2); vCPU 0 starts there in M-mode with
+ *   a0 = hartid, a1 = the device tree, as QEMU's reset vector hands over.
+ * - The device model: a `<guest>-dm` stub domain (domctl.createdomain kind
+ *   'stubdom', target = the guest) running packages/stubdom, or with
+ *   device_model_stubdomain_override = 0 the same program as a dom0 process.
+ *   It is started before the guest is unpaused and says "ready" on a pipe
+ *   once it serves the guest's ioreqs.  Its pid and domain are recorded in
+ *   $RUN_DIR/dm/<domid>.json so the monitor can notice its death (the guest
+ *   then follows on_crash) and destroyGuest can end it with the guest.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ENV_DM_TARGET, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
+} from '@xenbox/abi';
+import type { HypervisorConnection } from '@xenbox/libxen';
+import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
+import { ENV_SUPERVISED } from '../supervisor/run-dir.js';
+import type { GuestImage, ImageChunk } from './guest-image.js';
+
+/** xenbox's HVM firmware: Debian's u-boot-qemu build for QEMU virt, M-mode (riscv-platform.md §3.1). */
+export const DEFAULT_HVM_FIRMWARE = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
+/** xl.cfg firmware= names that mean "the default firmware" (there is no BIOS/OVMF for RISC-V here). */
+const FIRMWARE_NAMES = ['bios', 'seabios', 'rombios', 'uefi', 'ovmf'];
+/** How long a device model may take to start serving. */
+export const DM_READY_TIMEOUT_MS = 15_000;
+
+/** The firmware file for firmware= (absent or a legacy name: the default; a relative path is looked for beside the config). */
+export function firmwarePath(firmware: string | undefined, configDir?: string): { path: string; note?: string } {
+  if (firmware === undefined) return { path: DEFAULT_HVM_FIRMWARE };
+  if (FIRMWARE_NAMES.includes(firmware)) return { path: DEFAULT_HVM_FIRMWARE, note: `firmware "${firmware}": xenbox's RISC-V HVM firmware is U-Boot (${DEFAULT_HVM_FIRMWARE})` };
+  if (firmware.startsWith('/') || !configDir || existsSync(firmware)) return { path: firmware };
+  const beside = resolve(configDir, firmware);
+  return { path: existsSync(beside) ? beside : firmware };
+}
+
+export function readFirmware(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const hint = path === DEFAULT_HVM_FIRMWARE ? ' (install Debian\'s u-boot-qemu package, or give firmware=)' : '';
+    throw new XenError('ENOENT', `firmware ${path}: ${(e as Error).message}${hint}`);
+  }
+}
+
+/** The memory image of an HVM guest: firmware at the RAM base, the virt device tree at the top of RAM. */
+export function hvmGuestImage(input: { firmware: Uint8Array; firmwarePath: string; memBytes: number; vcpus: number }): GuestImage {
+  const dtb = virtDeviceTree({ memBytes: input.memBytes, harts: input.vcpus, devices: true });
+  const dtbAddr = dtbAddress(input.memBytes, dtb.length);
+  const fwEnd = GUEST_RAM_BASE + input.firmware.length;
+  if (fwEnd > dtbAddr) {
+    throw new XenError('ENOMEM', `${input.firmwarePath} (${input.firmware.length} bytes) reaches 0x${fwEnd.toString(16)}, over the device tree at 0x${dtbAddr.toString(16)}: raise memory=`);
+  }
+  const chunks: ImageChunk[] = [
+    { gpa: GUEST_RAM_BASE, data: input.firmware },
+    { gpa: dtbAddr, data: dtb },
+  ];
+  return { chunks, entry: GUEST_RAM_BASE, dtbAddr, dtbSize: dtb.length };
+}
+
+/** What the toolstack remembers of a guest's device model. */
+export interface DeviceModelRecord {
+  pid: number;
+  /** The stub domain's domid, or null for a dom0-hosted device model. */
+  stubdom: DomId | null;
+  name: string;
+}
+
+const dmDir = (runDir: string): string => join(runDir, 'dm');
+const dmFile = (runDir: string, guest: DomId): string => join(dmDir(runDir), `${guest}.json`);
+const STUBDOM_MAIN = (): string => fileURLToPath(import.meta.resolve('@xenbox/stubdom/main'));
+
+export function deviceModelOf(runDir: string, guest: DomId): DeviceModelRecord | null {
+  try {
+    return JSON.parse(readFileSync(dmFile(runDir, guest), 'utf8')) as DeviceModelRecord;
+  } catch {
+    return null;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface SpawnDmOptions {
+  hv: HypervisorConnection;
+  runDir: string;
+  guest: DomId;
+  guestName: string;
+  /** Own stub domain (default) or a dom0 process (device_model_stubdomain_override = 0). */
+  stubdomain: boolean;
+  stubdomMemKb?: number;
+}
+
+/**
+ * Start the guest's device model and wait until it serves the guest's ioreqs.
+ * On failure nothing is left: the process is killed and its domain destroyed.
+ */
+export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRecord> {
+  const name = `${o.guestName}-dm`;
+  let stubdom: DomId | null = null;
+  let token: string;
+  if (o.stubdomain) {
+    const d = await o.hv.call('domctl.createdomain', { name, kind: 'stubdom', target: o.guest, ...(o.stubdomMemKb ? { max_memkb: o.stubdomMemKb } : {}) });
+    stubdom = d.domid;
+    token = d.token;
+  } else {
+    token = `@${runDirLayout(o.runDir).dom0Token}`;
+  }
+  const logs = runDirLayout(o.runDir).logs;
+  mkdirSync(logs, { recursive: true, mode: 0o700 });
+  const out = openSync(join(logs, `${name}.out`), 'a', 0o600);
+  const child = spawn(process.execPath, [STUBDOM_MAIN()], {
+    detached: true,
+    stdio: ['ignore', out, out, 'pipe'],
+    env: {
+      ...process.env,
+      [ENV_RUN_DIR]: o.runDir,
+      [ENV_DOMID]: String(stubdom ?? 0),
+      [ENV_TOKEN]: token,
+      [ENV_NAME]: name,
+      [ENV_DM_TARGET]: String(o.guest),
+      // Marked like the supervisor's children, so `xenbox down` finds it.
+      [ENV_SUPERVISED]: resolve(o.runDir),
+    },
+  });
+  closeSync(out);
+  try {
+    await new Promise<void>((res, rej) => {
+      const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+      let text = '';
+      const timer = setTimeout(() => rej(new XenError('ETIMEDOUT', `${name} did not start serving within ${DM_READY_TIMEOUT_MS} ms (see ${join(logs, name)}.log)`)), DM_READY_TIMEOUT_MS);
+      pipe?.on('data', (b: Buffer) => {
+        text += b.toString();
+        if (text.includes('ready\n')) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        rej(new XenError('EIO', `${name} exited (${signal ?? `code ${code}`}) before it served the guest (see ${join(logs, name)}.out and .log)`));
+      });
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    if (stubdom !== null) await o.hv.call('domctl.destroydomain', { domid: stubdom }).catch(() => undefined);
+    throw e;
+  }
+  (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
+  child.removeAllListeners('exit');
+  child.unref();
+  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name };
+  mkdirSync(dmDir(o.runDir), { recursive: true, mode: 0o700 });
+  writeFileSync(dmFile(o.runDir, o.guest), JSON.stringify(rec) + '\n', { mode: 0o600 });
+  return rec;
+}
+
+/** The device model has died while its guest lives (the monitor then crashes the guest: on_crash). */
+export function deviceModelDied(runDir: string, guest: DomId): DeviceModelRecord | null {
+  const rec = deviceModelOf(runDir, guest);
+  return rec && !isAlive(rec.pid) ? rec : null;
+}
+
+/** End a guest's device model: after the guest is destroyed, its stub domain goes and the process with it. */
+export async function stopDeviceModel(hv: HypervisorConnection, runDir: string, guest: DomId): Promise<void> {
+  const rec = deviceModelOf(runDir, guest);
+  if (!rec) return;
+  if (rec.stubdom !== null) await hv.call('domctl.destroydomain', { domid: rec.stubdom }).catch(() => undefined);
+  if (isAlive(rec.pid)) {
+    try {
+      process.kill(rec.pid, 'SIGTERM');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  rmSync(dmFile(runDir, guest), { force: true });
+}
