@@ -138,8 +138,12 @@ describe('guests that shut themselves down', () => {
     });
     expect(next.domid).toBeGreaterThan(first);
     expect(readFileSync(runDirLayout(stack.runDir).logFile('xl-again'), 'utf8')).toContain('action is restart');
-    // Keep it from looping: preserve it from now on by destroying it.
-    await xl('destroy', 'again');
+    // Stop the loop: destroy it until the monitor has nothing left to restart.
+    await until('again to stay gone', async () => {
+      await xl('destroy', 'again');
+      await new Promise((r) => setTimeout(r, 300));
+      return (await row('again')) === undefined;
+    }, 10_000);
   });
 });
 
@@ -150,7 +154,7 @@ describe('xl create', () => {
     expect(d.state[2]).toBe('p');
     expect((await xl('dmesg')).stdout).not.toContain(`(d${d.domid}) Hello`);
     expect((await xl('unpause', 'later')).code).toBe(0);
-    await until('later to greet', async () => (await xl('dmesg')).stdout.includes(`(d${d.domid}) Hello`));
+    await until('later to greet', async () => (await xl('dmesg')).stdout.includes(`(d${d.domid}) Hello`), 10_000);
     await xl('destroy', 'later');
   });
 

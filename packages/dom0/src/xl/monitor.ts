@@ -17,6 +17,14 @@ import { deviceModelDied, stopDeviceModel } from '../libxl/hvm-builder.js';
 
 export const MONITOR_POLL_MS = 100;
 
+/**
+ * A guest that needs restarting more than this often within RESTART_WINDOW_MS
+ * is left as it is (preserve) instead: a guest that crashes at boot would
+ * otherwise spin the host forever.  (Real xl restarts without limit.)
+ */
+export const MAX_RESTARTS_IN_WINDOW = 10;
+export const RESTART_WINDOW_MS = 60_000;
+
 /** libxl_shutdown_reason -> the config's action for it. */
 export function actionFor(cfg: DomainConfig, reason: ShutdownReason): ShutdownAction | 'suspend' {
   switch (reason) {
@@ -52,6 +60,7 @@ async function infoOrGone(deps: CreateDeps, domid: DomId): Promise<DomainInfo | 
 export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: () => DomainConfig, log: Logger, configDir?: string): Promise<void> {
   let domid = firstDomid;
   let cfg = reload();
+  const restarts: number[] = [];
   log.info({ dom: domid, domain: cfg.name }, 'waiting for the domain to shut down');
   for (;;) {
     await new Promise((r) => setTimeout(r, MONITOR_POLL_MS));
@@ -70,7 +79,17 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
       }
       continue;
     }
-    const action = actionFor(cfg, info.shutdown);
+    let action = actionFor(cfg, info.shutdown);
+    if (action === 'restart' || action === 'rename-restart' || action === 'coredump-restart') {
+      const now = Date.now();
+      while (restarts.length && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
+      if (restarts.length >= MAX_RESTARTS_IN_WINDOW) {
+        log.error({ dom: domid, restarts: restarts.length }, `domain restarted ${restarts.length} times in ${RESTART_WINDOW_MS / 1000} s: leaving it as it is (preserve)`);
+        action = 'preserve';
+      } else {
+        restarts.push(now);
+      }
+    }
     log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
     const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);
     if (next === null) return;
