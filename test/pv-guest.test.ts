@@ -91,15 +91,31 @@ describe('a PV guest on xenbox RISC-V', () => {
     const [, port] = (await until('port and gref', () => /port=(\d+) gref=(\d+)/.exec(consoleText())))!;
     const evtchn = Evtchn.of(dom0);
     let echoes = 0;
+    let wake: (() => void) | null = null;
     const lport = await evtchn.bindInterdomain(domid, Number(port));
-    evtchn.onEvent(lport, () => echoes++);
+    evtchn.onEvent(lport, () => {
+      echoes++;
+      wake?.();
+    });
     // bind_interdomain sets our new port pending once ("we may have lost notifications");
     // that event may come before the reply, so before our handler: let it pass.
     await new Promise((r) => setTimeout(r, 100));
     const base = echoes;
+    const echoed = (n: number) =>
+      new Promise<void>((res, rej) => {
+        // On a stall, say what the guest last printed (a failed send shows there as "send failed: -N").
+        const timer = setTimeout(() => rej(new Error(`echo ${n} did not come (got ${echoes - base}); guest console ends:\n${consoleText().slice(-300)}`)), 5000);
+        wake = () => {
+          if (echoes - base < n) return;
+          clearTimeout(timer);
+          wake = null;
+          res();
+        };
+        wake();
+      });
     for (let i = 1; i <= PINGS; i++) {
       evtchn.notify(lport);
-      await until(`echo ${i}`, () => echoes >= base + i, 3000);
+      await echoed(i);
     }
     await new Promise((r) => setTimeout(r, 100));
     expect(echoes - base).toBe(PINGS);
