@@ -7,8 +7,9 @@ import { Command } from 'commander';
 import { XenError } from '@xenbox/abi';
 import { findDomain, findDomid, openXlContext, type XlContext } from '../xl/context.js';
 import { formatInfo, infoLines } from '../xl/info.js';
+import { dryBlockAttach, dryNetworkAttach, dryVcpuPin } from '../xl/dry-run.js';
 import { formatList, formatUptime, formatVmList } from '../xl/list.js';
-import { xlCreate, xlMonitor } from '../xl/create.js';
+import { createDryRun, xlCreate, xlMonitor } from '../xl/create.js';
 import { attachConsole } from '../xl/console-client.js';
 import { xlShutdown } from '../xl/shutdown.js';
 import { runDirLayout } from '@xenbox/abi';
@@ -45,7 +46,39 @@ function withContext(fn: (ctx: XlContext, ...args: never[]) => Promise<void>) {
 
 const out = (s: string): void => void process.stdout.write(s);
 
-const program = new Command('xl').description('xenbox toolstack (Xen xl)').showHelpAfterError();
+const program = new Command('xl')
+  .description('xenbox toolstack (Xen xl)')
+  .showHelpAfterError()
+  .enablePositionalOptions()
+  .option('-N', 'dry run: parse and print, do nothing (block-attach, network-attach, vcpu-pin, create)');
+
+const dryRun = (): boolean => Boolean(program.opts<{ N?: boolean }>().N);
+
+/** A dry run needs no stack: print or fail like xl (exit 1, nothing on stdout). */
+function dry(run: () => string): void {
+  try {
+    out(run());
+  } catch (e) {
+    process.stderr.write(`${e instanceof XenError ? e.detail : (e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+for (const [cmd, what, print] of [
+  ['block-attach', 'create a new virtual block device (xl-disk-configuration(5) spec)', dryBlockAttach],
+  ['network-attach', 'create a new virtual network device (xl-network-configuration(5) spec)', dryNetworkAttach],
+] as const) {
+  program
+    .command(cmd)
+    .description(what)
+    .argument('<domain>')
+    .argument('<spec...>')
+    .action((_dom: string, spec: string[]) => {
+      if (dryRun()) return dry(() => print(spec));
+      process.stderr.write(`xl: ${cmd}: needs ${cmd === 'block-attach' ? 'blkfront/blkback' : 'netfront/netback'}, which xenbox has not built yet (xl -N ${cmd} parses the spec)\n`);
+      process.exitCode = 1;
+    });
+}
 
 program
   .command('list')
@@ -143,10 +176,10 @@ program
   .option('-e', 'do not wait in the background for the death of the domain')
   .option('-F', 'run in foreground until death of the domain')
   .option('-n, --dryrun', 'dry run: print the configuration')
-  .action(
-    withContext(async (ctx, file: string, overrides: string[], o: { p?: boolean; c?: boolean; e?: boolean; F?: boolean; dryrun?: boolean }) => {
-      await xlCreate(ctx, file, overrides, { paused: o.p, console: o.c, noMonitor: o.e, foreground: o.F, dryRun: o.dryrun });
-    }),
+  .action((file: string, overrides: string[], o: { p?: boolean; c?: boolean; e?: boolean; F?: boolean; dryrun?: boolean }) =>
+    o.dryrun || dryRun()
+      ? dry(() => createDryRun(file, overrides))
+      : withContext(async (ctx) => void (await xlCreate(ctx, file, overrides, { paused: o.p, console: o.c, noMonitor: o.e, foreground: o.F })))(),
   );
 
 program
@@ -201,7 +234,9 @@ program
   .argument('<vcpu>', 'a vCPU number or "all"')
   .argument('<hard>', 'a CPULIST, or "-"')
   .argument('[soft]', 'a CPULIST, or "-"')
-  .action(withContext(async (ctx, dom: string, vcpu: string, hard: string, soft: string | undefined, o: { force?: boolean }) => xlVcpuPin(ctx, dom, vcpu, hard, soft, o.force ?? false)));
+  .action((dom: string, vcpu: string, hard: string, soft: string | undefined, o: { force?: boolean }) =>
+    dryRun() ? dry(() => dryVcpuPin(hard)) : withContext(async (ctx) => xlVcpuPin(ctx, dom, vcpu, hard, soft, o.force ?? false))(),
+  );
 
 program
   .command('vcpu-set')

@@ -22,7 +22,6 @@ export interface CreateFlags {
   console?: boolean;
   noMonitor?: boolean;
   foreground?: boolean;
-  dryRun?: boolean;
 }
 
 const XL_BIN = fileURLToPath(new URL('../../bin/xl.js', import.meta.url));
@@ -32,14 +31,20 @@ export async function guestDeps(ctx: XlContext): Promise<CreateDeps> {
   return { hv: ctx.hv, xs, runDir: ctx.runDir, say: (l) => process.stderr.write(l + '\n') };
 }
 
-export async function xlCreate(ctx: XlContext, file: string, overrides: string[], flags: CreateFlags): Promise<DomId | null> {
+function parseForCreate(file: string, overrides: string[]) {
   process.stderr.write(`Parsing config from ${file}\n`);
   const cfg = loadDomainConfig(file, overrides);
   for (const n of cfg.notes) process.stderr.write(`xl: note: ${n}\n`);
-  if (flags.dryRun) {
-    process.stdout.write(domainConfigToJson(cfg) + '\n');
-    return null;
-  }
+  return cfg;
+}
+
+/** `xl create -n` / `xl -N create`: the parsed domain config as JSON; no stack needed. */
+export function createDryRun(file: string, overrides: string[]): string {
+  return domainConfigToJson(parseForCreate(file, overrides)) + '\n';
+}
+
+export async function xlCreate(ctx: XlContext, file: string, overrides: string[], flags: CreateFlags): Promise<DomId | null> {
+  const cfg = parseForCreate(file, overrides);
   const deps = await guestDeps(ctx);
   try {
     const configDir = dirname(resolve(file));
