@@ -5,11 +5,16 @@
  * The UART goes to stdout; the test device's poweroff ends the run with the
  * guest's exit code.  --htif adds the spike tohost/fromhost protocol used by
  * riscv-tests.
+ *
+ * `--bios` takes a raw firmware image loaded at the start of RAM instead (as
+ * QEMU's `-bios u-boot.bin`); `--press-on TEXT` types a key once the console
+ * has printed TEXT and `--until TEXT` stops there: together they time
+ * firmware to its prompt (`--bios u-boot.bin --press-on 'autoboot' --until '=>'`).
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { XenError } from '@xenbox/abi';
-import { createVirtMachine, type VirtMachine } from './virt-machine.js';
+import { createVirtMachine, VIRT, type VirtMachine } from './virt-machine.js';
 import { loadElf, parseElf, type ElfImage } from './elf.js';
 import { W } from './vcpu-state.js';
 
@@ -25,41 +30,88 @@ export interface RunOptions {
   write?: (bytes: Uint8Array) => void;
   /** Stop after this many instructions (tests); exit code 124 like timeout(1). */
   maxInstructions?: number;
+  /** The image is raw firmware loaded at the start of RAM, not an ELF. */
+  raw?: boolean;
+  /** Type a key (a space) once the console output contains this text (stops autoboot countdowns). */
+  pressOn?: string;
+  /** Stop with exit code 0 once the console output contains this text. */
+  until?: string;
+}
+
+/** When a watched console text appeared: instructions retired and seconds since the start. */
+export interface ConsoleMark {
+  text: string;
+  instructions: number;
+  seconds: number;
 }
 
 export interface RunResult {
   exitCode: number;
   instructions: number;
   seconds: number;
+  /** The --press-on / --until texts, in the order they appeared. */
+  marks: ConsoleMark[];
+}
+
+/** Watches console bytes for the pressOn / until texts (ASCII; firmware prompts are). */
+class ConsoleWatch {
+  private tail = '';
+  readonly marks: ConsoleMark[] = [];
+  private readonly pending: { text: string; then: () => void }[] = [];
+  constructor(private readonly now: () => ConsoleMark) {}
+
+  on(text: string | undefined, then: () => void): void {
+    if (text) this.pending.push({ text, then });
+  }
+
+  byte(b: number): void {
+    if (this.pending.length === 0) return;
+    this.tail = (this.tail + String.fromCharCode(b)).slice(-256);
+    const hit = this.pending.findIndex((p) => this.tail.includes(p.text));
+    if (hit < 0) return;
+    const [p] = this.pending.splice(hit, 1);
+    this.marks.push({ ...this.now(), text: p!.text });
+    this.tail = '';
+    p!.then();
+  }
 }
 
 /** Run an ELF image to completion; resolves with the guest's exit code. */
 export async function runElf(bytes: Uint8Array, opts: RunOptions): Promise<RunResult> {
-  const image = parseElf(bytes);
+  const image = opts.raw ? undefined : parseElf(bytes);
   const out: number[] = [];
   const write = opts.write ?? ((b: Uint8Array) => process.stdout.write(b));
   const flush = (): void => {
     if (out.length) write(Uint8Array.from(out.splice(0)));
   };
-  const m = createVirtMachine({ memBytes: opts.memMB << 20, console: (b) => out.push(b) });
+  let instructions = 0;
+  let t0 = performance.now();
+  const watch = new ConsoleWatch(() => ({ text: '', instructions: instructions + hart.instret(0) - instretAtSlice, seconds: (performance.now() - t0) / 1000 }));
+  const m = createVirtMachine({ memBytes: opts.memMB << 20, console: (b) => { out.push(b); watch.byte(b); } });
   const hart = m.harts[0]!;
+  let instretAtSlice = 0;
+  let untilSeen = false;
+  watch.on(opts.pressOn, () => m.uart.receive([0x20]));
+  watch.on(opts.until, () => { untilSeen = true; hart.requestShutdown('poweroff', 0); });
   const boot = (): void => {
-    loadElf(m.ram, image);
-    hart.reset(image.entry, 3);
+    if (image) loadElf(m.ram, image);
+    else m.ram.write(VIRT.DRAM, bytes);
+    hart.reset(image ? image.entry : BigInt(VIRT.DRAM), 3);
     hart.state.setReg(10, 0);
     hart.state.setReg(11, m.dtbAddr);
   };
   boot();
-  const htif = opts.htif ? htifWatch(m, image) : undefined;
+  const htif = opts.htif && image ? htifWatch(m, image) : undefined;
   const slice = htif ? HTIF_SLICE : SLICE;
-  const t0 = performance.now();
-  let instructions = 0;
+  t0 = performance.now();
   let exitCode: number | undefined;
   let slices = 0;
   while (exitCode === undefined) {
+    instretAtSlice = hart.instret(0);
     const exit = hart.run(slice);
     instructions += exit.executed;
     if (htif) exitCode = htif.poll(out);
+    if (untilSeen) exitCode = 0;
     if (exitCode !== undefined) break;
     switch (exit.reason) {
       case 'shutdown': {
@@ -98,8 +150,9 @@ export async function runElf(bytes: Uint8Array, opts: RunOptions): Promise<RunRe
   const seconds = (performance.now() - t0) / 1000;
   if (opts.stats) {
     process.stderr.write(`instructions: ${instructions}\nseconds: ${seconds.toFixed(3)}\nMIPS: ${(instructions / seconds / 1e6).toFixed(1)}\n`);
+    for (const k of watch.marks) process.stderr.write(`mark: ${JSON.stringify(k.text)} instructions ${k.instructions} seconds ${k.seconds.toFixed(3)}\n`);
   }
-  return { exitCode, instructions, seconds };
+  return { exitCode, instructions, seconds, marks: watch.marks };
 }
 
 /** WFI: sleep until the next timer deadline (or a short while), staying responsive to input. */
@@ -149,7 +202,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--stats', 'print instructions retired, seconds and MIPS to stderr')
     .option('--htif', 'honour the tohost/fromhost symbols (spike HTIF, riscv-tests)')
     .option('--mem <MB>', 'guest RAM in MiB', parseMem, 128)
-    .action(async (file: string, o: { stats?: boolean; htif?: boolean; mem: number }) => {
+    .option('--bios', 'FILE is a raw firmware image, loaded at the start of RAM (like qemu -bios)')
+    .option('--press-on <text>', 'type a space once the console has printed <text>')
+    .option('--until <text>', 'stop (exit 0) once the console has printed <text>')
+    .action(async (file: string, o: { stats?: boolean; htif?: boolean; mem: number; bios?: boolean; pressOn?: string; until?: string }) => {
       let bytes: Uint8Array;
       try {
         bytes = readFileSync(file);
@@ -159,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       try {
-        code = (await runElf(bytes, { memMB: o.mem, htif: !!o.htif, stats: !!o.stats })).exitCode;
+        code = (await runElf(bytes, { memMB: o.mem, htif: !!o.htif, stats: !!o.stats, raw: !!o.bios, pressOn: o.pressOn, until: o.until })).exitCode;
       } catch (e) {
         if (!(e instanceof XenError)) throw e;
         process.stderr.write(`xenbox-cpu: ${file}: ${e.message}\n`);

@@ -3,7 +3,7 @@
  * one source of truth for the memory map, the devices the hypervisor owns
  * (CLINT, PLIC) and the device tree handed to the guest in a1.
  */
-import { Bus, GuestRam } from './memory.js';
+import { Bus, GuestRam, type MmioDevice } from './memory.js';
 import { Clint, CLINT_SIZE } from './clint.js';
 import { Plic, PLIC_NDEV, PLIC_SIZE } from './plic.js';
 import { Ns16550 } from './ns16550.js';
@@ -136,6 +136,25 @@ export interface VirtMachine {
   dtbAddr: number;
 }
 
+/**
+ * An unpopulated virtio-mmio slot (virtio spec 1.2 §4.2.2: magic "virt",
+ * version 2, device ID 0 = no device), as QEMU answers for an empty one.  The
+ * device tree lists all eight slots, and firmware probes each (U-Boot takes a
+ * load access fault on an unmapped one).
+ */
+class EmptyVirtioSlot implements MmioDevice {
+  read(offset: number, size: number): number {
+    if (size !== 4) return 0;
+    switch (offset) {
+      case 0x000: return 0x74726976;
+      case 0x004: return 2;
+      case 0x00c: return 0x554d4551; // vendor "QEMU"
+      default: return 0;
+    }
+  }
+  write(): void {}
+}
+
 /** Build a whole virt machine in this thread: RAM, devices, harts and the DTB (written into RAM). */
 export function createVirtMachine(opts: VirtMachineOptions): VirtMachine {
   const ram = GuestRam.allocate(opts.memBytes, VIRT.DRAM);
@@ -148,6 +167,7 @@ export function createVirtMachine(opts: VirtMachineOptions): VirtMachine {
   bus.map('clint', VIRT.CLINT, CLINT_SIZE, clint);
   bus.map('plic', VIRT.PLIC, PLIC_SIZE, plic);
   bus.map('uart0', VIRT.UART0, 0x100, uart);
+  for (let n = 0; n < VIRT.VIRTIO_COUNT; n++) bus.map(`virtio${n}`, VIRT.VIRTIO + n * VIRT.VIRTIO_STRIDE, VIRT.VIRTIO_STRIDE, new EmptyVirtioSlot());
   const harts: Hart[] = [];
   for (let h = 0; h < (opts.harts ?? 1); h++) {
     const state = VcpuState.create(h);
