@@ -9,6 +9,7 @@
  * Protocol: slice-protocol.ts.
  */
 import { ConsoleInputRing } from './console-input.js';
+import { ConsoleWriter } from './console-order.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { SBI_EID, SBI_HSM_FID } from '@xenbox/abi';
 import { Bus, GuestRam, MMIO, MMIO_READ_EXIT, type MmioDevice } from '../arch/riscv/memory.js';
@@ -18,10 +19,11 @@ import { Clint, CLINT_SIZE } from '../arch/riscv/clint.js';
 import { Plic, PLIC_SIZE } from '../arch/riscv/plic.js';
 import { VIRT } from '../arch/riscv/virt-machine.js';
 import { IoreqWindow } from '../common/ioreq-page.js';
-import { VcpuState, W } from '../arch/riscv/vcpu-state.js';
+import { VcpuState, W, markExitPending, waitExitHandled } from '../arch/riscv/vcpu-state.js';
 import {
   CTL, CTL_SLICE_NS, CTL_WORDS, EXTENSION_NS, FLAG, MBOX, nowMs,
   type DomainDescriptor, type FromWorker, type SliceReport, type ToWorker,
+  exitNeedsMainThread,
 } from './slice-protocol.js';
 
 interface Assignment {
@@ -39,7 +41,7 @@ interface WorkerDomain {
   states: VcpuState[];
   harts: (Hart | undefined)[];
   sbi: SbiHandler | undefined;
-  console: number[];
+  console: ConsoleWriter;
 }
 
 export interface PcpuTask {
@@ -63,7 +65,7 @@ function buildDomain(desc: DomainDescriptor, post: (m: FromWorker) => void): Wor
   bus.map('plic', VIRT.PLIC, PLIC_SIZE, plic);
   const states = desc.vcpus.map((sab) => new VcpuState(sab));
   for (const s of states) plic.attach(s);
-  const console: number[] = [];
+  const console = new ConsoleWriter(desc.consoleSeq);
   let sbi: SbiHandler | undefined;
   if (desc.kind === 'hvm') {
     // With an ioreq page, mirrored reads and posted writes are served here without leaving the vCPU.
@@ -74,7 +76,7 @@ function buildDomain(desc: DomainDescriptor, post: (m: FromWorker) => void): Wor
     bus.map('virtio', VIRT.VIRTIO, VIRT.VIRTIO_STRIDE * VIRT.VIRTIO_COUNT, dev(VIRT.VIRTIO));
   } else {
     const input = new ConsoleInputRing(desc.consoleIn);
-    const inner = new Sbi({ harts: states, consoleWrite: (bytes) => console.push(...bytes), consoleRead: () => input.pop() });
+    const inner = new Sbi({ harts: states, consoleWrite: (bytes) => console.write(bytes), consoleRead: () => input.pop() });
     sbi = {
       // SBI HSM hart_start marks the target start-pending; tell the scheduler at once so it makes it runnable.
       ecall(hart: Hart): SbiOutcome {
@@ -123,8 +125,7 @@ function waitForAssignment(c: Int32Array, f: Float64Array): Assignment | undefin
   }
 }
 
-/** Exits after which the vCPU needs the main thread before it may run again. */
-const needsMainThread = (reason: string): boolean => reason !== 'budget' && reason !== 'preempted';
+const needsMainThread = exitNeedsMainThread;
 
 export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
   const c = new Int32Array(ctl, 0, CTL_WORDS);
@@ -164,8 +165,11 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
         hart.flushTlb();
         hart.flushCode();
       }
+      // An assignment posted before the main thread saw this vCPU's last exit must wait for it.
+      waitExitHandled(hart.state, () => Atomics.load(c, CTL.MBOX) === MBOX.QUIT);
       const t0 = performance.now();
       const exit = hart.run(Number.MAX_SAFE_INTEGER, a.sliceNs);
+      if (needsMainThread(exit.reason)) markExitPending(hart.state);
       const t1 = performance.now();
       report.startedAt = performance.timeOrigin + t0;
       report.endedAt = performance.timeOrigin + t1;
@@ -176,7 +180,8 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
       if (exit.shutdown) report.shutdown = exit.shutdown;
       if (exit.fault) report.fault = exit.fault;
       if (exit.reason === 'wfi') report.timerNs = (hart.nextTimerDeadline() - hart.mtime()) * 100;
-      if (d.console.length) report.console = Uint8Array.from(d.console.splice(0));
+      const out = d.console.take();
+      if (out) report.console = out;
     }
     const next = tryTake(c, f);
     if (next && !(next.domid === a.domid && next.vcpu === a.vcpu && needsMainThread(report.reason))) {

@@ -6,6 +6,7 @@ import type { Plic } from '../arch/riscv/plic.js';
 import type { DomainDescriptor } from './slice-protocol.js';
 import type { Vcpu } from './vcpu.js';
 import type { Cpupool } from './cpupool.js';
+import { ConsoleReorder } from './console-order.js';
 
 export class SchedDomain {
   vcpus: Vcpu[] = [];
@@ -17,6 +18,8 @@ export class SchedDomain {
   contextSwitches = 0;
   /** The scheduler's own per-domain data (csched2_dom ...). */
   priv: unknown;
+  /** Puts console output from different pCPU workers back in the guest's order. */
+  readonly consoleOrder = new ConsoleReorder();
 
   constructor(
     readonly domid: number,

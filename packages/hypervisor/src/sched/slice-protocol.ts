@@ -12,6 +12,7 @@
  * overhead at 1 ms slices low.  Domain descriptors (SharedArrayBuffers of
  * RAM and vCPU state) go over the port once per pCPU: nothing is copied per slice.
  */
+import type { ConsoleChunk } from './console-order.js';
 import type { RunExit } from '../arch/riscv/hart.js';
 
 /** Int32 word indexes of a pCPU's control block. */
@@ -58,6 +59,8 @@ export interface DomainDescriptor {
   plic: SharedArrayBuffer;
   /** Console input bytes (ConsoleInputRing). */
   consoleIn: SharedArrayBuffer;
+  /** Sequence counter of console output bytes (console-order.ts). */
+  consoleSeq: SharedArrayBuffer;
   /** HVM: the ioreq page (register mirror + buffered writes, common/ioreq-page.ts). */
   ioreqPage?: SharedArrayBuffer;
 }
@@ -86,7 +89,7 @@ export interface SliceReport {
   mmio?: RunExit['mmio'];
   shutdown?: RunExit['shutdown'];
   fault?: RunExit['fault'];
-  console?: Uint8Array;
+  console?: ConsoleChunk[];
   next: NextStep;
   /** The sequence number of the mailbox assignment the worker consumed (taken or declined), 0 if none. */
   tookSeq: number;
@@ -107,3 +110,6 @@ export type FromWorker = SliceReport | HsmReport | ReadyReport;
 
 /** Absolute monotonic-ish time in ms, comparable across threads. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+/** Exits after which the vCPU needs the main thread before it may run again (the worker marks them EXIT_PENDING). */
+export const exitNeedsMainThread = (reason: string): boolean => reason !== 'budget' && reason !== 'preempted';

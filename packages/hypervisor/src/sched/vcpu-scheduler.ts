@@ -15,7 +15,7 @@ import { Clint } from '../arch/riscv/clint.js';
 import { Plic } from '../arch/riscv/plic.js';
 import { PRIV } from '../arch/riscv/trap.js';
 import {
-  completeHypercallState, completeMmioState, CSR_SLOT, hypercallOf, requestPreempt, resetVcpuState, setInterruptPending,
+  clearExitPending, completeHypercallState, completeMmioState, CSR_SLOT, hypercallOf, requestPreempt, resetVcpuState, setInterruptPending,
   VcpuState, W,
 } from '../arch/riscv/vcpu-state.js';
 import { VIRT } from '../arch/riscv/virt-machine.js';
@@ -28,9 +28,10 @@ import { Rtds } from './rtds.js';
 import { NullSched } from './null.js';
 import type { PcpuView } from './scheduler.js';
 import { SchedDomain } from './sched-domain.js';
-import { FLAG, nowMs, type DomainDescriptor, type FromWorker, type SliceReport } from './slice-protocol.js';
+import { FLAG, exitNeedsMainThread, nowMs, type DomainDescriptor, type FromWorker, type SliceReport } from './slice-protocol.js';
 import { Vcpu } from './vcpu.js';
 import { ConsoleInputRing } from './console-input.js';
+import { newConsoleCounter } from './console-order.js';
 
 export type HypercallResult = bigint | number;
 
@@ -184,6 +185,7 @@ export class VcpuScheduler implements PcpuView {
     const desc: DomainDescriptor = {
       domid, kind: cfg.kind, ram: cfg.ram, ramBase: cfg.ramBase ?? VIRT.DRAM, vcpus: states.map((s) => s.sab), clint: clint.sab, plic: plic.sab,
       consoleIn: new ConsoleInputRing().sab,
+      consoleSeq: newConsoleCounter(),
       ...(cfg.ioreqPage ? { ioreqPage: cfg.ioreqPage } : {}),
     };
     const d = new SchedDomain(domid, desc, plic, pool, cfg.weight ?? CREDIT2_WEIGHT_DEFAULT, cfg.cap ?? 0);
@@ -603,6 +605,10 @@ export class VcpuScheduler implements PcpuView {
     let prev: Vcpu | undefined;
     if (v) {
       this.handleExit(v, r);
+      // This report's exit is handled (a hook still running clears it when it settles). Only a
+      // report that carries an exit may clear the flag: an older report (an extension that ran
+      // out of budget) must not clear the flag a later exit of the same vCPU has already set.
+      if (exitNeedsMainThread(r.reason) && v.blocked !== 'hypercall' && v.blocked !== 'mmio') clearExitPending(v.state);
       if (v.runnable && !v.onCpu) {
         if (!now) prev = v; // the pCPU is free and v may just go on
         else this.makeRunnable(v);
@@ -628,7 +634,7 @@ export class VcpuScheduler implements PcpuView {
       if (this.wakeLatenciesUs.length > 10_000) this.wakeLatenciesUs.splice(0, 5_000);
       v.wokenAt = 0;
     }
-    if (r.console?.length) this.hooks.onConsole?.(v.dom.domid, r.console);
+    if (r.console?.length) for (const bytes of v.dom.consoleOrder.add(r.console)) this.hooks.onConsole?.(v.dom.domid, bytes);
   }
 
   /** What pCPU p runs next; posts it to the worker (preempting the extension of the vCPU still there). */
@@ -785,8 +791,8 @@ export class VcpuScheduler implements PcpuView {
     if (typeof res === 'object' && res !== null && 'then' in res) {
       v.blocked = why;
       res.then(
-        (val) => { done(val); this.unblock(v); },
-        (e: unknown) => { done(errnoResult(e)); this.unblock(v); },
+        (val) => { done(val); clearExitPending(v.state); this.unblock(v); },
+        (e: unknown) => { done(errnoResult(e)); clearExitPending(v.state); this.unblock(v); },
       );
     } else done(res);
   }

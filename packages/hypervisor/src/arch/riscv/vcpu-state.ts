@@ -39,6 +39,12 @@ export const W = {
   MMIO_SIZE: 82,
   MMIO_ADDR: 84, // lo, hi
   MMIO_VALUE: 86, // lo, hi
+  /**
+   * 1 from the moment a pCPU worker stops this vCPU with an exit the main
+   * thread must handle (hypercall, MMIO, WFI, ...) until the main thread has
+   * handled it: no worker may run the vCPU meanwhile, whatever was posted.
+   */
+  EXIT_PENDING: 88,
   /** CSR slots, two words each (lo, hi), from here. */
   CSR: 96,
 } as const;
@@ -191,6 +197,7 @@ export function resetVcpuState(s: VcpuState, pc: bigint, priv: number, sbi: bool
   Atomics.store(s.i32, W.MIP, 0);
   s.i32[W.RES_VALID] = 0;
   s.i32[W.MMIO_STATE] = 0;
+  s.i32[W.EXIT_PENDING] = 0;
   s.i32[W.SBI] = sbi ? 1 : 0;
   if (sbi) {
     // We are the M-mode firmware: delegate every delegable trap to S (like OpenSBI) and expose the counters.
@@ -208,6 +215,21 @@ export function completeMmioState(s: VcpuState, value: bigint | number = 0): voi
   s.i32[W.MMIO_VALUE] = Number(BigInt.asIntN(32, v));
   s.i32[W.MMIO_VALUE + 1] = Number(BigInt.asIntN(32, v >> 32n));
   s.i32[W.MMIO_STATE] = 2;
+}
+
+/** Worker side: this vCPU's exit now belongs to the main thread. */
+export function markExitPending(s: VcpuState): void {
+  Atomics.store(s.i32, W.EXIT_PENDING, 1);
+}
+
+/** Main-thread side: the exit is handled; a worker waiting to run the vCPU may go. */
+export function clearExitPending(s: VcpuState): void {
+  if (Atomics.exchange(s.i32, W.EXIT_PENDING, 0) !== 0) Atomics.notify(s.i32, W.EXIT_PENDING);
+}
+
+/** Worker side: wait (briefly, in practice) until the main thread has handled the vCPU's last exit. */
+export function waitExitHandled(s: VcpuState, stop: () => boolean): void {
+  while (Atomics.load(s.i32, W.EXIT_PENDING) !== 0 && !stop()) Atomics.wait(s.i32, W.EXIT_PENDING, 1, 50);
 }
 
 /** The Xen hypercall of a 'hypercall' exit, read from any thread: a6 = op, a0..a5 = args. */
