@@ -456,12 +456,10 @@ export class Hart implements BlockHelpers, CsrHost {
   private translateAt(off: number, pcl: number, pch: number, c: number): (() => number) | undefined {
     const u16 = this.ram.u16;
     const pageOff = pcl & 0xfff;
-    const pc = (BigInt(pch >>> 0) << 32n) | BigInt(pcl >>> 0);
     const first = u16[off >> 1]!;
     if ((first & 3) === 3 && pageOff === 0xffe) {
       // A 32-bit instruction straddling two pages: fetch the upper half through the MMU; do not cache.
-      const next = BigInt.asUintN(64, pc + 2n);
-      const nl = Number(BigInt.asIntN(32, next)), nh = Number(BigInt.asIntN(32, next >> 32n));
+      const [nl, nh] = add64(pcl, pch, 2);
       const pa = this.translateAddress(nl, nh, Access.FETCH, this.state.priv);
       const off2 = pa < 0 ? -1 : this.ram.offsetOf(pa, 2);
       if (pa >= 0 && off2 < 0) this.setPendingTrap(CAUSE.INSTRUCTION_ACCESS_FAULT, nl, nh);
@@ -469,13 +467,13 @@ export class Hart implements BlockHelpers, CsrHost {
         this.takePendingTrap(pcl, pch);
         return undefined;
       }
-      const block = translate(pc, () => -1, (first | (u16[off2 >> 1]! << 16)) | 0);
-      return compile(block, this.env);
+      const block = translate(() => -1, (first | (u16[off2 >> 1]! << 16)) | 0);
+      return compile(block, this.env, pcl, pch);
     }
     const base = off >> 1;
     const fetch16 = (i: number): number => (pageOff + 2 * i + 2 > 4096 ? -1 : u16[base + i]!);
-    const block = translate(pc, fetch16);
-    const fn = compile(block, this.env);
+    const block = translate(fetch16);
+    const fn = compile(block, this.env, pcl, pch);
     this.stats.blocksTranslated++;
     this.markCodePage(off >>> 12);
     this.cacheOff[c] = off;

@@ -45,15 +45,21 @@ export interface BlockHelpers {
   system(inst: number, pcl: number, pch: number, len: number, k: number): number;
 }
 
-const lo32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
-const hi32 = (v: bigint): number => Number(BigInt.asIntN(32, v >> 32n));
 
 /** Generated-code builder for one block. */
 class BlockSource {
   private readonly body: string[] = [];
   /** Set when the block branches back to its own start: it then runs as a JS loop. */
   private loops = false;
-  constructor(private readonly start: bigint) {}
+  /**
+   * Guest PCs the block uses, as offsets from its start: the source names them
+   * (p0l, p0h...) and the factory computes them from the start PC, so a copy
+   * of the same code at another address (U-Boot relocates itself) has the
+   * same source and reuses the compiled factory.
+   */
+  private readonly pcNames = new Map<number, number>();
+  /** Guest PCs are offsets from the block's start here (plain numbers: no BigInt in the translator). */
+  constructor() {}
   private readonly used = new Set<number>();
   private readonly dirty = new Set<number>();
 
@@ -68,6 +74,13 @@ class BlockSource {
     return [`x${r}l`, `x${r}h`];
   }
 
+  /** The (lo, hi) names of guest address `pc` (computed once per closure, see pcNames). */
+  pc(delta: number): [string, string] {
+    let n = this.pcNames.get(delta);
+    if (n === undefined) this.pcNames.set(delta, (n = this.pcNames.size));
+    return [`p${n}l`, `p${n}h`];
+  }
+
   /** rd <- (lo, hi); both expressions are evaluated before either is assigned. */
   set(r: number, lo: string, hi: string): void {
     if (r === 0) return;
@@ -75,6 +88,9 @@ class BlockSource {
     this.dirty.add(r);
     if (hi === `(${lo})>>31`) {
       this.emit(`x${r}l=${lo};x${r}h=x${r}l>>31;`);
+    } else if (!hi.includes(`x${r}l`)) {
+      // hi does not read rd's old low half, so no temporaries (smaller code compiles faster)
+      this.emit(`x${r}l=${lo};x${r}h=${hi};`);
     } else {
       this.emit(`tl=${lo};th=${hi};x${r}l=tl;x${r}h=th;`);
     }
@@ -95,7 +111,7 @@ class BlockSource {
   }
 
   /** Exit to a constant next PC. */
-  exitTo(pc: bigint, retired: number): void {
+  exitTo(pc: number, retired: number): void {
     this.emit(this.exitCode(pc, retired));
   }
 
@@ -104,9 +120,10 @@ class BlockSource {
    * back to the block's own start loops in JS instead (registers stay in
    * locals), up to LOOP_LIMIT instructions or until F[1] asks for attention.
    */
-  exitCode(pc: bigint, retired: number): string {
-    const setPc = `R[${W.PC}]=${lo32(pc)};R[${W.PC + 1}]=${hi32(pc)};`;
-    if (pc === this.start) {
+  exitCode(pc: number, retired: number): string {
+    const [pl, ph] = this.pc(pc);
+    const setPc = `R[${W.PC}]=${pl};R[${W.PC + 1}]=${ph};`;
+    if (pc === 0) {
       this.loops = true;
       return `n+=${retired};if(n<${LOOP_LIMIT}&&F[1]===0)continue;${this.writeback()}${setPc}return n;`;
     }
@@ -114,15 +131,20 @@ class BlockSource {
   }
 
   /** Code for the fault path of a memory access of the instruction at pc. */
-  faultExit(pc: bigint, k: number): string {
-    return `if(F[0]!==0){${this.writeback()}return X.fault(${lo32(pc)},${hi32(pc)},n+${k});}`;
+  faultExit(pc: number, k: number): string {
+    const [pl, ph] = this.pc(pc);
+    return `if(F[0]!==0){${this.writeback()}return X.fault(${pl},${ph},n+${k});}`;
   }
 
+  /** The factory body: the PC constants, then the block function. */
   source(): string {
+    let consts = '';
+    for (const [delta, n] of this.pcNames) consts += `const p${n}l=(pl+${delta})|0,p${n}h=(ph+Math.floor(((pl>>>0)+${delta})/4294967296))|0;`;
     let prologue = 'let n=0,tl=0,th=0,al=0,ah=0,i=0,j=0,c=0,vl=0,vh=0;';
     for (const r of this.used) prologue += `let x${r}l=R[${2 * r}],x${r}h=R[${2 * r + 1}];`;
     const body = this.body.join('\n');
-    return prologue + (this.loops ? `for(;;){${body}}` : body);
+    // Parenthesised so V8 compiles the inner function eagerly instead of pre-parsing it, then parsing it again at the first call.
+    return `${consts}return (function block(){${prologue}${this.loops ? `for(;;){${body}}` : body}});`;
   }
 }
 
@@ -139,7 +161,7 @@ function emitAddress(b: BlockSource, base: number, imm: number): void {
 // The tag mask keeps the page number and the bits that must be zero for an aligned access.
 const TAG_MASK = [~0xfff, ~0xffe, ~0xffc, ~0xff8];
 
-function emitLoad(b: BlockSource, f3: number, dst: number, base: number, imm: number, pc: bigint, k: number): boolean {
+function emitLoad(b: BlockSource, f3: number, dst: number, base: number, imm: number, pc: number, k: number): boolean {
   const size = f3 & 3;
   if (f3 === 7) return false; // no 128-bit loads
   emitAddress(b, base, imm);
@@ -169,7 +191,7 @@ function emitLoad(b: BlockSource, f3: number, dst: number, base: number, imm: nu
   return true;
 }
 
-function emitStore(b: BlockSource, f3: number, base: number, src: number, imm: number, pc: bigint, k: number): boolean {
+function emitStore(b: BlockSource, f3: number, base: number, src: number, imm: number, pc: number, k: number): boolean {
   if (f3 > 3) return false;
   emitAddress(b, base, imm);
   const [vl, vh] = b.get(src);
@@ -279,22 +301,22 @@ const enum Step {
  * Emit one instruction.  `k` = instructions of this block before it, so
  * `k + 1` have retired once it completes.
  */
-function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, k: number): Step {
+function emitInstruction(b: BlockSource, inst: number, len: number, pc: number, k: number): Step {
   const op = inst & 0x7f;
   const dst = d.rd(inst), s1 = d.rs1(inst), s2 = d.rs2(inst), f3 = d.funct3(inst), f7 = d.funct7(inst);
-  const next = BigInt.asUintN(64, pc + BigInt(len));
+  const next = pc + len;
   switch (op) {
     case 0x37: // LUI
       b.set(dst, `${d.immU(inst) | 0}`, `${(d.immU(inst) | 0) < 0 ? -1 : 0}`);
       return Step.CONTINUE;
     case 0x17: { // AUIPC
-      const v = BigInt.asUintN(64, pc + BigInt(d.immU(inst) | 0));
-      b.set(dst, `${lo32(v)}`, `${hi32(v)}`);
+      const [vl, vh] = b.pc(pc + (d.immU(inst) | 0));
+      b.set(dst, vl, vh);
       return Step.CONTINUE;
     }
     case 0x6f: { // JAL
-      const target = BigInt.asUintN(64, pc + BigInt(d.immJ(inst)));
-      b.set(dst, `${lo32(next)}`, `${hi32(next)}`);
+      const target = pc + d.immJ(inst);
+      b.set(dst, ...b.pc(next));
       b.exitTo(target, k + 1);
       return Step.END;
     }
@@ -302,7 +324,7 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
       if (f3 !== 0) return Step.ILLEGAL;
       emitAddress(b, s1, d.immI(inst));
       b.emit('al=al&-2;');
-      b.set(dst, `${lo32(next)}`, `${hi32(next)}`);
+      b.set(dst, ...b.pc(next));
       b.emit(`${b.writeback()}R[${W.PC}]=al;R[${W.PC + 1}]=ah;return n+${k + 1};`);
       return Step.END;
     }
@@ -310,7 +332,7 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
       const cond = BRANCH_COND[f3];
       if (!cond) return Step.ILLEGAL;
       const [l1, h1] = b.get(s1), [l2, h2] = b.get(s2);
-      const target = BigInt.asUintN(64, pc + BigInt(d.immB(inst)));
+      const target = pc + d.immB(inst);
       b.emit(`if(${cond(l1, h1, l2, h2)}){${b.exitCode(target, k + 1)}}${b.exitCode(next, k + 1)}`);
       return Step.END;
     }
@@ -396,14 +418,14 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: bigint, 
     case 0x0f: // MISC-MEM: FENCE is a no-op (one memory per thread, SAB accesses are ordered by Atomics); FENCE.I ends the block
       if (f3 === 0) return Step.CONTINUE;
       if (f3 === 1) {
-        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},n+${k});`);
+        b.emit(`${b.writeback()}return X.system(${inst},${b.pc(pc).join(',')},${len},n+${k});`);
         return Step.END;
       }
       return Step.ILLEGAL;
     case 0x73: { // SYSTEM
       if (f3 === 0 || f3 === 4) {
         // ecall/ebreak/xret/wfi/sfence.vma: the hart decides (privilege checks, traps)
-        b.emit(`${b.writeback()}return X.system(${inst},${lo32(pc)},${hi32(pc)},${len},n+${k});`);
+        b.emit(`${b.writeback()}return X.system(${inst},${b.pc(pc).join(',')},${len},n+${k});`);
         return Step.END;
       }
       // Zicsr: the CSR helper checks existence and privilege; the block ends after it
@@ -426,16 +448,17 @@ export interface TranslatedBlock {
 }
 
 /**
- * Translate the block starting at virtual `pc`.  `fetch16(i)` returns the
- * 16-bit parcel at byte offset 2*i from pc within the same page, or -1 past
+ * Translate the block starting at some virtual PC into position-independent
+ * source (compile() binds it to the PC).  `fetch16(i)` returns the
+ * 16-bit parcel at byte offset 2*i from the PC within the same page, or -1 past
  * the page end.  `first32` (if given) is the first instruction when it was
  * fetched by the hart across a page boundary; such a block holds only it.
  */
-export function translate(pc: bigint, fetch16: (index: number) => number, first32?: number): TranslatedBlock {
-  const b = new BlockSource(pc);
+export function translate(fetch16: (index: number) => number, first32?: number): TranslatedBlock {
+  const b = new BlockSource();
   let count = 0;
   let offset = 0; // in parcels
-  let cur = pc;
+  let cur = 0; // offset of the current instruction from the block start
   for (;;) {
     let raw: number;
     let len: number;
@@ -460,13 +483,13 @@ export function translate(pc: bigint, fetch16: (index: number) => number, first3
     const step = inst === d.ILLEGAL || (len === 4 && (inst & 0x1c) === 0x1c) ? Step.ILLEGAL : emitInstruction(b, inst, len, cur, count);
     if (step === Step.ILLEGAL) {
       // mtval = the faulting instruction's bits (priv spec §3.1.16), 16 of them for RVC.
-      b.emit(`${b.writeback()}return X.trap(2,${raw},0,${lo32(cur)},${hi32(cur)},n+${count});`);
+      b.emit(`${b.writeback()}return X.trap(2,${raw},0,${b.pc(cur).join(',')},n+${count});`);
       count++;
       return { source: b.source(), count };
     }
     count++;
     offset += len >> 1;
-    cur = BigInt.asUintN(64, cur + BigInt(len));
+    cur += len;
     if (step === Step.END) return { source: b.source(), count };
     if (count >= MAX_BLOCK || first32 !== undefined) break;
   }
@@ -480,9 +503,23 @@ export const BLOCK_ENV_NAMES = [
   ...M_HELPERS,
 ] as const;
 
-/** Compile a translated block into a closure over the hart's views. */
-export function compile(block: TranslatedBlock, env: readonly unknown[]): () => number {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const factory = new Function(...BLOCK_ENV_NAMES, `return function block(){${block.source}};`) as (...a: unknown[]) => () => number;
-  return factory(...env);
+type Factory = (...a: unknown[]) => () => number;
+/**
+ * Factories by source.  The source is position-independent, so relocated
+ * code and other harts reuse one factory: no second parse, and the closures
+ * share V8's feedback and optimized code.  Bounded: dropped when full.
+ */
+const factories = new Map<string, Factory>();
+const MAX_FACTORIES = 32768;
+
+/** Compile a translated block into a closure over the hart's views, for the block at (pcl, pch). */
+export function compile(block: TranslatedBlock, env: readonly unknown[], pcl: number, pch: number): () => number {
+  let factory = factories.get(block.source);
+  if (!factory) {
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    factory = new Function(...BLOCK_ENV_NAMES, 'pl', 'ph', block.source) as Factory;
+    factories.set(block.source, factory);
+  }
+  return factory(...env, pcl, pch);
 }
