@@ -3,7 +3,7 @@
  * scheduler runs them, xl list / dmesg / console / shutdown see them, and the
  * per-guest monitor applies on_poweroff / on_crash.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,17 +16,7 @@ const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const image = (name: string) => resolve(REPO, `packages/guests/images/pvh-${name}.elf`);
 let stack: TestStack;
 
-/** Run xl with stdin closed (so `xl console` ends after printing what is there). */
-function xl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const xl = (...args: string[]) => stack.xl(...args);
 
 function config(name: string, lines: Record<string, string | number>): string {
   const file = join(stack.runDir, `${name}.cfg`);

@@ -22,16 +22,7 @@ let stack: TestStack;
 let dom0: HypervisorConnection;
 const consoles: ChildProcessWithoutNullStreams[] = [];
 
-function xl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const xl = (...args: string[]) => stack.xl(...args);
 
 /** `xl console NAME` with a pipe for the keyboard; collects what it prints. */
 function attach(name: string): { out: () => string; type: (s: string) => void; close: () => void } {

@@ -4,7 +4,6 @@
  * binds VIRQ_TIMER, grants dom0 a page and offers it an event channel; this
  * test, as a dom0 process, maps the grant and ping-pongs events with it.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,6 @@ import { Evtchn, GrantMapper, HypervisorConnection } from '@xenbox/libxen';
 import { TestStack } from './helpers/stack.js';
 import { REPO } from './helpers/paths.js';
 
-const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const IMAGE = resolve(REPO, 'packages/guests/images/pv-evtchn-test.elf');
 const GRANTED_TEXT = 'xenbox: a page granted by a RISC-V PV guest';
 const PINGS = 100;
@@ -22,16 +20,7 @@ let stack: TestStack;
 let dom0: HypervisorConnection;
 let domid: number;
 
-function xl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const xl = (...args: string[]) => stack.xl(...args);
 
 async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000): Promise<T> {
   const deadline = Date.now() + ms;

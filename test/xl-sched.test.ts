@@ -2,7 +2,6 @@
  * vCPUs and scheduling under the whole stack, on 2 pCPUs: xl vcpu-list /
  * vcpu-pin / sched-credit2 / cpupool-* / top against real RISC-V guests.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,20 +10,10 @@ import { parseStackConfig } from '@xenbox/dom0';
 import { TestStack } from './helpers/stack.js';
 import { REPO } from './helpers/paths.js';
 
-const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const image = (name: string) => resolve(REPO, `packages/guests/images/pvh-${name}.elf`);
 let stack: TestStack;
 
-function xl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const xl = (...args: string[]) => stack.xl(...args);
 
 async function ok(...args: string[]): Promise<string> {
   const r = await xl(...args);

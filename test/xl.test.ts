@@ -1,22 +1,12 @@
 /**
  * `xl` against a running stack: real xl's output columns and exit codes.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestStack } from './helpers/stack.js';
-import { REPO } from './helpers/paths.js';
 
-const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 let stack: TestStack;
 
-function xl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir } }, (err, stdout, stderr) => {
-      res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const xl = (...args: string[]) => stack.xl(...args);
 
 beforeAll(async () => {
   stack = await TestStack.up('xl');

@@ -2,12 +2,12 @@
  * Start a whole stack (`xenbox up --detach`) in its own temp run dir and tear
  * it down afterwards, leaving no process and no file behind.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceStatus } from '@xenbox/abi';
 import { leftoverProcesses, liveSupervisor } from '@xenbox/dom0';
-import { XENBOX_BIN, tempRunDir } from './paths.js';
+import { XENBOX_BIN, XL_BIN, tempRunDir } from './paths.js';
 
 export interface RunResult {
   code: number;
@@ -45,6 +45,18 @@ export class TestStack {
       throw new Error(`xenbox up failed (${r.code}): ${r.stderr}${r.stdout}`);
     }
     return stack;
+  }
+
+  /** Run `xl` against this stack with stdin closed (so `xl console` ends after printing what is there). */
+  xl(...args: string[]): Promise<RunResult> {
+    return new Promise((res) => {
+      const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: this.runDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
+    });
   }
 
   run(cmd: string, ...args: string[]): Promise<RunResult> {

@@ -13,12 +13,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { XenError, type DomId } from '@xenbox/abi';
+import { XenError, type DomId, type VcpuStartMode } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
 import { applySchedParams } from './domain-sched.js';
-import { pageWrites, pvhGuestImage } from './guest-image.js';
+import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
 import { firmwarePath, hvmGuestImage, readFirmware, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
 
 export interface CreateDeps {
@@ -62,6 +62,29 @@ function readKernel(path: string): Uint8Array {
   }
 }
 
+/** XEN_DOMCTL_createdomain's arguments from the config (libxl__domain_make). */
+function createDomainArgs(cfg: DomainConfig, kind: 'pvh' | 'hvm') {
+  return {
+    name: cfg.name,
+    kind,
+    memkb: cfg.memoryMiB * 1024,
+    max_memkb: cfg.maxMemoryMiB * 1024,
+    max_vcpus: cfg.maxVcpus,
+    max_evtchn_port: cfg.maxEventChannels,
+    ...(cfg.uuid ? { uuid: cfg.uuid } : {}),
+    ...(cfg.maxGrantFrames ? { max_grant_frames: cfg.maxGrantFrames } : {}),
+  };
+}
+
+/** Write the image into the new domain, set vCPU 0 going there, apply scheduling, make its xenstore directory. */
+async function loadAndPrepare(deps: CreateDeps, domid: DomId, cfg: DomainConfig, image: { chunks: ImageChunk[]; entry: number; dtbAddr: number }, mode: VcpuStartMode): Promise<void> {
+  const { hv } = deps;
+  await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
+  await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode } });
+  await applySchedParams(hv, domid, cfg, deps.say);
+  if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+}
+
 export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string } = {}): Promise<DomId> {
   refuseUnsupported(cfg);
   if (cfg.type === 'hvm') return createHvmGuest(deps, cfg, opts);
@@ -69,23 +92,11 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
   const kernel = kernelPath(cfg.kernel!, opts.configDir);
   const image = pvhGuestImage({ kernel: readKernel(kernel), kernelPath: kernel, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
   const { hv } = deps;
-  const created = await hv.call('domctl.createdomain', {
-    name: cfg.name,
-    kind: 'pvh',
-    memkb: cfg.memoryMiB * 1024,
-    max_memkb: cfg.maxMemoryMiB * 1024,
-    max_vcpus: cfg.maxVcpus,
-    max_evtchn_port: cfg.maxEventChannels,
-    ...(cfg.uuid ? { uuid: cfg.uuid } : {}),
-    ...(cfg.maxGrantFrames ? { max_grant_frames: cfg.maxGrantFrames } : {}),
-  });
+  const created = await hv.call('domctl.createdomain', createDomainArgs(cfg, 'pvh'));
   const domid = created.domid;
   try {
     deps.say?.(`domainbuilder: ${kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
-    await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
-    await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'S' } });
-    await applySchedParams(hv, domid, cfg, deps.say);
-    if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+    await loadAndPrepare(deps, domid, cfg, image, 'S');
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;
   } catch (e) {
@@ -107,23 +118,11 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
   const memBytes = cfg.memoryMiB * 1024 * 1024;
   const image = hvmGuestImage({ firmware: readFirmware(fw.path), firmwarePath: fw.path, memBytes, vcpus: cfg.vcpus });
   const { hv } = deps;
-  const created = await hv.call('domctl.createdomain', {
-    name: cfg.name,
-    kind: 'hvm',
-    memkb: cfg.memoryMiB * 1024,
-    max_memkb: cfg.maxMemoryMiB * 1024,
-    max_vcpus: cfg.maxVcpus,
-    max_evtchn_port: cfg.maxEventChannels,
-    ...(cfg.uuid ? { uuid: cfg.uuid } : {}),
-    ...(cfg.maxGrantFrames ? { max_grant_frames: cfg.maxGrantFrames } : {}),
-  });
+  const created = await hv.call('domctl.createdomain', createDomainArgs(cfg, 'hvm'));
   const domid = created.domid;
   try {
     deps.say?.(`domainbuilder: ${fw.path} at 0x${image.entry.toString(16)} (M-mode), device tree at 0x${image.dtbAddr.toString(16)}`);
-    await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
-    await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode: 'M' } });
-    await applySchedParams(hv, domid, cfg, deps.say);
-    if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+    await loadAndPrepare(deps, domid, cfg, image, 'M');
     const dm = await spawnDeviceModel({
       hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain,
       ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
