@@ -19,7 +19,7 @@ import { Clint, CLINT_SIZE } from '../arch/riscv/clint.js';
 import { Plic, PLIC_SIZE } from '../arch/riscv/plic.js';
 import { VIRT } from '../arch/riscv/virt-machine.js';
 import { IoreqWindow } from '../common/ioreq-page.js';
-import { VcpuState, W, markExitPending, waitExitHandled } from '../arch/riscv/vcpu-state.js';
+import { VcpuState, W, markExitPending } from '../arch/riscv/vcpu-state.js';
 import {
   CTL, CTL_SLICE_NS, CTL_WORDS, EXTENSION_NS, FLAG, MBOX, nowMs,
   type DomainDescriptor, type FromWorker, type SliceReport, type ToWorker,
@@ -165,8 +165,14 @@ export default function pcpuMain({ pcpu, ctl, port }: PcpuTask): string {
         hart.flushTlb();
         hart.flushCode();
       }
-      // An assignment posted before the main thread saw this vCPU's last exit must wait for it.
-      waitExitHandled(hart.state, () => Atomics.load(c, CTL.MBOX) === MBOX.QUIT);
+    }
+    if (hart && d && Atomics.load(hart.state.i32, W.EXIT_PENDING) !== 0) {
+      // Posted before the main thread saw this vCPU's last exit (that report is
+      // ahead of this one on our port): hand the assignment back unrun, as a
+      // declined one; the main thread reschedules the vCPU once it has handled
+      // the exit.
+      report.reason = 'preempted';
+    } else if (hart && d) {
       const t0 = performance.now();
       const exit = hart.run(Number.MAX_SAFE_INTEGER, a.sliceNs);
       if (needsMainThread(exit.reason)) markExitPending(hart.state);

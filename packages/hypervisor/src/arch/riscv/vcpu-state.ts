@@ -222,14 +222,9 @@ export function markExitPending(s: VcpuState): void {
   Atomics.store(s.i32, W.EXIT_PENDING, 1);
 }
 
-/** Main-thread side: the exit is handled; a worker waiting to run the vCPU may go. */
+/** Main-thread side: the exit is handled; a worker may run the vCPU again. */
 export function clearExitPending(s: VcpuState): void {
-  if (Atomics.exchange(s.i32, W.EXIT_PENDING, 0) !== 0) Atomics.notify(s.i32, W.EXIT_PENDING);
-}
-
-/** Worker side: wait (briefly, in practice) until the main thread has handled the vCPU's last exit. */
-export function waitExitHandled(s: VcpuState, stop: () => boolean): void {
-  while (Atomics.load(s.i32, W.EXIT_PENDING) !== 0 && !stop()) Atomics.wait(s.i32, W.EXIT_PENDING, 1, 50);
+  Atomics.store(s.i32, W.EXIT_PENDING, 0);
 }
 
 /** The Xen hypercall of a 'hypercall' exit, read from any thread: a6 = op, a0..a5 = args. */
