@@ -211,6 +211,25 @@ describe('xenbox down', () => {
   });
 });
 
+describe('a hypervisor that dies', () => {
+  it('takes the stack down at once, as a Xen panic takes the host, leaving no process', async () => {
+    const stack = await TestStack.up('panic');
+    try {
+      const st = await stack.status();
+      const supPid = Number(readFileSync(runDirLayout(stack.runDir).supervisorPid, 'utf8'));
+      process.kill(st.find((s) => s.name === 'hypervisor')!.pid!, 'SIGKILL');
+      const deadline = Date.now() + 5000;
+      while (isAlive(supPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(isAlive(supPid)).toBe(false);
+      for (const s of st) expect(isAlive(s.pid!), s.name).toBe(false);
+      expect(leftoverProcesses(stack.runDir)).toEqual([]);
+      expect(readFileSync(runDirLayout(stack.runDir).logFile('xenbox'), 'utf8')).toContain('without a hypervisor nothing can run');
+    } finally {
+      await stack.destroy();
+    }
+  });
+});
+
 describe('a run dir left by a killed supervisor', () => {
   it('is detected and recovered by the next up', async () => {
     const stack = await TestStack.up('stale');

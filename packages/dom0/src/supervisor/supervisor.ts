@@ -305,6 +305,11 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     this.log.error({ service: s.name, exit: how, requested: s.killRequested }, 'service died');
     s.downSince ??= Date.now();
     if (s.spec.kind === 'hypervisor') {
+      // Nothing can answer dom0's calls any more: drop the connection so the
+      // shutdown does not wait out a timeout on every destroy it would ask for.
+      const dom0 = this.dom0;
+      this.dom0 = null;
+      void dom0?.close();
       s.state = 'failed';
       this.report(s, `died (${how}); without a hypervisor nothing can run: bringing the stack down`);
       void this.down('the hypervisor died', 1);
