@@ -23,3 +23,4 @@ export * from './console-attach.js';
 export * from './shared-info.js';
 export * from './guest-structs.js';
 export * from './ioreq.js';
+export * from './xenbus.js';

@@ -13,3 +13,4 @@ export * from './foreign-memory.js';
 export * from './ring.js';
 export * from './curve.js';
 export * from './malloc-tuning.js';
+export * from './xenbus.js';
