@@ -24,3 +24,4 @@ export * from './shared-info.js';
 export * from './guest-structs.js';
 export * from './ioreq.js';
 export * from './xenbus.js';
+export * from './blkif.js';
