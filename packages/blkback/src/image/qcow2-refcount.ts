@@ -1,0 +1,267 @@
+/**
+ * qcow2 host cluster refcounts (QEMU docs/interop/qcow2.txt, "Host cluster
+ * management"): a refcount table of refcount-block offsets, each block one
+ * cluster of 16-bit big-endian counts (refcount_order 4).
+ *
+ * Everything here runs under the image's metadata mutex.  Changes are made in
+ * memory and written by flush(), which the image calls before it writes any
+ * L2/L1 entry that depends on them (QEMU's ordering: refcounts before the
+ * mapping that uses them, so a crash can leak a cluster but never leave a
+ * mapping to a free one).
+ *
+ * Allocation takes the lowest run of free clusters at or after a hint (the end
+ * of the file for a fresh image: "append").  A refcount block that does not
+ * exist yet covers only free clusters, so a new block is placed at the first
+ * cluster of the range it covers and counts itself.  When the table is too
+ * small for a new block, a bigger table is allocated, written, made durable,
+ * and then switched to in the header; the old one is freed.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { XenError } from '@xenbox/abi';
+import { preadFull, pwriteFull } from './file-io.js';
+import { HDR_REFCOUNT_TABLE_OFFSET, QCOW2_MAX_REFTABLE_BYTES, type Qcow2Header } from './qcow2-header.js';
+import { readL1Entry, l1EntryReservedBits } from './qcow2-entry.js';
+
+const REFCOUNT_MAX = 0xffff;
+
+interface DirtyRange {
+  lo: number;
+  hi: number;
+}
+
+export class Qcow2Refcounts {
+  private readonly cs: number;
+  /** Refcounts per block: cluster_size * 8 / 16. */
+  private readonly perBlock: number;
+  /** Host offsets of refcount blocks by table index, 0 = not allocated. */
+  private table: number[];
+  private tableOffset: number;
+  private tableClusters: number;
+  private readonly blocks = new Map<number, Buffer>();
+  /** Blocks created in memory and not yet written (whole block + table entry). */
+  private readonly newBlocks = new Set<number>();
+  private readonly dirty = new Map<number, DirtyRange>();
+  /** Every cluster below this one is in use (or quarantined). */
+  private freeHint = 0;
+  /** Freed clusters that in-flight I/O may still touch: cluster -> op sequence at the free. */
+  private readonly quarantine = new Map<number, number>();
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    h: Qcow2Header,
+    table: number[],
+  ) {
+    this.cs = h.clusterSize;
+    this.perBlock = h.clusterSize / 2;
+    this.table = table;
+    this.tableOffset = h.refcountTableOffset;
+    this.tableClusters = h.refcountTableClusters;
+  }
+
+  static async load(fh: FileHandle, path: string, h: Qcow2Header, fileSize: number): Promise<Qcow2Refcounts> {
+    const buf = Buffer.alloc(h.refcountTableClusters * h.clusterSize);
+    await preadFull(fh, buf, h.refcountTableOffset);
+    const table: number[] = [];
+    for (let i = 0; i < buf.length / 8; i++) {
+      const { offset } = readL1Entry(buf, i);
+      if (l1EntryReservedBits(buf, i) || offset % h.clusterSize !== 0 || offset + h.clusterSize > fileSize) {
+        throw new XenError('EINVAL', `${path}: bad qcow2 refcount table entry ${i} (${offset}): unaligned or past the end of the file`);
+      }
+      table.push(offset);
+    }
+    // The header cluster must be counted by block 0; a missing block 0 would
+    // make the allocator place a new block over the header.
+    if (table[0] === 0) throw new XenError('EINVAL', `${path}: bad qcow2 refcount table: no block for the header cluster`);
+    return new Qcow2Refcounts(fh, path, h, table);
+  }
+
+  /** True if [host, host+cluster) overlaps the refcount table. */
+  overlapsTable(host: number): boolean {
+    return host < this.tableOffset + this.tableClusters * this.cs && host + this.cs > this.tableOffset;
+  }
+
+  /** Refcount of host cluster `c`. */
+  async get(c: number): Promise<number> {
+    const blk = await this.block(Math.floor(c / this.perBlock));
+    return blk ? blk.readUInt16BE((c % this.perBlock) * 2) : 0;
+  }
+
+  /**
+   * The sequence number of the oldest data I/O still in flight (Infinity if
+   * none), set by the image: a quarantined cluster freed before that I/O
+   * started may be reused, for data or metadata alike.
+   */
+  oldestInflight: () => number = () => Infinity;
+
+  /** Allocate `n` contiguous clusters with refcount 1; returns the first cluster index. */
+  async allocate(n: number): Promise<number> {
+    this.releaseQuarantine(this.oldestInflight());
+    for (;;) {
+      const start = await this.findFreeRun(n);
+      if (this.createMissingBlocks(start, n)) continue; // a new block took a cluster: search again
+      for (let c = start; c < start + n; c++) this.set(c, 1);
+      return start;
+    }
+  }
+
+  /** Drop one reference to each cluster in [c, c+n); freed clusters wait out I/O started up to `seq`. */
+  async decref(c: number, n = 1, seq = -1): Promise<void> {
+    for (let i = c; i < c + n; i++) {
+      const v = await this.get(i);
+      if (v === 0) throw new XenError('EIO', `${this.path}: qcow2 refcount of cluster ${i} would drop below zero (corrupt image)`);
+      this.set(i, v - 1);
+      if (v === 1) this.noteFreed(i, seq);
+    }
+  }
+
+  /** Write every refcount change made so far: new blocks, dirty ranges, table entries (or a new table). */
+  async flush(): Promise<void> {
+    if (this.table.length > this.tableClusters * (this.cs / 8)) await this.growTable();
+    await this.writeBlocks();
+    for (const ti of this.newBlocks) {
+      const entry = Buffer.alloc(8);
+      entry.writeBigUInt64BE(BigInt(this.table[ti]!));
+      await pwriteFull(this.fh, entry, this.tableOffset + ti * 8);
+    }
+    this.newBlocks.clear();
+  }
+
+  private async writeBlocks(): Promise<void> {
+    for (const ti of this.newBlocks) this.dirty.set(ti, { lo: 0, hi: this.perBlock });
+    for (const [ti, r] of this.dirty) {
+      const blk = this.blocks.get(ti)!;
+      await pwriteFull(this.fh, blk.subarray(r.lo * 2, r.hi * 2), this.table[ti]! + r.lo * 2);
+    }
+    this.dirty.clear();
+  }
+
+  private releaseQuarantine(fence: number): void {
+    if (this.quarantine.size === 0) return;
+    for (const [c, seq] of this.quarantine) {
+      if (seq < fence) {
+        this.quarantine.delete(c);
+        if (c < this.freeHint) this.freeHint = c;
+      }
+    }
+  }
+
+  private noteFreed(c: number, seq: number): void {
+    if (seq >= 0) this.quarantine.set(c, seq);
+    else if (c < this.freeHint) this.freeHint = c;
+  }
+
+  /** The lowest run of `n` free clusters at or after the hint. */
+  private async findFreeRun(n: number): Promise<number> {
+    let c = this.freeHint;
+    let runStart = c;
+    let runLen = 0;
+    while (runLen < n) {
+      const ti = Math.floor(c / this.perBlock);
+      const blk = await this.block(ti);
+      const base = ti * this.perBlock;
+      const end = base + this.perBlock;
+      if (!blk && this.quarantine.size === 0) {
+        // No block: the whole range is free.
+        if (runLen === 0) runStart = c;
+        const take = Math.min(end - c, n - runLen);
+        runLen += take;
+        c += take;
+        continue;
+      }
+      for (; c < end && runLen < n; c++) {
+        const used = (blk !== undefined && blk.readUInt16BE((c - base) * 2) !== 0) || this.quarantine.has(c);
+        if (used) {
+          runLen = 0;
+          if (c === this.freeHint) this.freeHint = c + 1;
+        } else {
+          if (runLen === 0) runStart = c;
+          runLen++;
+        }
+      }
+    }
+    return runStart;
+  }
+
+  /** Create in memory every block missing over [start, start+n); true if any was made. */
+  private createMissingBlocks(start: number, n: number): boolean {
+    let made = false;
+    const last = Math.floor((start + n - 1) / this.perBlock);
+    for (let ti = Math.floor(start / this.perBlock); ti <= last; ti++) {
+      if (ti < this.table.length && this.table[ti] !== 0) continue;
+      while (this.table.length <= ti) this.table.push(0);
+      const first = ti * this.perBlock; // free, as the whole range of a missing block is
+      const blk = Buffer.alloc(this.cs);
+      blk.writeUInt16BE(1, 0); // the block counts itself
+      this.table[ti] = first * this.cs;
+      this.blocks.set(ti, blk);
+      this.newBlocks.add(ti);
+      made = true;
+    }
+    return made;
+  }
+
+  private set(c: number, v: number): void {
+    if (v > REFCOUNT_MAX) throw new XenError('EIO', `${this.path}: qcow2 refcount of cluster ${c} overflows 16 bits`);
+    const ti = Math.floor(c / this.perBlock);
+    const blk = this.blocks.get(ti);
+    if (!blk) throw new Error(`refcount block ${ti} not loaded`);
+    const i = c % this.perBlock;
+    blk.writeUInt16BE(v, i * 2);
+    const r = this.dirty.get(ti);
+    if (!r) this.dirty.set(ti, { lo: i, hi: i + 1 });
+    else {
+      if (i < r.lo) r.lo = i;
+      if (i + 1 > r.hi) r.hi = i + 1;
+    }
+  }
+
+  private async block(ti: number): Promise<Buffer | undefined> {
+    const have = this.blocks.get(ti);
+    if (have) return have;
+    const off = ti < this.table.length ? this.table[ti]! : 0;
+    if (off === 0) return undefined;
+    const blk = Buffer.alloc(this.cs);
+    await preadFull(this.fh, blk, off);
+    this.blocks.set(ti, blk);
+    return blk;
+  }
+
+  /**
+   * Move the refcount table to a bigger home: allocate it (which may itself add
+   * blocks, hence the loop), write blocks and table, make them durable, then
+   * point the header at it and free the old table.
+   */
+  private async growTable(): Promise<void> {
+    const perCluster = this.cs / 8;
+    let clusters = Math.max(this.tableClusters * 2, Math.ceil(this.table.length / perCluster) + 1);
+    let start: number;
+    for (;;) {
+      if (clusters * this.cs > QCOW2_MAX_REFTABLE_BYTES) {
+        throw new XenError('ENOSPC', `${this.path}: qcow2 refcount table would exceed ${QCOW2_MAX_REFTABLE_BYTES} bytes`);
+      }
+      start = await this.allocate(clusters);
+      if (this.table.length <= clusters * perCluster) break;
+      for (let c = start; c < start + clusters; c++) this.set(c, 0);
+      if (start < this.freeHint) this.freeHint = start;
+      clusters *= 2;
+    }
+    await this.writeBlocks();
+    const buf = Buffer.alloc(clusters * this.cs);
+    this.table.forEach((off, i) => buf.writeBigUInt64BE(BigInt(off), i * 8));
+    await pwriteFull(this.fh, buf, start * this.cs);
+    await this.fh.datasync();
+    const hdr = Buffer.alloc(12);
+    hdr.writeBigUInt64BE(BigInt(start * this.cs), 0);
+    hdr.writeUInt32BE(clusters, 8);
+    await pwriteFull(this.fh, hdr, HDR_REFCOUNT_TABLE_OFFSET);
+    await this.fh.datasync();
+    const oldStart = this.tableOffset / this.cs;
+    const oldClusters = this.tableClusters;
+    this.tableOffset = start * this.cs;
+    this.tableClusters = clusters;
+    this.newBlocks.clear(); // their entries are in the new table
+    await this.decref(oldStart, oldClusters);
+    await this.writeBlocks();
+  }
+}
