@@ -9,7 +9,7 @@ import { findDomain, findDomid, openXlContext, type XlContext } from '../xl/cont
 import { formatInfo, infoLines } from '../xl/info.js';
 import { dryBlockAttach, dryNetworkAttach, dryVcpuPin } from '../xl/dry-run.js';
 import { formatList, formatUptime, formatVmList } from '../xl/list.js';
-import { createDryRun, xlCreate, xlMonitor } from '../xl/create.js';
+import { createDryRun, xlCreate, xlDestroy, xlMonitor } from '../xl/create.js';
 import { attachConsole } from '../xl/console-client.js';
 import { xlShutdown } from '../xl/shutdown.js';
 import { runDirLayout } from '@xenbox/abi';
@@ -18,6 +18,7 @@ import { xlVcpuList, xlVcpuPin, xlVcpuSet } from '../xl/vcpu.js';
 import { xlSchedCredit2, xlSchedRtds } from '../xl/sched.js';
 import { xlCpupoolCpuAdd, xlCpupoolCpuRemove, xlCpupoolCreate, xlCpupoolDestroy, xlCpupoolList, xlCpupoolMigrate, xlCpupoolRename } from '../xl/cpupool.js';
 import { xlTop } from '../xl/top.js';
+import { xlBlockAttach, xlBlockDetach, xlBlockList, xlNetworkAttach, xlNetworkDetach, xlNetworkList } from '../xl/devices.js';
 
 /** Every xl command (xl_cmdtable.c): what xenbox has not built yet says so instead of pretending. */
 const XL_COMMANDS = ['create', 'config-update', 'list', 'destroy', 'shutdown', 'reboot', 'pci-attach', 'pci-detach', 'pci-list', 'pci-assignable-add', 'pci-assignable-remove', 'pci-assignable-list', 'pause', 'unpause', 'console', 'vncviewer', 'save', 'migrate', 'restore', 'migrate-receive', 'suspend', 'resume', 'dump-core', 'cd-insert', 'cd-eject', 'mem-max', 'mem-set', 'button-press', 'vcpu-list', 'vcpu-pin', 'vcpu-set', 'vm-list', 'info', 'sharing', 'sched-credit', 'sched-credit2', 'sched-rtds', 'domid', 'domname', 'rename', 'trigger', 'sysrq', 'debug-keys', 'set-parameters', 'dmesg', 'top', 'network-attach', 'network-list', 'network-detach', 'channel-list', 'block-attach', 'block-list', 'block-detach', 'vtpm-attach', 'vtpm-list', 'vtpm-detach', 'uptime', 'claims', 'cpupool-create', 'cpupool-list', 'cpupool-destroy', 'cpupool-rename', 'cpupool-cpu-add', 'cpupool-cpu-remove', 'cpupool-migrate', 'cpupool-numa-split', 'getenforce', 'setenforce', 'loadpolicy', 'remus', 'devd', 'psr-hwinfo', 'qemu-monitor-command', 'xenstore-quota-get', 'xenstore-quota-set'];
@@ -64,21 +65,52 @@ function dry(run: () => string): void {
   }
 }
 
-for (const [cmd, what, print] of [
-  ['block-attach', 'create a new virtual block device (xl-disk-configuration(5) spec)', dryBlockAttach],
-  ['network-attach', 'create a new virtual network device (xl-network-configuration(5) spec)', dryNetworkAttach],
-] as const) {
-  program
-    .command(cmd)
-    .description(what)
-    .argument('<domain>')
-    .argument('<spec...>')
-    .action((_dom: string, spec: string[]) => {
-      if (dryRun()) return dry(() => print(spec));
-      process.stderr.write(`xl: ${cmd}: needs ${cmd === 'block-attach' ? 'blkfront/blkback' : 'netfront/netback'}, which xenbox has not built yet (xl -N ${cmd} parses the spec)\n`);
-      process.exitCode = 1;
-    });
-}
+program
+  .command('block-attach')
+  .description('create a new virtual block device (xl-disk-configuration(5) spec)')
+  .argument('<domain>')
+  .argument('<spec...>')
+  .action((dom: string, spec: string[]) => {
+    if (dryRun()) return dry(() => dryBlockAttach(spec));
+    return withContext((ctx) => xlBlockAttach(ctx, dom, spec))();
+  });
+
+program
+  .command('block-list')
+  .description('list virtual block devices of domains')
+  .argument('<domain...>')
+  .action(withContext(async (ctx, doms: string[]) => out(await xlBlockList(ctx, doms))));
+
+program
+  .command('block-detach')
+  .description('destroy a domain\'s virtual block device')
+  .option('-f, --force', 'remove without waiting for the backend to close')
+  .argument('<domain>')
+  .argument('<vdev>')
+  .action(withContext((ctx, dom: string, vdev: string, o: { force?: boolean }) => xlBlockDetach(ctx, dom, vdev, Boolean(o.force))));
+
+program
+  .command('network-attach')
+  .description('create a new virtual network device (xl-network-configuration(5) spec)')
+  .argument('<domain>')
+  .argument('[spec...]')
+  .action((dom: string, spec: string[]) => {
+    if (dryRun()) return dry(() => dryNetworkAttach(spec));
+    return withContext((ctx) => xlNetworkAttach(ctx, dom, spec))();
+  });
+
+program
+  .command('network-list')
+  .description('list virtual network interfaces of domains')
+  .argument('<domain...>')
+  .action(withContext(async (ctx, doms: string[]) => out(await xlNetworkList(ctx, doms))));
+
+program
+  .command('network-detach')
+  .description('destroy a domain\'s virtual network device')
+  .argument('<domain>')
+  .argument('<devid|mac>')
+  .action(withContext((ctx, dom: string, which: string) => xlNetworkDetach(ctx, dom, which)));
 
 program
   .command('list')
@@ -154,8 +186,13 @@ program
     }),
   );
 
+program
+  .command('destroy')
+  .description('terminate a domain immediately')
+  .argument('<domain>')
+  .action(withContext(async (ctx, spec: string) => xlDestroy(ctx, await findDomid(ctx, spec))));
+
 for (const [cmd, op, what] of [
-  ['destroy', 'domctl.destroydomain', 'terminate a domain immediately'],
   ['pause', 'domctl.pausedomain', 'pause execution of a domain'],
   ['unpause', 'domctl.unpausedomain', 'unpause a paused domain'],
 ] as const) {

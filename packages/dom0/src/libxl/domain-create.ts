@@ -1,6 +1,6 @@
 /**
  * Creating a guest from its DomainConfig: libxl_domain_create_new() for the
- * guests xenbox runs today (PVH without devices; HVM with its device model,
+ * guests xenbox runs today (PVH with PV disks and nics; HVM with its device model,
  * createHvmGuest below and hvm-builder.ts), step by step:
  *
  *   compute the image (kernel ELF + device tree) -> createdomain (RAM)
@@ -17,7 +17,11 @@ import { XenError, type DomId, type VcpuStartMode } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
+import { removeAllDevices } from './device.js';
+import { addDisk, checkDisk } from './device-vbd.js';
+import { addNic } from './device-vif.js';
 import { applySchedParams } from './domain-sched.js';
+import { buildDomainRings } from './domain-rings.js';
 import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
 import { firmwarePath, hvmGuestImage, readFirmware, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
 
@@ -37,8 +41,6 @@ export function refuseUnsupported(cfg: DomainConfig): void {
     if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= for HVM guests needs virtio-net in the device model over netfront, which xenbox has not built yet`);
     return;
   }
-  if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= needs blkfront/blkback, which xenbox has not built yet`);
-  if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= needs netfront/netback, which xenbox has not built yet`);
   if (cfg.ramdisk) throw new XenError('EOPNOTSUPP', `${cfg.name}: ramdisk= is not supported by xenbox's PVH builder yet`);
   if (cfg.bootloader) throw new XenError('EOPNOTSUPP', `${cfg.name}: bootloader= (${cfg.bootloader}) is not supported: give kernel= instead`);
   if (!cfg.kernel) throw new XenError('EINVAL', `${cfg.name}: a PVH guest needs kernel= (an RV64 ELF)`);
@@ -85,9 +87,29 @@ async function loadAndPrepare(deps: CreateDeps, domid: DomId, cfg: DomainConfig,
   if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
 }
 
+/**
+ * The guest's disks and nics (libxl__add_disks, libxl__add_nics): both
+ * xenstore directories of each, served by the driver domain the spec names
+ * (default: the stack's blkback / netback).  The guest connects them itself
+ * once it runs (its blkfront/netfront walk the xenbus handshake).
+ */
+async function addDevices(deps: CreateDeps, domid: DomId, cfg: DomainConfig, configDir?: string): Promise<void> {
+  if (!cfg.disks.length && !cfg.nics.length) return;
+  if (!deps.xs) throw new XenError('ENOTCONN', `${cfg.name}: disks and nics need xenstored, which is not reachable`);
+  for (const d of cfg.disks) {
+    const dev = await addDisk(deps.hv, deps.xs, domid, d, configDir);
+    deps.say?.(`disk ${d.vdev}: vbd ${dev.devid}, backend d${dev.backend} (${dev.backendPath})`);
+  }
+  for (const [i, n] of cfg.nics.entries()) {
+    const dev = await addNic(deps.hv, deps.xs, domid, n, { devid: i });
+    deps.say?.(`vif ${dev.devid}: backend d${dev.backend} (${dev.backendPath})`);
+  }
+}
+
 export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string } = {}): Promise<DomId> {
   refuseUnsupported(cfg);
   if (cfg.type === 'hvm') return createHvmGuest(deps, cfg, opts);
+  for (const d of cfg.disks) checkDisk(d, opts.configDir); // before anything is built
   const memBytes = cfg.memoryMiB * 1024 * 1024;
   const kernel = kernelPath(cfg.kernel!, opts.configDir);
   const image = pvhGuestImage({ kernel: readKernel(kernel), kernelPath: kernel, memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
@@ -97,6 +119,8 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
   try {
     deps.say?.(`domainbuilder: ${kernel}: entry 0x${image.entry.toString(16)}, device tree at 0x${image.dtbAddr.toString(16)}`);
     await loadAndPrepare(deps, domid, cfg, image, 'S');
+    await buildDomainRings(hv, deps.xs, { domid, name: cfg.name, uuid: created.uuid, memBytes, kernel, cmdline: cfg.cmdline });
+    await addDevices(deps, domid, cfg, opts.configDir);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;
   } catch (e) {
@@ -140,5 +164,8 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
 export async function destroyGuest(deps: CreateDeps, domid: DomId): Promise<void> {
   await deps.hv.call('domctl.destroydomain', { domid });
   if (deps.runDir) await stopDeviceModel(deps.hv, deps.runDir, domid);
-  if (deps.xs) await releaseDomain(deps.xs, domid);
+  if (deps.xs) {
+    await removeAllDevices(deps.xs, domid);
+    await releaseDomain(deps.xs, domid);
+  }
 }

@@ -13,6 +13,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DomId, ProcessNotice, RestartPolicy, ServiceState, ServiceStatus } from '@xenbox/abi';
 import { MALLOC_TUNING_ENV } from '@xenbox/libxen';
+import type { SavedBackendDevice } from '../libxl/device-rebind.js';
 
 export interface ServiceSpec {
   name: string;
@@ -43,6 +44,11 @@ export class Service {
   state: ServiceState = 'stopped';
   child: ChildProcess | null = null;
   domid: DomId | null = null;
+  /**
+   * A driver domain's devices, saved when its domain died, given to the next
+   * incarnation (libxl/device-rebind.ts); `from` is the dead domid.
+   */
+  orphanedDevices: { from: DomId; devices: SavedBackendDevice[] } | null = null;
   startedAt: number | null = null;
   restarts = 0;
   lastExit: string | null = null;

@@ -30,6 +30,7 @@ import {
   type ServiceState,
   type ServiceStatus,
   type SupervisorCalls,
+  type DomId,
 } from '@xenbox/abi';
 import { HypervisorConnection, RpcServer, XenstoreClient, checkIpcPath, type Logger } from '@xenbox/libxen';
 import { createGuest } from '../libxl/domain-create.js';
@@ -40,6 +41,10 @@ import { ENV_SUPERVISED, acquireRunDir, leftoverProcesses, removeRuntimeFiles, t
 import { describeExit, Service, type ExitInfo, type ServiceSpec } from './service.js';
 import type { StackConfig } from './stack-config.js';
 import { coreServiceSpecs, driverServiceSpec } from './programs.js';
+import { rebindDevices, snapshotBackendDevices } from '../libxl/device-rebind.js';
+
+/** Services whose domains serve guests' devices: their devices move to the next incarnation. */
+const DRIVER_KINDS = new Set(['blkback', 'netback']);
 
 /** How long a xenstore step of starting or releasing a domain may take. */
 const XENSTORE_TIMEOUT_MS = 5_000;
@@ -232,7 +237,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     };
     if (s.spec.ownDomain) {
       if (!this.dom0) throw new XenError('ENOTCONN', 'not connected to the hypervisor');
-      const d = await this.dom0.call('domctl.createdomain', { name: s.name, kind: 'service' });
+      // xenstored's domain is the xenstore domain (XEN_DOMCTL_CDF_xs_domain): VIRQ_DOM_EXC and getdomaininfo for it.
+      const d = await this.dom0.call('domctl.createdomain', { name: s.name, kind: 'service', ...(s.spec.kind === 'xenstored' ? { flags: ['xs_domain' as const] } : {}) });
       s.domid = d.domid;
       env[ENV_DOMID] = String(d.domid);
       env[ENV_TOKEN] = d.token;
@@ -243,6 +249,7 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
           return null;
         });
         if (secret) env[ENV_XS_SECRET] = secret;
+        await this.moveDevicesTo(s, d.domid);
       }
     } else if (s.spec.kind !== 'hypervisor') {
       // A dom0 service (xenconsoled) acts as dom0: it reads dom0's token itself.
@@ -368,9 +375,35 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     // not wait on xenstored, which may itself be the one restarting.
     if (this.xs && s.spec.kind !== 'xenstored') {
       const xs = this.xs;
+      if (DRIVER_KINDS.has(s.spec.kind) && this.shuttingDown === null) await this.saveDevicesOf(s, domid);
       withTimeout(releaseDomain(xs, domid), XENSTORE_TIMEOUT_MS, `releasing d${domid} in xenstored`).catch((e) =>
         this.log.warn({ err: (e as Error).message, serviceDomid: domid }, 'could not release the domain in xenstored'),
       );
+    }
+  }
+
+  /** A dead driver domain's devices, kept for its next incarnation (device-rebind.ts). */
+  private async saveDevicesOf(s: Service, domid: DomId): Promise<void> {
+    try {
+      const devices = await withTimeout(snapshotBackendDevices(this.xs!, domid), XENSTORE_TIMEOUT_MS, `saving the devices of d${domid}`);
+      // A domain that died before serving anything passes on what its predecessor left.
+      if (devices.length || !s.orphanedDevices) s.orphanedDevices = { from: domid, devices };
+      else s.orphanedDevices.from = domid;
+    } catch (e) {
+      this.log.error({ service: s.name, err: (e as Error).message }, 'could not save the devices of the dead driver domain: they will not move to its successor');
+    }
+  }
+
+  /** Give a new driver-domain incarnation the devices its predecessor served. */
+  private async moveDevicesTo(s: Service, domid: DomId): Promise<void> {
+    const orphans = s.orphanedDevices;
+    if (!orphans || !this.xs) return;
+    s.orphanedDevices = null;
+    try {
+      const moved = await withTimeout(rebindDevices(this.xs, orphans.devices, orphans.from, domid), XENSTORE_TIMEOUT_MS, `moving devices to d${domid}`);
+      if (moved.length) this.log.info({ service: s.name, from: orphans.from, to: domid, devices: moved.map((d) => `${d.kind}/${d.frontend}/${d.devid}`) }, 'devices moved to the new incarnation');
+    } catch (e) {
+      this.log.error({ service: s.name, err: (e as Error).message }, 'could not move devices to the new incarnation');
     }
   }
 

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_RUN_DIR, runDirLayout, type DomId } from '@xenbox/abi';
 import { XenstoreClient, createLogger } from '@xenbox/libxen';
-import { createGuest, type CreateDeps } from '../libxl/domain-create.js';
+import { createGuest, destroyGuest, type CreateDeps } from '../libxl/domain-create.js';
 import { domainConfigToJson, loadDomainConfig } from '../xlcfg/domain-config.js';
 import { attachConsole } from './console-client.js';
 import type { XlContext } from './context.js';
@@ -82,6 +82,20 @@ export async function xlMonitor(ctx: XlContext, domid: DomId, file: string, over
   const deps = await guestDeps(ctx);
   try {
     await monitorGuest(deps, domid, () => loadDomainConfig(file, overrides), log, dirname(resolve(file)));
+  } finally {
+    deps.xs?.close();
+  }
+}
+
+/**
+ * `xl destroy`: libxl_domain_destroy — the domain, its device model, its
+ * devices' xenstore directories and its xenstore home, not only the
+ * hypervisor's half.
+ */
+export async function xlDestroy(ctx: XlContext, domid: DomId): Promise<void> {
+  const deps = await guestDeps(ctx);
+  try {
+    await destroyGuest(deps, domid);
   } finally {
     deps.xs?.close();
   }
