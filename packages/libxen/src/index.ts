@@ -14,3 +14,4 @@ export * from './ring.js';
 export * from './curve.js';
 export * from './malloc-tuning.js';
 export * from './xenbus.js';
+export * from './blkfront.js';

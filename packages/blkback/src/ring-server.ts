@@ -1,0 +1,301 @@
+/**
+ * Serving one connected blkif ring: Linux xen-blkback's xen_blkif_schedule()
+ * + __do_block_io_op() + make_response() (drivers/block/xen-blkback/
+ * blkback.c), on a ring page held as a mirror.
+ *
+ * On an event: take every request (each copied out of the page once and
+ * decoded from the copy), check it (request-check.ts), start it, and go on
+ * taking — requests run concurrently, up to the ring's 32.  Data moves by
+ * grant copy (copy-batch.ts).  Responses are queued as requests finish and
+ * pushed with RING_PUSH_RESPONSES_AND_CHECK_NOTIFY; before sleeping the
+ * ring is re-checked with RING_FINAL_CHECK_FOR_REQUESTS.
+ *
+ * A front end that lies about req_prod (more than a ring's worth ahead)
+ * makes BackRing throw EIO: the ring is abandoned (`onBroken`), as Linux
+ * halts a ring on RING_REQUEST_PROD_OVERFLOW.
+ */
+import {
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_RING_ENTRY_SIZE,
+  BLKIF_RSP_ERROR,
+  BLKIF_RSP_OKAY,
+  BLKIF_SECTOR_SIZE,
+  DOMID_SELF,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
+  GNTST,
+  XEN_PAGE_SIZE,
+  blkifOpName,
+  decodeBlkifRequest,
+  encodeBlkifResponse,
+  gntstMessage,
+  type DomId,
+  type EvtchnPort,
+  type GnttabCopy,
+} from '@xenbox/abi';
+import { BackRing, Mirrors, type Evtchn, type HypervisorConnection, type Logger, type MirrorPage } from '@xenbox/libxen';
+
+import type { BlockImage } from './image/block-image.js';
+import { CopyBatch } from './copy-batch.js';
+import { checkIndirectSegments, checkRequest, type RequestPlan, type SegmentCopy, type VbdLimits } from './request-check.js';
+import type { VbdStats } from './vbd-stats.js';
+
+/** Refusals logged in full per ring before the log is thinned to one in REFUSAL_LOG_EVERY. */
+const REFUSALS_LOGGED = 20;
+const REFUSAL_LOG_EVERY = 1000;
+
+export interface RingServerOptions {
+  hv: HypervisorConnection;
+  evtchn: Evtchn;
+  batch: CopyBatch;
+  frontend: DomId;
+  page: MirrorPage;
+  port: EvtchnPort;
+  /** null for an empty cdrom drive: every data request is out of range. */
+  image: BlockImage | null;
+  limits: VbdLimits;
+  stats: VbdStats;
+  log: Logger;
+  /** The ring is unusable (a lying front end, or the page went away). */
+  onBroken(e: Error): void;
+}
+
+/** A request's outcome: the status, and why when it failed. */
+interface Outcome {
+  status: number;
+  why?: string;
+}
+
+class RequestFailed extends Error {}
+
+export class RingServer {
+  private readonly ring: BackRing;
+  private readonly inflight = new Map<bigint, Promise<void>>();
+  private serving = false;
+  private kicked = false;
+  private pushing = false;
+  private pushAgain = false;
+  private stopped = false;
+  private refusals = 0;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly o: RingServerOptions) {
+    this.ring = BackRing.attach(o.page, BLKIF_RING_ENTRY_SIZE);
+  }
+
+  start(): void {
+    this.unsubscribe = this.o.evtchn.onEvent(this.o.port, () => this.kick());
+    this.kick();
+  }
+
+  /** Stop taking requests and wait for those in flight to finish (their responses are dropped if the ring is gone). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /** Serve the ring until it is empty and the final check says so (one pass at a time). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.serving) {
+      this.kicked = true;
+      return;
+    }
+    this.serving = true;
+    void this.serve().finally(() => (this.serving = false));
+  }
+
+  private async serve(): Promise<void> {
+    try {
+      do {
+        this.kicked = false;
+        for (;;) {
+          while (!this.stopped && this.ring.unconsumedRequests() > 0) this.dispatch(this.ring.takeRequest());
+          if (this.stopped || !(await this.ring.finalCheckForRequests())) break;
+        }
+      } while (this.kicked && !this.stopped);
+    } catch (e) {
+      this.broken(e as Error);
+    }
+  }
+
+  private broken(e: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.o.onBroken(e);
+  }
+
+  /** One request, from the private copy of its slot. */
+  private dispatch(entry: Uint8Array): void {
+    const req = decodeBlkifRequest(entry);
+    const plan = checkRequest(req, this.o.limits);
+    this.count(plan);
+    if (this.inflight.has(req.id)) {
+      // The id still names a request we are serving: answer this one with an error, leave the first alone.
+      this.o.stats.ooReq++;
+      this.refuse(plan.id, plan.rspOp, `id ${req.id} is already in flight`, BLKIF_RSP_ERROR);
+      return;
+    }
+    if (plan.kind === 'refuse') {
+      this.refuse(plan.id, plan.rspOp, plan.why, plan.status);
+      return;
+    }
+    const done = this.execute(plan).then(
+      (o) => this.finish(plan.id, plan.rspOp, o),
+      (e: unknown) => this.finish(plan.id, plan.rspOp, { status: BLKIF_RSP_ERROR, why: (e as Error).message }),
+    );
+    this.inflight.set(req.id, done);
+  }
+
+  private count(plan: RequestPlan): void {
+    const s = this.o.stats;
+    if (plan.rspOp === BLKIF_OP_READ) s.rdReq++;
+    else if (plan.rspOp === BLKIF_OP_WRITE) s.wrReq++;
+    else if (plan.kind === 'flush') s.fReq++;
+    else if (plan.kind === 'discard') s.dsReq++;
+  }
+
+  private async execute(plan: RequestPlan): Promise<Outcome> {
+    switch (plan.kind) {
+      case 'read':
+        return this.read(plan.sector, plan.bytes, plan.segments);
+      case 'write':
+        return this.write(plan.sector, plan.segments);
+      case 'flush': {
+        // A barrier drains what was started before it (Linux: drain_io for WRITE_BARRIER).
+        if (plan.barrier) await Promise.allSettled([...this.inflight.values()]);
+        if (plan.then) {
+          const w = await this.execute(plan.then);
+          if (w.status !== BLKIF_RSP_OKAY) return w;
+        }
+        await this.image().flush();
+        return { status: BLKIF_RSP_OKAY };
+      }
+      case 'discard':
+        await this.image().discard(plan.sector * BLKIF_SECTOR_SIZE, plan.nrSectors * BLKIF_SECTOR_SIZE);
+        return { status: BLKIF_RSP_OKAY };
+      case 'indirect': {
+        const pages = await this.fetchIndirect(plan.pages);
+        const inner = checkIndirectSegments(plan, pages, this.o.limits);
+        if (inner.kind === 'refuse') return { status: inner.status, why: inner.why };
+        return this.execute(inner);
+      }
+      case 'refuse':
+        return { status: plan.status, why: plan.why };
+    }
+  }
+
+  private image(): BlockImage {
+    if (!this.o.image) throw new RequestFailed('no medium in the drive');
+    return this.o.image;
+  }
+
+  /** The descriptor pages of an indirect request, copied (not mapped): the front cannot change them under us. */
+  private async fetchIndirect(grefs: number[]): Promise<Uint8Array[]> {
+    const results = await this.o.batch.copy(grefs.map((ref) => this.fromGrant({ gref: ref, offset: 0, len: XEN_PAGE_SIZE })));
+    return results.map((r, i) => {
+      if (r.status !== GNTST.okay || !r.data) throw new RequestFailed(`indirect page ${i} (gref ${grefs[i]}): ${gntstMessage(r.status)}`);
+      return r.data;
+    });
+  }
+
+  private fromGrant(s: SegmentCopy): GnttabCopy {
+    return { source: { ref: s.gref, domid: this.o.frontend, offset: s.offset }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: s.len, flags: GNTCOPY_source_gref };
+  }
+
+  private async write(sector: number, segs: SegmentCopy[]): Promise<Outcome> {
+    const image = this.image();
+    const results = await this.o.batch.copy(segs.map((s) => this.fromGrant(s)));
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.status !== GNTST.okay || !r.data) return { status: BLKIF_RSP_ERROR, why: `segment ${i} (gref ${segs[i]!.gref}): ${gntstMessage(r.status)}` };
+      chunks.push(r.data);
+    }
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    await image.write(sector * BLKIF_SECTOR_SIZE, data);
+    this.o.stats.wrSect += data.length / BLKIF_SECTOR_SIZE;
+    return { status: BLKIF_RSP_OKAY };
+  }
+
+  private async read(sector: number, bytes: number, segs: SegmentCopy[]): Promise<Outcome> {
+    const data = await this.image().read(sector * BLKIF_SECTOR_SIZE, bytes);
+    let pos = 0;
+    const ops: GnttabCopy[] = segs.map((s) => {
+      const op: GnttabCopy = { source: { bytes: data.subarray(pos, pos + s.len), domid: DOMID_SELF, offset: 0 }, dest: { ref: s.gref, domid: this.o.frontend, offset: s.offset }, len: s.len, flags: GNTCOPY_dest_gref };
+      pos += s.len;
+      return op;
+    });
+    const results = await this.o.batch.copy(ops);
+    const bad = results.findIndex((r) => r.status !== GNTST.okay);
+    if (bad >= 0) return { status: BLKIF_RSP_ERROR, why: `segment ${bad} (gref ${segs[bad]!.gref}): ${gntstMessage(results[bad]!.status)}` };
+    this.o.stats.rdSect += bytes / BLKIF_SECTOR_SIZE;
+    return { status: BLKIF_RSP_OKAY };
+  }
+
+  private refuse(id: bigint, op: number, why: string, status: number): void {
+    this.noteFailure(id, op, why, status);
+    this.respond(id, op, status);
+  }
+
+  private finish(id: bigint, op: number, o: Outcome): void {
+    this.inflight.delete(id);
+    if (o.status !== BLKIF_RSP_OKAY) this.noteFailure(id, op, o.why ?? 'failed', o.status);
+    if (!this.stopped) this.respond(id, op, o.status);
+  }
+
+  private noteFailure(id: bigint, op: number, why: string, status: number): void {
+    this.o.stats.errors++;
+    this.refusals++;
+    if (this.refusals <= REFUSALS_LOGGED || this.refusals % REFUSAL_LOG_EVERY === 0) {
+      this.o.log.warn({ id: id.toString(), op: blkifOpName(op), status, refusals: this.refusals }, `request refused: ${why}`);
+    }
+  }
+
+  /** make_response(): queue it and push (pushes coalesce: one at a time, the last one carries everything queued). */
+  private respond(id: bigint, operation: number, status: number): void {
+    try {
+      this.ring.queueResponse(encodeBlkifResponse({ id, operation, status }));
+    } catch (e) {
+      this.broken(e as Error);
+      return;
+    }
+    void this.push();
+  }
+
+  private async push(): Promise<void> {
+    if (this.pushing) {
+      this.pushAgain = true;
+      return;
+    }
+    this.pushing = true;
+    try {
+      do {
+        this.pushAgain = false;
+        // Data written into the front's pages is in the hypervisor already (grant copy is a call);
+        // still publish any mirror writes before rsp_prod moves (ring.h's wmb()).
+        Mirrors.of(this.o.hv).flush();
+        if (await this.ring.pushResponsesAndCheckNotify()) this.notify();
+      } while (this.pushAgain && !this.stopped);
+    } catch (e) {
+      this.broken(e as Error);
+    } finally {
+      this.pushing = false;
+    }
+  }
+
+  private notify(): void {
+    try {
+      this.o.evtchn.notify(this.o.port);
+    } catch (e) {
+      this.broken(e as Error);
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * A stack with one blkback (and no netback, no guests) plus what the blkback
+ * tests need around it: dom0's connections, front-end process domains made
+ * the way the toolstack makes them, vbds added with libxl's keys, and the
+ * re-pointing of a vbd at a new backend domain after blkback restarts.
+ */
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { XenbusState, backendPath, frontendPath, runDirLayout, type DomId } from '@xenbox/abi';
+import { HypervisorConnection, XenstoreClient, readXenbusState } from '@xenbox/libxen';
+// The toolstack's own code, compiled (tests run against dist, as the stack does).
+import { addDevice } from '../../packages/dom0/dist/libxl/device.js';
+import { introduceDomain } from '../../packages/dom0/dist/libxl/domain-xenstore.js';
+import { tempRunDir } from './paths.js';
+import { TestStack } from './stack.js';
+
+export interface FrontDomain {
+  domid: DomId;
+  hv: HypervisorConnection;
+  xs: XenstoreClient;
+}
+
+export class BlkStack {
+  private readonly fronts: FrontDomain[] = [];
+
+  private constructor(
+    readonly stack: TestStack,
+    readonly dom0: HypervisorConnection,
+    readonly xs: XenstoreClient,
+  ) {}
+
+  static async up(tag: string): Promise<BlkStack> {
+    const cfgDir = tempRunDir(`${tag}cfg`);
+    const cfg = join(cfgDir, 'blk.json');
+    writeFileSync(cfg, JSON.stringify({ services: [{ name: 'blkback', kind: 'blkback' }], autostart: null, hypervisor: { pcpus: 1 } }));
+    try {
+      const s = await TestStack.up(tag, ['--config', cfg]);
+      const token = readFileSync(runDirLayout(s.runDir).dom0Token, 'utf8').trim();
+      const dom0 = await HypervisorConnection.connect({ runDir: s.runDir, domid: 0, token });
+      const xs = await XenstoreClient.connectRunDir(s.runDir);
+      return new BlkStack(s, dom0, xs);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
+  }
+
+  async blkbackDomid(): Promise<DomId> {
+    const s = await this.stack.waitFor('blkback', (x) => x.state === 'ready' && x.domid !== null, 15_000);
+    return s.domid!;
+  }
+
+  /** A process domain to run a front end in: created, introduced to xenstored, connected. */
+  async frontDomain(name: string): Promise<FrontDomain> {
+    const d = await this.dom0.call('domctl.createdomain', { name, kind: 'service' });
+    const secret = await introduceDomain(this.xs, d.domid, name);
+    const hv = await HypervisorConnection.connect({ runDir: this.stack.runDir, domid: d.domid, token: d.token });
+    const xs = await XenstoreClient.connectZmq({ runDir: this.stack.runDir }, { domid: d.domid, secret });
+    const f = { domid: d.domid, hv, xs };
+    this.fronts.push(f);
+    return f;
+  }
+
+  /** Add a vbd with the keys xl's toolstack writes for a qdisk (packages/dom0/src/libxl/device-vbd.ts vbdKeys). */
+  async addVbd(o: { frontend: DomId; devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; discard?: boolean; backend?: DomId }): Promise<void> {
+    const backend = o.backend ?? (await this.blkbackDomid());
+    await addDevice(this.xs, { kind: 'vbd', backend, frontend: o.frontend, devid: o.devid, ...vbdKeys(o) });
+  }
+
+  /**
+   * Point a vbd at another backend domain (a restarted blkback): write its
+   * backend directory under the new domain as libxl would, then the front
+   * end's `backend`/`backend-id`, in one transaction.
+   */
+  async repointVbd(o: { frontend: DomId; devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; backend: DomId }): Promise<void> {
+    const fe = frontendPath(o.frontend, 'vbd', o.devid);
+    const be = backendPath(o.backend, 'vbd', o.frontend, o.devid);
+    const { backendKeys } = vbdKeys(o);
+    await this.xs.transaction(async (t) => {
+      await t.mkdir(be);
+      await t.setPerms(be, [{ id: o.backend, perm: 'n' }, { id: o.frontend, perm: 'r' }]);
+      const keys = { frontend: fe, 'frontend-id': String(o.frontend), online: '1', state: String(XenbusState.Initialising), ...backendKeys };
+      for (const [k, v] of Object.entries(keys)) await t.write(`${be}/${k}`, v);
+      await t.write(`${fe}/backend`, be);
+      await t.write(`${fe}/backend-id`, String(o.backend));
+    });
+  }
+
+  async backendState(frontend: DomId, devid: number, backend?: DomId): Promise<number> {
+    return readXenbusState(this.xs, backendPath(backend ?? (await this.blkbackDomid()), 'vbd', frontend, devid));
+  }
+
+  async down(): Promise<void> {
+    for (const f of this.fronts) {
+      f.xs.close();
+      await f.hv.close().catch(() => undefined);
+    }
+    this.xs.close();
+    await this.dom0.close().catch(() => undefined);
+    // Keep the logs of the last run for a failure's post-mortem.
+    if (process.env.XB_KEEP_LOGS) cpSync(join(this.stack.runDir, 'logs'), process.env.XB_KEEP_LOGS, { recursive: true });
+    await this.stack.destroy();
+  }
+}
+
+function vbdKeys(o: { devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; discard?: boolean }) {
+  const deviceType = o.deviceType ?? 'disk';
+  return {
+    backendKeys: {
+      params: o.params,
+      type: 'qdisk',
+      dev: 'xvda',
+      mode: o.mode ?? 'w',
+      'device-type': deviceType,
+      removable: '0',
+      bootable: '1',
+      'discard-enable': o.discard === false ? '0' : '1',
+    },
+    frontendKeys: { 'virtual-device': String(o.devid), 'device-type': deviceType, trusted: '1' },
+  };
+}
