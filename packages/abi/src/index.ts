@@ -25,3 +25,5 @@ export * from './guest-structs.js';
 export * from './ioreq.js';
 export * from './xenbus.js';
 export * from './blkif.js';
+export * from './netif.js';
+export * from './pcap.js';

@@ -15,3 +15,4 @@ export * from './curve.js';
 export * from './malloc-tuning.js';
 export * from './xenbus.js';
 export * from './blkfront.js';
+export * from './netfront.js';

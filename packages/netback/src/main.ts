@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 /**
- * The network driver domain.  Process skeleton: it registers with the
- * hypervisor as its own domain, connects to xenstored, validates its bridge list and reports ready;
- * vifs and bridging arrive with the split-drivers issue.
+ * The network driver domain (docs/netback.md): registers as its own domain,
+ * reads its bridges and captures from its stack-config arguments, serves
+ * every vif the toolstack gives it.
  */
 import { bootstrapDomain, runMain } from '@xenbox/libxen';
-import { bridgesFromArgs } from './bridge-config.js';
+import { netbackConfigFromArgs } from './bridge-config.js';
+import { Netback } from './netback.js';
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'netback' });
-  const bridges = bridgesFromArgs(dom.args);
-  dom.log.info({ bridges }, 'bridges configured');
-  // Prove our xenstore identity: the toolstack wrote our name under our domain path.
+  const cfg = netbackConfigFromArgs(dom.args, dom.runDir);
   const xs = await dom.xenstore();
-  dom.log.info({ xenstoreName: await xs.read(`/local/domain/${dom.domid}/name`) }, 'connected to xenstored');
+  const netback = new Netback(dom.domid, dom.hv, xs, dom.log, cfg);
+  dom.onShutdown(() => netback.stop());
+  await netback.start();
+  dom.log.info({ bridges: cfg.bridges, captures: Object.fromEntries(cfg.pcap) }, 'netback serving');
   dom.ready();
 });
