@@ -4,3 +4,4 @@ export * from './supervisor/log-view.js';
 export * from './supervisor/run-dir.js';
 export * from './xlcfg/index.js';
 export * from './supervisor/chaos.js';
+export * from './libxl/domain-create.js';

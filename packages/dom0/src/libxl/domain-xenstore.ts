@@ -66,9 +66,17 @@ export async function makeDomainDirectory(xs: XenstoreClient, domid: DomId, name
   });
 }
 
-/** Forget a dead domain: RELEASE (fires @releaseDomain) and remove its directory. */
+/** Forget a dead domain: RELEASE (fires @releaseDomain) and remove its directories. */
 export async function releaseDomain(xs: XenstoreClient, domid: DomId): Promise<void> {
-  if (await xs.isDomainIntroduced(domid)) await xs.release(domid);
+  // xenstored may have let it go already (it releases a domain it sees die): that is done, not an error.
+  if (await xs.isDomainIntroduced(domid)) {
+    await xs.release(domid).catch((e: { errno?: string }) => {
+      if (e.errno !== 'ENOENT') throw e;
+    });
+  }
+  // libxl__destroy_domid: /vm/<uuid> (libxl/domain-rings.ts) goes with the domain.
+  const vm = await xs.read(`${domainPath(domid)}/vm`).catch(() => null);
+  if (vm && /^\/vm\/[0-9a-f-]{36}$/.test(vm)) await xs.rm(vm).catch(() => undefined);
   await xs.rm(domainPath(domid)).catch((e: { errno?: string }) => {
     if (e.errno !== 'ENOENT') throw e;
   });
