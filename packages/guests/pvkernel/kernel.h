@@ -94,6 +94,10 @@ enum xenbus_state {
 
 /* ---- command line (/chosen/bootargs of the device tree; xl.cfg cmdline=/extra=) ---- */
 const char *kernel_cmdline(void);
+/* The value of a `key=value` token ("ip=10.0.0.1" -> cmdline_value("ip") = "10.0.0.1"), or NULL. */
+const char *cmdline_value(const char *key);
+/* The i-th word that is not key=value ("ping 10.0.0.2 count=3": 0 "ping", 1 "10.0.0.2"), or NULL. */
+const char *cmdline_word(int i);
 
 /* ---- power ---- */
 void kernel_poweroff(void) __attribute__((noreturn));
@@ -113,10 +117,14 @@ void kernel_crash(void) __attribute__((noreturn));
 #define XEN_EBUSY 16
 #define XEN_EEXIST 17
 #define XEN_ENODEV 19
+#define XEN_EISDIR 21
 #define XEN_EINVAL 22
 #define XEN_ENOSPC 28
+#define XEN_EROFS 30
 #define XEN_ENOSYS 38
+#define XEN_ENOTEMPTY 39
 #define XEN_EOPNOTSUPP 95
+#define XEN_EISCONN 106
 #define XEN_ETIMEDOUT 110
 
 /*

@@ -1,0 +1,277 @@
+/*
+ * The console: printk's formatter, and where its bytes go.
+ *
+ * Early on (and for ever when the toolstack gave us no console ring) bytes go
+ * to the SBI debug console.  Once console_ring_init() found the ring
+ * (HVM_PARAM_CONSOLE_PFN/EVTCHN, as Linux's hvc_xen.c xen_hvm_console_init
+ * finds it), they go to its `out` half (io/console.h: the guest produces
+ * out_prod, xenconsoled consumes out_cons) and keyboard input comes from `in`.
+ * '\n' goes out as "\r\n", as a tty's ONLCR would: xl console puts the
+ * terminal in raw mode.
+ */
+#include <string.h>
+#include "core.h"
+#include "hypercall.h"
+#include "sbi.h"
+
+static struct xencons_interface *cons_ring;
+static evtchn_port_t cons_port;
+/* Set when the backend stopped draining `out`: write what fits, never wait again until it moves. */
+static int cons_stalled;
+
+#define RING_WAIT_NS (500ULL * 1000 * 1000)
+
+/* ---------------------------------------------------------------- format */
+
+struct sink {
+    void (*put)(struct sink *, char);
+    char *buf;
+    size_t len, pos;
+};
+
+static void out_pad(struct sink *o, char c, int n) { while (n-- > 0) o->put(o, c); }
+
+static int fmt_number(struct sink *o, unsigned long long v, int neg, unsigned base, int upper, int width, int zero, int left, int prec)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = digits[v % base]; v /= base; } while (v);
+    while (n < prec && n < (int)sizeof tmp) tmp[n++] = '0';
+    int len = n + (neg ? 1 : 0);
+    if (!left && !zero) out_pad(o, ' ', width - len);
+    if (neg) o->put(o, '-');
+    if (!left && zero) out_pad(o, '0', width - len);
+    while (n) o->put(o, tmp[--n]);
+    if (left) out_pad(o, ' ', width - len);
+    return len > width ? len : width;
+}
+
+/*
+ * The subset of printf(3) the kernel uses: flags '-' '0', width and precision
+ * (numbers or '*'), length h hh l ll z, conversions d i u x X o p s c %.
+ */
+static int vformat(struct sink *o, const char *fmt, va_list ap)
+{
+    size_t before = o->pos;
+    for (; *fmt; fmt++) {
+        if (*fmt != '%') { o->put(o, *fmt); continue; }
+        fmt++;
+        int left = 0, zero = 0, width = 0, prec = -1, lng = 0;
+        for (;; fmt++) {
+            if (*fmt == '-') left = 1;
+            else if (*fmt == '0') zero = 1;
+            else if (*fmt == ' ' || *fmt == '+' || *fmt == '#') continue;
+            else break;
+        }
+        if (*fmt == '*') { width = va_arg(ap, int); if (width < 0) { left = 1; width = -width; } fmt++; }
+        else while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
+        if (*fmt == '.') {
+            fmt++;
+            prec = 0;
+            if (*fmt == '*') { prec = va_arg(ap, int); fmt++; }
+            else while (*fmt >= '0' && *fmt <= '9') prec = prec * 10 + (*fmt++ - '0');
+        }
+        for (;; fmt++) {
+            if (*fmt == 'l') lng++;
+            else if (*fmt == 'z') lng = 1;
+            else if (*fmt == 'h') continue;
+            else break;
+        }
+        if (left) zero = 0;
+        unsigned long long u;
+        switch (*fmt) {
+        case 'd': case 'i': {
+            long long v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
+            u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+            fmt_number(o, u, v < 0, 10, 0, width, zero, left, prec);
+            break;
+        }
+        case 'u': case 'x': case 'X': case 'o':
+            u = lng >= 2 ? va_arg(ap, unsigned long long) : lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned int);
+            fmt_number(o, u, 0, *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16, *fmt == 'X', width, zero, left, prec);
+            break;
+        case 'p':
+            o->put(o, '0');
+            o->put(o, 'x');
+            fmt_number(o, (uintptr_t)va_arg(ap, void *), 0, 16, 0, width > 2 ? width - 2 : 0, 1, 0, -1);
+            break;
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            if (!s) s = "(null)";
+            int n = 0;
+            while (s[n] && (prec < 0 || n < prec)) n++;
+            if (!left) out_pad(o, ' ', width - n);
+            for (int i = 0; i < n; i++) o->put(o, s[i]);
+            if (left) out_pad(o, ' ', width - n);
+            break;
+        }
+        case 'c':
+            if (!left) out_pad(o, ' ', width - 1);
+            o->put(o, (char)va_arg(ap, int));
+            if (left) out_pad(o, ' ', width - 1);
+            break;
+        case '%': o->put(o, '%'); break;
+        case '\0': fmt--; break;
+        default: o->put(o, '%'); o->put(o, *fmt); break;
+        }
+    }
+    return (int)(o->pos - before);
+}
+
+static void put_buf(struct sink *o, char c)
+{
+    if (o->pos + 1 < o->len) o->buf[o->pos] = c;
+    o->pos++;
+}
+
+/* snprintf semantics: the length it would have had; buf always NUL-terminated when len > 0. */
+int vsnprintk(char *buf, size_t len, const char *fmt, va_list ap)
+{
+    struct sink o = { put_buf, buf, len, 0 };
+    vformat(&o, fmt, ap);
+    if (len) buf[o.pos < len ? o.pos : len - 1] = '\0';
+    return (int)o.pos;
+}
+
+int snprintk(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintk(buf, len, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* printk streams through a small buffer flushed to the console. */
+static void put_console(struct sink *o, char c)
+{
+    o->buf[o->pos++ % o->len] = c;
+    if (o->pos % o->len == 0) console_write(o->buf, o->len);
+}
+
+int printk(const char *fmt, ...)
+{
+    char chunk[128];
+    struct sink o = { put_console, chunk, sizeof chunk, 0 };
+    va_list ap;
+    va_start(ap, fmt);
+    unsigned long irq = irq_save();   /* one message at a time, even from an upcall */
+    vformat(&o, fmt, ap);
+    if (o.pos % o.len) console_write(chunk, o.pos % o.len);
+    irq_restore(irq);
+    va_end(ap);
+    return (int)o.pos;
+}
+
+void panic(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintk(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    irq_disable();
+    printk("Kernel panic - not syncing: %s\n", msg);
+    kernel_crash();
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void notify_backend(void)
+{
+    evtchn_notify(cons_port);
+}
+
+/* Put bytes in `out`; wait (polling: we may be in an upcall) while it is full, unless the backend stalled. */
+static void ring_put(const char *s, size_t n)
+{
+    struct xencons_interface *r = cons_ring;
+    uint64_t deadline = 0;
+    while (n) {
+        uint32_t cons = __atomic_load_n(&r->out_cons, __ATOMIC_ACQUIRE);
+        uint32_t prod = r->out_prod;
+        uint32_t room = sizeof r->out - (prod - cons);
+        if (room == 0) {
+            if (cons_stalled) return;   /* drop: nobody reads the console */
+            notify_backend();
+            if (!deadline) deadline = now_ns() + RING_WAIT_NS;
+            if (now_ns() > deadline) { cons_stalled = 1; return; }
+            HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+            continue;
+        }
+        cons_stalled = 0;
+        deadline = 0;
+        while (room && n) {
+            r->out[prod++ & (sizeof r->out - 1)] = *s++;
+            room--;
+            n--;
+        }
+        __atomic_store_n(&r->out_prod, prod, __ATOMIC_RELEASE);
+    }
+}
+
+static void raw_write(const char *s, size_t n)
+{
+    if (cons_ring) {
+        ring_put(s, n);
+        notify_backend();
+    } else {
+        sbi_console_write(s, n);
+    }
+}
+
+/* Write bytes, '\n' as "\r\n". */
+void console_write(const char *s, size_t n)
+{
+    unsigned long irq = irq_save();
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\n') continue;
+        if (i > start) raw_write(s + start, i - start);
+        raw_write("\r\n", 2);
+        start = i + 1;
+    }
+    if (n > start) raw_write(s + start, n - start);
+    irq_restore(irq);
+}
+
+/* ---------------------------------------------------------------- input */
+
+int console_getc(void)
+{
+    if (!cons_ring) return sbi_console_getc();
+    struct xencons_interface *r = cons_ring;
+    uint32_t prod = __atomic_load_n(&r->in_prod, __ATOMIC_ACQUIRE);
+    uint32_t cons = r->in_cons;
+    if (cons == prod) return -1;
+    unsigned char c = (unsigned char)r->in[cons & (sizeof r->in - 1)];
+    __atomic_store_n(&r->in_cons, cons + 1, __ATOMIC_RELEASE);
+    notify_backend();
+    return c;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+void console_early_init(void) { sbi_init(); }
+
+/* Input and output both wake kernel_wait(): the handler itself has nothing to do. */
+static void on_console_event(evtchn_port_t port, void *arg) { (void)port; (void)arg; }
+
+int console_ring_init(void)
+{
+    uint64_t pfn, port;
+    long rc = hvm_get_param(HVM_PARAM_CONSOLE_PFN, &pfn);
+    if (rc == 0) rc = hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port);
+    if (rc) return (int)rc;
+    if (pfn == 0 || port == 0) return -XEN_ENOENT;
+    cons_port = (evtchn_port_t)port;
+    evtchn_bind_handler(cons_port, on_console_event, NULL);
+    unsigned long irq = irq_save();
+    cons_ring = (struct xencons_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
+    irq_restore(irq);
+    notify_backend();
+    return 0;
+}
+
+int console_ring_connected(void) { return cons_ring != NULL; }

@@ -1,0 +1,158 @@
+/**
+ * xenbox's RISC-V PV kernel (packages/guests/pvkernel, docs/pvkernel.md)
+ * under the whole stack: `xl create` boots it, it parses its device tree,
+ * sets up memory, event channels, the timer and the grant table, finds
+ * xenstore and the console ring when the toolstack gives them (and says so
+ * plainly when it does not), runs the workload its command line names, and
+ * its shell answers what is typed through `xl console`.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDirLayout } from '@xenbox/abi';
+import { TestStack } from './helpers/stack.js';
+import { REPO, XL_BIN } from './helpers/paths.js';
+
+const IMAGE = resolve(REPO, 'packages/guests/images/pvkernel.elf');
+let stack: TestStack;
+const consoles: ChildProcessWithoutNullStreams[] = [];
+
+const xl = (...args: string[]) => stack.xl(...args);
+
+function config(name: string, lines: Record<string, string | number> = {}): string {
+  const file = join(stack.runDir, `${name}.cfg`);
+  const body = Object.entries({ name: `"${name}"`, type: '"pvh"', memory: 32, kernel: `"${IMAGE}"`, on_poweroff: '"destroy"', on_crash: '"preserve"', ...lines })
+    .map(([k, v]) => `${k} = ${v}`).join('\n');
+  writeFileSync(file, body + '\n');
+  return file;
+}
+
+/** What the guest printed so far (xenconsoled's log of it). */
+function consoleLog(name: string): string {
+  const f = runDirLayout(stack.runDir).consoleLog(name);
+  return existsSync(f) ? readFileSync(f, 'latin1') : '';
+}
+
+async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 15_000, onTimeout = () => ''): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${onTimeout()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `xl console NAME` with a pipe for the keyboard; collects what it prints. */
+function attach(name: string): { out: () => string; type: (s: string) => void; close: () => void } {
+  const child = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: 'pipe' });
+  consoles.push(child);
+  let text = '';
+  child.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
+  return { out: () => text, type: (s) => child.stdin.write(s), close: () => child.kill() };
+}
+
+/** The xl list row of a domain, or undefined. */
+async function listed(name: string): Promise<{ domid: number; state: string } | undefined> {
+  const line = (await xl('list')).stdout.split('\n').find((l) => l.startsWith(name + ' '));
+  if (!line) return undefined;
+  const cols = line.split(/\s+/);
+  return { domid: Number(cols[1]), state: cols[4]! };
+}
+
+beforeAll(async () => {
+  stack = await TestStack.up('pvkernel');
+}, 60_000);
+afterAll(async () => {
+  for (const c of consoles) c.kill();
+  for (const name of ['pvk-cpu', 'pvk-shell', 'pvk-crash']) if (stack && (await listed(name))) await xl('destroy', name);
+  await stack?.destroy();
+}, 60_000);
+
+describe('the pvkernel', () => {
+  it('boots from xl create, prints its banner with the RAM /memory gives and the command line, and runs the cpu workload', async () => {
+    const r = await xl('create', config('pvk-cpu', { cmdline: '"cpu seconds=1 then=poweroff"' }));
+    expect(r.code, r.stderr).toBe(0);
+    const log = () => consoleLog('pvk-cpu');
+    await until('the cpu workload to finish', () => log().includes('cpu: done'), 20_000, () => `; console:\n${log()}`);
+    const text = log();
+    expect(text).toMatch(/xenbox pvkernel: domid \d+ \(.*\), (31|32) MiB, cmdline 'cpu seconds=1 then=poweroff'/);
+    expect(text).toMatch(/cpu: batch 1: \d+ iterations\/s, checksum [0-9a-f]{16}/);
+    // The checksum depends only on the work: the same on every run.
+    expect(text).toContain('cpu: batch 1: ');
+    expect(/checksum ([0-9a-f]{16})/.exec(text)![1]).toBe(CPU_BATCH1_CHECKSUM);
+    expect(text).not.toMatch(/panic|Oops/);
+    // then=poweroff: SCHEDOP_shutdown(poweroff), and on_poweroff = destroy takes it away.
+    await until('the domain to be gone', async () => !(await listed('pvk-cpu')));
+    expect(text).toContain('reboot: Power down');
+  }, 40_000);
+
+  it('says plainly when the toolstack gives it no xenstore, and carries on', () => {
+    const text = consoleLog('pvk-cpu');
+    // Either xenstore was found (the HVM params are there) or the kernel said why not.
+    expect(/no xenstore \(hvm_op get_param: -38\)/.test(text) || /xenbox pvkernel: domid [1-9]\d* \(pvk-cpu\)/.test(text)).toBe(true);
+  });
+
+  it('runs its shell on the console: echo, help, free, uptime, and an unknown command', async () => {
+    const r = await xl('create', config('pvk-shell', { cmdline: '"shell"' }));
+    expect(r.code, r.stderr).toBe(0);
+    const con = attach('pvk-shell');
+    await until('the prompt', () => consoleLog('pvk-shell').includes('pvkernel> '), 15_000, () => `; console:\n${consoleLog('pvk-shell')}`);
+    const typed = async (line: string, want: RegExp) => {
+      const from = con.out().length;
+      con.type(line + '\r');
+      await until(`the answer to '${line}'`, () => want.test(con.out().slice(from)), 10_000, () => `; xl console shows:\n${con.out().slice(from)}`);
+      return con.out().slice(from);
+    };
+    expect(await typed('echo hello from xl console', /hello from xl console\r\npvkernel> /)).toContain('echo hello from xl console');
+    expect(await typed('help', /xenstore-read PATH[^]*pvkernel> /)).toContain('poweroff | reboot | crash');
+    expect(await typed('free', /Mem: +\d+ +\d+ +\d+[^]*pvkernel> /)).toMatch(/grant refs in use: \d+/);
+    expect(await typed('uptime', /up \d+\.\d{3} s\r\npvkernel> /)).toBeTruthy();
+    expect(await typed('frobnicate', /frobnicate: unknown command \(try help\)\r\npvkernel> /)).toBeTruthy();
+    // Line editing: backspace erases, Ctrl-U kills the line.
+    expect(await typed('echo abX\x7fc', /\r\nabc\r\npvkernel> /)).toBeTruthy();
+    expect(await typed('junk\x15echo clean', /\r\nclean\r\npvkernel> /)).toBeTruthy();
+  }, 60_000);
+
+  it('powers off on `poweroff` (on_poweroff = destroy)', async () => {
+    const con = attach('pvk-shell');
+    await until('the console to attach', () => con.out().length > 0 || true);
+    con.type('poweroff\r');
+    await until('the domain to be gone', async () => !(await listed('pvk-shell')), 15_000);
+    expect(consoleLog('pvk-shell')).toContain('reboot: Power down');
+  }, 30_000);
+
+  it('crashes on `crash` (a store access fault, a panic, SHUTDOWN_crash), and on_crash = preserve keeps it listed as crashed', async () => {
+    const r = await xl('create', config('pvk-crash', { cmdline: '"shell"' }));
+    expect(r.code, r.stderr).toBe(0);
+    const con = attach('pvk-crash');
+    await until('the prompt', () => consoleLog('pvk-crash').includes('pvkernel> '));
+    con.type('crash\r');
+    await until('the panic', () => consoleLog('pvk-crash').includes('end Kernel panic'), 10_000, () => `; console:\n${consoleLog('pvk-crash')}`);
+    const text = consoleLog('pvk-crash');
+    expect(text).toMatch(/Oops: store access fault \(scause 7\) at pc [0-9a-f]{16}, address 0000000000000008/);
+    expect(text).toContain('Kernel panic - not syncing: fatal exception');
+    const d = await until('xl list to show it crashed', async () => {
+      const row = await listed('pvk-crash');
+      return row && row.state.includes('c') && row;
+    });
+    expect(d.state).toMatch(/c/);
+  }, 30_000);
+});
+
+/** batch 1 of `cpu`: work(0x9e3779b97f4a7c15, 100000) in packages/guests/pvkernel/cpu.c. */
+const CPU_BATCH1_CHECKSUM = computeCpuChecksum();
+
+function computeCpuChecksum(): string {
+  const M = (1n << 64n) - 1n;
+  let x = 0x9e3779b97f4a7c15n;
+  let acc = 0n;
+  for (let i = 0; i < 100_000; i++) {
+    x ^= (x << 13n) & M;
+    x ^= x >> 7n;
+    x ^= (x << 17n) & M;
+    acc = (acc + (((x * 2654435761n) & M) / ((x & 0xffffn) | 1n))) & M;
+  }
+  return (acc ^ x).toString(16).padStart(16, '0');
+}
