@@ -1,0 +1,744 @@
+/*
+ * blkfront for xenbox's RISC-V PV kernel (blkfront.h).  The handshake is
+ * Xen's (xen-protocols.md §3.4; Linux drivers/block/xen-blkfront.c
+ * talk_to_blkback/blkfront_connect, mini-os blkfront.c): wait for the
+ * backend's InitWait, read its features, grant a ring page, offer an
+ * unbound event channel, write ring-ref/event-channel and go Initialised,
+ * wait for Connected, read sectors/sector-size/info, go Connected.
+ *
+ * Data moves through the front's own bounce pages, one set per ring slot
+ * (the slot is the request id), granted per request or, when the backend
+ * offers feature-persistent, once for the life of the connection (Linux's
+ * persistent grants).  The bounce pages are also the shadow: a write's
+ * data stays in them until its response arrives, so a request can be
+ * issued again on a new ring (Linux blkif_recover) after the backend
+ * restarts.
+ */
+#include "kernel.h"
+#include "klib.h"
+#include "blkfront.h"
+
+#define CONNECT_TIMEOUT_NS   (60ull * 1000000000ull)
+#define HEALTH_CHECK_NS      (1000000000ull)
+#define WAIT_SLICE_NS        (200000000ull)
+#define MAX_PATH 96
+#define NO_GREF  0xffffffffu
+
+struct blk_page {
+    void *page;
+    grant_ref_t gref;       /* NO_GREF when not granted */
+};
+
+/* A ring slot's request and everything needed to issue it again. */
+struct blk_shadow {
+    struct blk_io *io;      /* NULL: free */
+    int on_ring;            /* issued on the current ring, no response yet */
+    uint8_t op;
+    uint16_t nseg;
+    uint64_t sector;
+    uint32_t nsectors;
+    struct blk_page data[BLKFRONT_MAX_SEGS];
+    struct blk_page indirect;   /* the segment array of an indirect request */
+};
+
+struct blkfront {
+    uint32_t devid;
+    char name[16];
+    char node[MAX_PATH];        /* device/vbd/<devid> */
+    char backend[MAX_PATH];     /* its `backend` node */
+    char be_state_path[MAX_PATH + 8];
+    char watch_token[32];
+    domid_t backend_id;
+    int connected, dead;
+    /* the ring */
+    void *ring_page;
+    grant_ref_t ring_ref;
+    evtchn_port_t port;
+    int port_bound;
+    blkif_front_ring_t ring;
+    volatile int kicked;
+    /* what the backend offers */
+    uint64_t sectors;
+    uint32_t sector_size, info;
+    int feature_flush, feature_barrier, feature_discard, persistent;
+    uint32_t max_indirect, segs;   /* segs: per request on this connection */
+    /* in flight */
+    struct blk_shadow shadow[BLK_RING_SIZE];
+    int inflight;
+    uint64_t last_health_ns;
+    /* counters */
+    uint32_t reconnects;
+    uint64_t requests, reissued, errors;
+};
+
+static struct blkfront devs[BLKFRONT_MAX_DEVS];
+static int ndevs;
+
+static void blkfront_recover(struct blkfront *d);
+
+void blk_devid_name(uint32_t devid, char *buf, size_t len)
+{
+    if (!(devid & (1u << 28)) && devid >> 8 == 202) {
+        unsigned disk = devid >> 4 & 15, part = devid & 15;
+        if (part) snprintk(buf, len, "xvd%c%u", 'a' + disk, part);
+        else snprintk(buf, len, "xvd%c", 'a' + disk);
+    } else {
+        snprintk(buf, len, "%u", (unsigned)devid);
+    }
+}
+
+static int read_backend_int(struct blkfront *d, const char *key, long dflt, long *out)
+{
+    char path[MAX_PATH + 40];
+    snprintk(path, sizeof(path), "%s/%s", d->backend, key);
+    long v;
+    if (xenbus_read_int(XBT_NIL, path, &v) < 0) v = dflt;
+    *out = v;
+    return 0;
+}
+
+/* 64-bit node (sectors can exceed a long on 32-bit; here it is the decimal text). */
+static uint64_t read_backend_u64(struct blkfront *d, const char *key)
+{
+    char path[MAX_PATH + 40], buf[32];
+    unsigned long long v = 0;
+    snprintk(path, sizeof(path), "%s/%s", d->backend, key);
+    if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) < 0 || parse_u64(buf, &v) < 0) return 0;
+    return v;
+}
+
+static int backend_state(struct blkfront *d)
+{
+    long st;
+    if (xenbus_read_int(XBT_NIL, d->be_state_path, &st) < 0) return -1;
+    return (int)st;
+}
+
+/* Read our `backend`/`backend-id` nodes; 1 if they changed, 0 if not, <0 on error. */
+static int read_backend_path(struct blkfront *d)
+{
+    char path[MAX_PATH + 16], be[MAX_PATH];
+    long id;
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    int rc = xenbus_read(XBT_NIL, path, be, sizeof(be));
+    if (rc < 0) return rc;
+    snprintk(path, sizeof(path), "%s/backend-id", d->node);
+    if ((rc = xenbus_read_int(XBT_NIL, path, &id)) < 0) return rc;
+    int changed = strcmp(be, d->backend) != 0 || (domid_t)id != d->backend_id;
+    memcpy(d->backend, be, sizeof(be));
+    d->backend_id = (domid_t)id;
+    snprintk(d->be_state_path, sizeof(d->be_state_path), "%s/state", d->backend);
+    return changed;
+}
+
+static void blkfront_event(evtchn_port_t port, void *arg)
+{
+    (void)port;
+    ((struct blkfront *)arg)->kicked = 1;
+}
+
+/* ---- grants of the bounce pages ---- */
+
+static int grant_page(struct blkfront *d, struct blk_page *p, int readonly)
+{
+    if (p->gref != NO_GREF) return 0;
+    int ref = gnttab_grant_access(d->backend_id, p->page, readonly);
+    if (ref < 0) return ref;
+    p->gref = (grant_ref_t)ref;
+    return 0;
+}
+
+/*
+ * End a grant.  If the backend still has it mapped (-EBUSY), the page is
+ * theirs to write until they let go: move our data to a fresh page and
+ * abandon the old one, as Linux does with gnttab_end_foreign_access().
+ */
+static void ungrant_page(struct blk_page *p)
+{
+    if (p->gref == NO_GREF) return;
+    if (gnttab_end_access(p->gref) < 0) {
+        void *fresh = page_alloc();
+        if (fresh) {
+            memcpy(fresh, p->page, PAGE_SIZE);
+            p->page = fresh;
+        } else {
+            printk("blkfront: a granted page is still mapped and no page is free to replace it\n");
+        }
+    }
+    p->gref = NO_GREF;
+}
+
+static void shadow_ungrant(struct blk_shadow *s)
+{
+    for (unsigned i = 0; i < BLKFRONT_MAX_SEGS; i++) ungrant_page(&s->data[i]);
+    ungrant_page(&s->indirect);
+}
+
+static int shadow_pages(struct blk_shadow *s, unsigned nseg, int indirect)
+{
+    for (unsigned i = 0; i < nseg; i++)
+        if (!s->data[i].page && !(s->data[i].page = page_alloc())) return -XEN_ENOMEM;
+    if (indirect && !s->indirect.page && !(s->indirect.page = page_alloc())) return -XEN_ENOMEM;
+    return 0;
+}
+
+/* ---- issuing requests ---- */
+
+static void fill_segments(struct blkfront *d, struct blk_shadow *s, struct blkif_request_segment *seg)
+{
+    (void)d;
+    for (unsigned i = 0; i < s->nseg; i++) {
+        uint32_t first = i * BLKIF_SECTORS_PER_PAGE;
+        uint32_t left = s->nsectors - first;
+        seg[i].gref = s->data[i].gref;
+        seg[i].first_sect = 0;
+        seg[i].last_sect = (uint8_t)((left >= BLKIF_SECTORS_PER_PAGE ? BLKIF_SECTORS_PER_PAGE : left) - 1);
+    }
+}
+
+/* Put slot `id` on the ring (the caller pushes); 0 or -errno with nothing issued. */
+static int issue(struct blkfront *d, unsigned id)
+{
+    struct blk_shadow *s = &d->shadow[id];
+    int rw = s->op == BLKIF_OP_READ || s->op == BLKIF_OP_WRITE;
+    int indirect = rw && s->nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST;
+    int rc = 0;
+    /* A request shadowed under a backend with more segments than this one takes. */
+    if (indirect && d->max_indirect < s->nseg) return -XEN_EOPNOTSUPP;
+    for (unsigned i = 0; rw && i < s->nseg && rc == 0; i++)
+        rc = grant_page(d, &s->data[i], !d->persistent && s->op == BLKIF_OP_WRITE);
+    if (rc == 0 && indirect) rc = grant_page(d, &s->indirect, 1);
+    if (rc < 0) {
+        if (!d->persistent) shadow_ungrant(s);
+        return rc;
+    }
+    void *slot = RING_GET_REQUEST(&d->ring, d->ring.req_prod_pvt);
+    if (s->op == BLKIF_OP_DISCARD) {
+        struct blkif_request_discard *r = slot;
+        memset(r, 0, sizeof(struct blkif_request));
+        r->operation = BLKIF_OP_DISCARD;
+        r->handle = (blkif_vdev_t)d->devid;
+        r->id = id;
+        r->sector_number = s->sector;
+        r->nr_sectors = s->nsectors;
+    } else if (indirect) {
+        struct blkif_request_indirect *r = slot;
+        memset(r, 0, sizeof(struct blkif_request));
+        fill_segments(d, s, s->indirect.page);
+        r->operation = BLKIF_OP_INDIRECT;
+        r->indirect_op = s->op;
+        r->nr_segments = s->nseg;
+        r->id = id;
+        r->sector_number = s->sector;
+        r->handle = (blkif_vdev_t)d->devid;
+        r->indirect_grefs[0] = s->indirect.gref;   /* 16 segments fit one page */
+    } else {
+        struct blkif_request *r = slot;
+        memset(r, 0, sizeof(*r));
+        r->operation = s->op;
+        r->nr_segments = (uint8_t)(rw ? s->nseg : 0);
+        r->handle = (blkif_vdev_t)d->devid;
+        r->id = id;
+        r->sector_number = s->sector;
+        if (rw) fill_segments(d, s, r->seg);
+    }
+    d->ring.req_prod_pvt++;
+    s->on_ring = 1;
+    d->requests++;
+    return 0;
+}
+
+static void push(struct blkfront *d)
+{
+    int notify;
+    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&d->ring, notify);
+    if (notify) evtchn_notify(d->port);
+}
+
+static void complete(struct blkfront *d, unsigned id, int16_t status)
+{
+    struct blk_shadow *s = &d->shadow[id];
+    struct blk_io *io = s->io;
+    if (!d->persistent) shadow_ungrant(s);
+    int rc = status == BLKIF_RSP_OKAY ? 0 : status == BLKIF_RSP_EOPNOTSUPP ? -XEN_EOPNOTSUPP : -XEN_EIO;
+    if (rc == 0 && s->op == BLKIF_OP_READ) {
+        for (unsigned i = 0; i < s->nseg; i++) {
+            uint32_t left = s->nsectors - i * BLKIF_SECTORS_PER_PAGE;
+            uint32_t n = left >= BLKIF_SECTORS_PER_PAGE ? BLKIF_SECTORS_PER_PAGE : left;
+            memcpy((uint8_t *)io->buf + (size_t)i * PAGE_SIZE, s->data[i].page, n * BLKIF_SECTOR_SIZE);
+        }
+    }
+    if (rc) d->errors++;
+    s->io = NULL;
+    s->on_ring = 0;
+    d->inflight--;
+    io->status = rc;
+    io->done = 1;
+    if (io->cb) io->cb(io);
+}
+
+/* ---- responses ---- */
+
+static int take_responses(struct blkfront *d)
+{
+    int got = 0, more;
+    do {
+        RING_IDX rp = d->ring.sring->rsp_prod;
+        xen_rmb();   /* the responses before the index that published them */
+        if (RING_RESPONSE_PROD_OVERFLOW(&d->ring, rp)) {
+            printk("blkfront %s: backend claims %u responses for %u requests; reconnecting\n", d->name,
+                   (unsigned)(rp - d->ring.rsp_cons), (unsigned)(d->ring.req_prod_pvt - d->ring.rsp_cons));
+            d->connected = 0;
+            return got;
+        }
+        for (RING_IDX i = d->ring.rsp_cons; i != rp; i++) {
+            struct blkif_response rsp;
+            RING_COPY_RESPONSE(&d->ring, i, &rsp);
+            d->ring.rsp_cons = i + 1;
+            if (rsp.id >= BLK_RING_SIZE || !d->shadow[rsp.id].on_ring) {
+                printk("blkfront %s: response for unknown id %lu ignored\n", d->name, (unsigned long)rsp.id);
+                continue;
+            }
+            complete(d, (unsigned)rsp.id, rsp.status);
+            got = 1;
+        }
+        RING_FINAL_CHECK_FOR_RESPONSES(&d->ring, more);
+    } while (more);
+    return got;
+}
+
+/* Is the backend we are connected to still there and Connected, and still ours? */
+static int backend_healthy(struct blkfront *d)
+{
+    char path[MAX_PATH + 16], be[MAX_PATH];
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    if (xenbus_read(XBT_NIL, path, be, sizeof(be)) < 0 || strcmp(be, d->backend) != 0) return 0;
+    return backend_state(d) == XenbusStateConnected;
+}
+
+int blk_poll(struct blkfront *d)
+{
+    int got = 0;
+    if (d->dead) return 0;
+    if (d->connected) {
+        d->kicked = 0;
+        got = take_responses(d);
+    }
+    uint64_t t = now_ns();
+    int check = xenbus_watch_pending(d->watch_token);
+    if (!check && d->inflight && t - d->last_health_ns >= HEALTH_CHECK_NS) check = 1;
+    if (check || !d->connected) {
+        d->last_health_ns = t;
+        if (!d->connected || !backend_healthy(d)) {
+            blkfront_recover(d);
+            got = 1;
+        }
+    }
+    return got;
+}
+
+static void wait_for_event(struct blkfront *d)
+{
+    if (d->kicked || !d->connected) return;
+    int more;
+    RING_FINAL_CHECK_FOR_RESPONSES(&d->ring, more);
+    if (!more) kernel_wait(now_ns() + WAIT_SLICE_NS);
+}
+
+int blk_wait(struct blkfront *d, struct blk_io *io)
+{
+    while (!io->done) {
+        if (d->dead) return -XEN_ENODEV;
+        if (!blk_poll(d) && !io->done) wait_for_event(d);
+    }
+    return io->status;
+}
+
+void blk_drain(struct blkfront *d)
+{
+    while (d->inflight && !d->dead)
+        if (!blk_poll(d) && d->inflight) wait_for_event(d);
+}
+
+int blk_inflight(struct blkfront *d)
+{
+    return d->inflight;
+}
+
+uint32_t blk_max_sectors(struct blkfront *d)
+{
+    return (d->segs ? d->segs : BLKIF_MAX_SEGMENTS_PER_REQUEST) * BLKIF_SECTORS_PER_PAGE;
+}
+
+static int free_slot(struct blkfront *d)
+{
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++)
+        if (!d->shadow[i].io) return (int)i;
+    return -1;
+}
+
+int blk_submit(struct blkfront *d, struct blk_io *io)
+{
+    if (!d || d->dead) return -XEN_ENODEV;
+    int rw = io->op == BLKIF_OP_READ || io->op == BLKIF_OP_WRITE;
+    if (rw && (io->nsectors == 0 || io->nsectors > blk_max_sectors(d))) return -XEN_E2BIG;
+    if (!rw && io->op != BLKIF_OP_FLUSH_DISKCACHE && io->op != BLKIF_OP_DISCARD) return -XEN_EINVAL;
+    if (io->op == BLKIF_OP_DISCARD && !d->feature_discard) return -XEN_EOPNOTSUPP;
+    int id;
+    while ((id = free_slot(d)) < 0) {
+        if (!blk_poll(d)) wait_for_event(d);
+        if (d->dead) return -XEN_ENODEV;
+    }
+    struct blk_shadow *s = &d->shadow[id];
+    unsigned nseg = rw ? (io->nsectors + BLKIF_SECTORS_PER_PAGE - 1) / BLKIF_SECTORS_PER_PAGE : 0;
+    int rc = shadow_pages(s, nseg, nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    if (rc < 0) return rc;
+    s->op = io->op;
+    s->nseg = (uint16_t)nseg;
+    s->sector = io->sector;
+    s->nsectors = io->nsectors;
+    if (io->op == BLKIF_OP_WRITE)
+        for (unsigned i = 0; i < nseg; i++) {
+            uint32_t left = io->nsectors - i * BLKIF_SECTORS_PER_PAGE;
+            uint32_t n = left >= BLKIF_SECTORS_PER_PAGE ? BLKIF_SECTORS_PER_PAGE : left;
+            memcpy(s->data[i].page, (const uint8_t *)io->buf + (size_t)i * PAGE_SIZE, n * BLKIF_SECTOR_SIZE);
+        }
+    io->done = 0;
+    io->status = 0;
+    s->io = io;
+    s->on_ring = 0;
+    d->inflight++;
+    /* While disconnected the request waits in its shadow; blkfront_recover issues it. */
+    while (d->connected && !d->dead) {
+        if ((rc = issue(d, (unsigned)id)) == 0) {
+            push(d);
+            break;
+        }
+        /* Out of grant references: they come back as requests complete. */
+        if (rc == -XEN_ENOSPC && d->inflight > 1) {
+            if (!blk_poll(d)) wait_for_event(d);
+            continue;
+        }
+        s->io = NULL;
+        d->inflight--;
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- synchronous I/O ---- */
+
+static int blk_rw(struct blkfront *d, uint8_t op, uint64_t sector, void *buf, uint32_t nsectors)
+{
+    static struct blk_io ios[BLK_RING_SIZE];
+    static int busy;
+    if (!d || d->dead) return -XEN_ENODEV;
+    if (busy) return -XEN_EBUSY;   /* not re-entrant: one synchronous transfer at a time */
+    busy = 1;
+    uint32_t per = blk_max_sectors(d), next = 0;
+    int rc = 0;
+    memset(ios, 0, sizeof(ios));
+    for (uint32_t done = 0; done < nsectors;) {
+        struct blk_io *io = &ios[next];
+        if (io->buf) {   /* this slot is still in use: wait for its (oldest) request */
+            int r = blk_wait(d, io);
+            if (r && !rc) rc = r;
+        }
+        uint32_t n = nsectors - done < per ? nsectors - done : per;
+        *io = (struct blk_io){ .op = op, .sector = sector + done, .nsectors = n,
+                               .buf = (uint8_t *)buf + (size_t)done * BLKIF_SECTOR_SIZE };
+        int r = blk_submit(d, io);
+        if (r < 0) { io->buf = NULL; if (!rc) rc = r; break; }
+        done += n;
+        next = (next + 1) % BLK_RING_SIZE;
+    }
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++)
+        if (ios[i].buf) {
+            int r = blk_wait(d, &ios[i]);
+            if (r && !rc) rc = r;
+        }
+    busy = 0;
+    return rc;
+}
+
+int blk_read(struct blkfront *d, uint64_t sector, void *buf, uint32_t nsectors)
+{
+    return blk_rw(d, BLKIF_OP_READ, sector, buf, nsectors);
+}
+
+int blk_write(struct blkfront *d, uint64_t sector, const void *buf, uint32_t nsectors)
+{
+    return blk_rw(d, BLKIF_OP_WRITE, sector, (void *)buf, nsectors);
+}
+
+/* A disk without feature-flush-cache is write-through: nothing to flush (Linux does the same). */
+int blk_flush(struct blkfront *d)
+{
+    if (!d || d->dead) return -XEN_ENODEV;
+    if (!d->feature_flush) return 0;
+    struct blk_io io = { .op = BLKIF_OP_FLUSH_DISKCACHE };
+    int rc = blk_submit(d, &io);
+    return rc < 0 ? rc : blk_wait(d, &io);
+}
+
+int blk_discard(struct blkfront *d, uint64_t sector, uint64_t nsectors)
+{
+    if (!d || d->dead) return -XEN_ENODEV;
+    if (nsectors > 0xffffffffull) return -XEN_E2BIG;
+    struct blk_io io = { .op = BLKIF_OP_DISCARD, .sector = sector, .nsectors = (uint32_t)nsectors };
+    int rc = blk_submit(d, &io);
+    return rc < 0 ? rc : blk_wait(d, &io);
+}
+
+/* ---- connection ---- */
+
+/* Let go of the ring, the event channel and every grant; in-flight requests stay in their shadows. */
+static void blkfront_teardown(struct blkfront *d)
+{
+    d->connected = 0;
+    if (d->port_bound) {
+        evtchn_unbind_handler(d->port);
+        evtchn_close(d->port);
+        d->port_bound = 0;
+    }
+    if (d->ring_page) {
+        if (d->ring_ref != NO_GREF && gnttab_end_access(d->ring_ref) < 0)
+            d->ring_page = NULL;   /* still mapped by the old backend: abandon it */
+        else
+            page_free(d->ring_page);
+        d->ring_page = NULL;
+        d->ring_ref = NO_GREF;
+    }
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++) {
+        shadow_ungrant(&d->shadow[i]);
+        d->shadow[i].on_ring = 0;
+    }
+}
+
+static int write_front_nodes(struct blkfront *d)
+{
+    for (;;) {
+        xenbus_transaction_t t;
+        int retry = 0, rc = xenbus_transaction_start(&t);
+        if (rc < 0) return rc;
+        if ((rc = xenbus_printf(t, d->node, "ring-ref", "%u", (unsigned)d->ring_ref)) < 0 ||
+            (rc = xenbus_printf(t, d->node, "event-channel", "%u", (unsigned)d->port)) < 0 ||
+            (rc = xenbus_printf(t, d->node, "feature-persistent", "%u", d->persistent ? 1u : 0u)) < 0) {
+            xenbus_transaction_end(t, 1, &retry);
+            return rc;
+        }
+        rc = xenbus_transaction_end(t, 0, &retry);
+        if (!retry) return rc;
+    }
+}
+
+static void read_features(struct blkfront *d)
+{
+    long v;
+    read_backend_int(d, "feature-flush-cache", 0, &v); d->feature_flush = v == 1;
+    read_backend_int(d, "feature-barrier", 0, &v); d->feature_barrier = v == 1;
+    read_backend_int(d, "feature-discard", 0, &v); d->feature_discard = v == 1;
+    read_backend_int(d, "feature-persistent", 0, &v); d->persistent = v == 1;
+    read_backend_int(d, "feature-max-indirect-segments", 0, &v);
+    d->max_indirect = v > 0 ? (uint32_t)v : 0;
+    d->segs = d->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
+        ? (d->max_indirect < BLKFRONT_MAX_SEGS ? d->max_indirect : BLKFRONT_MAX_SEGS)
+        : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/* Wait until the backend named by our `backend` node is in InitWait (following a change of backend). */
+static int wait_backend_initwait(struct blkfront *d, uint64_t deadline)
+{
+    for (;;) {
+        read_backend_path(d);
+        int st = backend_state(d);
+        if (st == XenbusStateInitWait) return 0;
+        if (now_ns() >= deadline) return -XEN_ETIMEDOUT;
+        /* Watch the backend's state; a new backend shows up as a change of our `backend` node. */
+        int rc = xenbus_wait_state(d->backend, XenbusStateInitWait, XenbusStateInitWait, WAIT_SLICE_NS);
+        if (rc < 0 && rc != -XEN_ETIMEDOUT) kernel_wait(now_ns() + WAIT_SLICE_NS);   /* no node yet */
+    }
+}
+
+static int blkfront_connect(struct blkfront *d, uint64_t deadline)
+{
+    int rc = wait_backend_initwait(d, deadline);
+    if (rc < 0) return rc;
+    read_features(d);
+    if (!(d->ring_page = page_alloc())) return -XEN_ENOMEM;
+    blkif_sring_t *sring = d->ring_page;
+    SHARED_RING_INIT(sring);
+    FRONT_RING_INIT(&d->ring, sring, PAGE_SIZE);
+    int ref = gnttab_grant_access(d->backend_id, d->ring_page, 0);
+    if (ref < 0) { rc = ref; goto fail; }
+    d->ring_ref = (grant_ref_t)ref;
+    if ((rc = evtchn_alloc_unbound(d->backend_id, &d->port)) < 0) goto fail;
+    d->port_bound = 1;
+    d->kicked = 0;
+    evtchn_bind_handler(d->port, blkfront_event, d);
+    if ((rc = write_front_nodes(d)) < 0) goto fail;
+    if ((rc = xenbus_switch_state(d->node, XenbusStateInitialised)) < 0) goto fail;
+    for (;;) {
+        uint64_t t = now_ns();
+        if (t >= deadline) { rc = -XEN_ETIMEDOUT; goto fail; }
+        rc = xenbus_wait_state(d->backend, XenbusStateConnected, XenbusStateClosed, deadline - t);
+        if (rc == XenbusStateConnected) break;
+        if (rc >= XenbusStateClosing) { rc = -XEN_EIO; goto fail; }
+        if (rc == -XEN_ETIMEDOUT) goto fail;
+        if (rc < 0) kernel_wait(now_ns() + WAIT_SLICE_NS);   /* the node vanished: its domain may be going */
+    }
+    d->sectors = read_backend_u64(d, "sectors");
+    long v;
+    read_backend_int(d, "sector-size", 512, &v); d->sector_size = (uint32_t)v;
+    read_backend_int(d, "info", 0, &v); d->info = (uint32_t)v;
+    if ((rc = xenbus_switch_state(d->node, XenbusStateConnected)) < 0) goto fail;
+    char path[MAX_PATH + 16];
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    xenbus_watch(path, d->watch_token);
+    xenbus_watch(d->be_state_path, d->watch_token);
+    d->connected = 1;
+    d->last_health_ns = now_ns();
+    return 0;
+fail:
+    blkfront_teardown(d);
+    return rc;
+}
+
+/*
+ * The backend went away: take what it answered, let go of the old ring,
+ * connect to whichever backend our `backend` node names now, and issue
+ * again every request that had no response (Linux blkfront_resume +
+ * blkif_recover).  Writes are idempotent, so repeating one the old
+ * backend may have done is harmless; skipping one is what must not happen.
+ */
+static void blkfront_recover(struct blkfront *d)
+{
+    if (d->connected && d->ring_page) take_responses(d);
+    char path[MAX_PATH + 16];
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    xenbus_unwatch(path, d->watch_token);
+    xenbus_unwatch(d->be_state_path, d->watch_token);
+    printk("blkfront %s: backend %s went away with %d request(s) in flight; reconnecting\n",
+           d->name, d->backend, d->inflight);
+    uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
+    int rc;
+    do {
+        blkfront_teardown(d);
+        xenbus_switch_state(d->node, XenbusStateInitialising);
+        rc = blkfront_connect(d, deadline);
+    } while (rc < 0 && rc != -XEN_ENOMEM && now_ns() < deadline);
+    if (rc < 0) {
+        printk("blkfront %s: reconnect failed (%d); failing %d request(s)\n", d->name, rc, d->inflight);
+        d->dead = 1;
+        for (unsigned i = 0; i < BLK_RING_SIZE; i++)
+            if (d->shadow[i].io) {
+                d->shadow[i].on_ring = 1;
+                complete(d, i, BLKIF_RSP_ERROR);
+            }
+        return;
+    }
+    d->reconnects++;
+    unsigned n = 0;
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++) {
+        if (!d->shadow[i].io) continue;
+        if (issue(d, i) == 0) { n++; continue; }
+        d->shadow[i].on_ring = 1;
+        complete(d, i, BLKIF_RSP_ERROR);
+    }
+    d->reissued += n;
+    if (n) push(d);
+    printk("blkfront %s: reconnected to %s (backend domain %u), %u request(s) issued again\n",
+           d->name, d->backend, (unsigned)d->backend_id, n);
+}
+
+static int blkfront_add(const char *name)
+{
+    unsigned long long devid;
+    if (ndevs >= BLKFRONT_MAX_DEVS || parse_u64(name, &devid) < 0) return -XEN_EINVAL;
+    struct blkfront *d = &devs[ndevs];
+    memset(d, 0, sizeof(*d));
+    d->devid = (uint32_t)devid;
+    d->ring_ref = NO_GREF;
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++) {
+        for (unsigned j = 0; j < BLKFRONT_MAX_SEGS; j++) d->shadow[i].data[j].gref = NO_GREF;
+        d->shadow[i].indirect.gref = NO_GREF;
+    }
+    blk_devid_name(d->devid, d->name, sizeof(d->name));
+    snprintk(d->node, sizeof(d->node), "device/vbd/%s", name);
+    snprintk(d->watch_token, sizeof(d->watch_token), "blkfront-%u", (unsigned)d->devid);
+    int rc = read_backend_path(d);
+    if (rc < 0) {
+        printk("blkfront %s: no backend node (%d)\n", d->name, rc);
+        return rc;
+    }
+    if ((rc = blkfront_connect(d, now_ns() + CONNECT_TIMEOUT_NS)) < 0) {
+        printk("blkfront %s: cannot connect to %s (%d)\n", d->name, d->backend, rc);
+        return rc;
+    }
+    ndevs++;
+    printk("blkfront %s: %lu sectors of 512 bytes (sector-size %u)%s%s, backend domain %u%s%s%s\n",
+           d->name, (unsigned long)d->sectors, (unsigned)d->sector_size,
+           d->info & VDISK_READONLY ? ", read-only" : "", d->info & VDISK_CDROM ? ", cdrom" : "",
+           (unsigned)d->backend_id, d->feature_flush ? ", flush" : "",
+           d->persistent ? ", persistent grants" : "",
+           d->segs > BLKIF_MAX_SEGMENTS_PER_REQUEST ? ", indirect" : "");
+    return 0;
+}
+
+int blkfront_probe(void)
+{
+    char list[256];
+    int n = xenbus_ls(XBT_NIL, "device/vbd", list, sizeof(list));
+    if (n <= 0) return 0;
+    const char *p = list;
+    for (int i = 0; i < n; i++) {
+        blkfront_add(p);
+        p += strlen(p) + 1;
+    }
+    return ndevs;
+}
+
+int blkfront_count(void)
+{
+    return ndevs;
+}
+
+struct blkfront *blkfront_get(int index)
+{
+    return index >= 0 && index < ndevs ? &devs[index] : NULL;
+}
+
+struct blkfront *blkfront_find(const char *name)
+{
+    unsigned long long v;
+    for (int i = 0; i < ndevs; i++)
+        if (strcmp(devs[i].name, name) == 0) return &devs[i];
+    if (parse_u64(name, &v) == 0) {
+        for (int i = 0; i < ndevs; i++)
+            if (devs[i].devid == v) return &devs[i];
+        if (v < (unsigned long long)ndevs) return &devs[v];
+    }
+    return NULL;
+}
+
+void blkfront_get_info(struct blkfront *d, struct blkfront_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    memcpy(info->name, d->name, sizeof(info->name));
+    info->devid = d->devid;
+    info->sectors = d->sectors;
+    info->sector_size = d->sector_size;
+    info->info = d->info;
+    info->feature_flush = d->feature_flush;
+    info->feature_discard = d->feature_discard;
+    info->persistent = d->persistent;
+    info->max_indirect_segments = d->max_indirect;
+    info->segs_per_request = d->segs;
+    info->backend_id = d->backend_id;
+    info->backend = d->backend;
+    info->connected = d->connected;
+    info->reconnects = d->reconnects;
+    info->requests = d->requests;
+    info->reissued = d->reissued;
+    info->errors = d->errors;
+}
