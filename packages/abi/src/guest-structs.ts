@@ -46,3 +46,9 @@ export const XENMEM_STRUCT = {
   reservation: { extent_start: 0, nr_extents: 8, extent_order: 16, mem_flags: 20, domid: 24, size: 32 },
 } as const;
 
+
+/** xen/include/public/hvm/hvm_op.h */
+export const HVM_STRUCT = {
+  /** struct xen_hvm_param { domid_t domid; uint32_t index; uint64_t value; } */
+  param: { domid: 0, index: 4, value: 8, size: 16 },
+} as const;

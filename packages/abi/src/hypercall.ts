@@ -31,6 +31,7 @@
  * | evtchn.*                   | ports | EVTCHNOP_*                               |
  * | domctl/sysctl scheduling   | dom0  | see sched.ts (SchedHypercalls)           |
  * | hvm.* (ioreq, dm_op)       | target| see ioreq.ts (IoreqHypercalls)           |
+ * | hvm.get_param / set_param  | target / dom0 | HVMOP_get_param / set_param (hvm-params.ts) |
  *
  * "target" means XSM_TARGET: the domain itself, dom0, or a stub domain for
  * its own guest.
@@ -81,6 +82,7 @@ import type {
 } from './event-channel.js';
 import type { SchedHypercalls } from './sched.js';
 import type { IoreqEvents, IoreqHypercalls } from './ioreq.js';
+import type { HvmParamHypercalls } from './hvm-params.js';
 
 export interface HelloArgs {
   domid: DomId;
@@ -126,7 +128,7 @@ export interface CreateDomainReply {
 }
 
 /** The op table: these, plus the scheduling ops of sched.ts (SchedHypercalls). */
-export interface Hypercalls extends SchedHypercalls, IoreqHypercalls {
+export interface Hypercalls extends SchedHypercalls, IoreqHypercalls, HvmParamHypercalls {
   hello: { args: HelloArgs; reply: HelloReply };
   xen_version: { args: Record<string, never>; reply: XenVersionReply };
   'console_io.write': { args: { text: string }; reply: null };

@@ -27,3 +27,5 @@ export * from './xenbus.js';
 export * from './blkif.js';
 export * from './netif.js';
 export * from './pcap.js';
+export * from './hvm-params.js';
+export * from './console-ring.js';

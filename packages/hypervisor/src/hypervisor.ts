@@ -41,6 +41,7 @@ import { kbToPages } from './common/memory.js';
 import { snapshot, type Mirror } from './common/mirror.js';
 import { sysctlOps } from './common/sysctl.js';
 import { schedOps } from './common/sched-ops.js';
+import { hvmParamOps } from './common/hvm-params.js';
 
 /**
  * How the vCPU layer raises an event upcall in a guest: called when a port
@@ -79,7 +80,7 @@ export class Hypervisor {
     this.log = opts.log;
     this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
     this.ioreq = new IoreqServers(this);
-    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this), ...this.ioreq.ops() };
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this), ...hvmParamOps(this), ...this.ioreq.ops() };
     this.guests = new GuestVcpus(this, { pcpus: opts.pcpus });
   }
 
@@ -252,10 +253,17 @@ export class Hypervisor {
     if (port !== undefined) this.setPending(d, port);
   }
 
-  /** send_global_virq(): to the global VIRQ handler, dom0. */
+  /**
+   * send_global_virq(): to the global VIRQ handler.  That is dom0, except
+   * VIRQ_DOM_EXC goes to a live xenstore domain (createdomain flag
+   * xs_domain) when there is one: what init-xenstore-domain sets up in Xen
+   * with xc_domain_set_virq_handler(VIRQ_DOM_EXC), so xenstored learns of
+   * every shutdown and death (get_global_virq_handler() falls back to dom0).
+   */
   sendGlobalVirq(virq: number): void {
-    const dom0 = this.domains.get(DOMID_DOM0);
-    if (dom0) this.sendVirq(dom0, virq, 0);
+    const xs = virq === VIRQ.DOM_EXC ? this.domains.all().find((d) => d.flags.includes('xs_domain') && !d.dying) : undefined;
+    const handler = xs ?? this.domains.get(DOMID_DOM0);
+    if (handler) this.sendVirq(handler, virq, 0);
   }
 
   /** vcpu_mark_events_pending(): a guest gets an upcall; a process gets a message (batched). */

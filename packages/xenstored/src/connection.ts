@@ -9,7 +9,7 @@ import type { Transaction } from './transaction.js';
 import type { Watch } from './watches.js';
 import { domainPath } from './path.js';
 
-export type ConnectionKind = 'unix' | 'zmq' | 'internal';
+export type ConnectionKind = 'unix' | 'zmq' | 'ring' | 'internal';
 
 let nextConnectionId = 1;
 

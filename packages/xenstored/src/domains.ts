@@ -7,10 +7,17 @@
  * dom0 is always introduced: C xenstored introduces the master domain
  * itself at start (domain.c dom0_init()).
  */
-import { DOMID_DOM0, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_WATCHDEPTH } from '@xenbox/abi';
+import {
+  DOMID_DOM0,
+  XENSTORE_SERVER_FEATURE_DOMID_ANY,
+  XENSTORE_SERVER_FEATURE_ERROR,
+  XENSTORE_SERVER_FEATURE_RECONNECTION,
+  XENSTORE_SERVER_FEATURE_WATCHDEPTH,
+} from '@xenbox/abi';
 
-/** What xenbox's xenstored implements: watch depth and DOMID_ANY permissions (no ring, so no ERROR/RECONNECTION bits). */
-export const SERVER_FEATURES = XENSTORE_SERVER_FEATURE_WATCHDEPTH | XENSTORE_SERVER_FEATURE_DOMID_ANY;
+/** What xenbox's xenstored implements: ring reconnection and the error field (ring-connection.ts), watch depth, DOMID_ANY permissions. */
+export const SERVER_FEATURES =
+  XENSTORE_SERVER_FEATURE_RECONNECTION | XENSTORE_SERVER_FEATURE_ERROR | XENSTORE_SERVER_FEATURE_WATCHDEPTH | XENSTORE_SERVER_FEATURE_DOMID_ANY;
 
 export interface DomainInfo {
   domid: number;
@@ -21,6 +28,8 @@ export interface DomainInfo {
   features: number;
   /** Shut down (reported via @releaseDomain); RESUME clears it. */
   shutdown: boolean;
+  /** A guest's ring page and its port, from INTRODUCE (kept so a restarted xenstored can serve it again). */
+  ring?: { gfn: number; port: number };
 }
 
 export class Domains {

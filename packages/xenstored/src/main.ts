@@ -10,7 +10,7 @@ import { XenstoredServer } from './server.js';
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'xenstored' });
-  const server = await XenstoredServer.start({ runDir: dom.runDir, log: dom.log });
+  const server = await XenstoredServer.start({ runDir: dom.runDir, log: dom.log, hv: dom.hv });
   dom.onShutdown(() => server.close());
   dom.log.info({ socket: server.socketPath }, 'xenstored serving');
   dom.ready();

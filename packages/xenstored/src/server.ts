@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipcEndpoint, runDirLayout } from '@xenbox/abi';
-import type { Logger } from '@xenbox/libxen';
+import type { HypervisorConnection, Logger } from '@xenbox/libxen';
 import { Persistence } from './persistence.js';
+import { RingListener } from './ring-listener.js';
 import { UnixSocketListener } from './unix-socket.js';
 import { Xenstored } from './xenstored.js';
 import { ZmqListener } from './zmq-socket.js';
@@ -20,6 +21,8 @@ export interface XenstoredServerOptions {
   persistent?: boolean;
   /** Also serve ZeroMQ (default true). */
   zmq?: boolean;
+  /** xenstored's hypervisor connection (as a domain of a stack): guests' rings and VIRQ_DOM_EXC. */
+  hv?: HypervisorConnection;
 }
 
 /** Where dom0's ZeroMQ secret lives (mode 0600 in the 0700 run dir). */
@@ -30,6 +33,7 @@ export class XenstoredServer {
   private persistence: Persistence | null = null;
   private unix: UnixSocketListener | null = null;
   private zmq: ZmqListener | null = null;
+  rings: RingListener | null = null;
 
   private constructor(readonly opts: XenstoredServerOptions) {
     this.xs = new Xenstored(opts.log);
@@ -62,9 +66,14 @@ export class XenstoredServer {
       this.zmq = new ZmqListener(this.xs, ipcEndpoint(layout.xenstoredZmqSocket), dom0Secret(this.opts.runDir));
       await this.zmq.listen();
     }
+    if (this.opts.hv) {
+      this.rings = new RingListener(this.xs, this.opts.hv, this.opts.log);
+      await this.rings.start();
+    }
   }
 
   async close(): Promise<void> {
+    await this.rings?.close();
     await this.unix?.close();
     await this.zmq?.close();
     this.persistence?.close();

@@ -32,6 +32,7 @@ import { Store } from './store.js';
 import { doTransactionEnd, doTransactionStart } from './transaction-operations.js';
 import { doResetWatches, doUnwatch, doWatch } from './watch-operations.js';
 import { WatchRegistry } from './watches.js';
+import type { RingTransport } from './ring-listener.js';
 
 interface Handler {
   fn: (req: Request) => Reply;
@@ -86,6 +87,8 @@ export class Xenstored {
   journal: ((c: StateChange) => void) | null = null;
   /** Runs before any bytes leave for any client: persistence.ts flushes the journal here. */
   beforeSend: () => void = () => {};
+  /** Guests' rings (ring-listener.ts), when xenstored runs with a hypervisor. */
+  rings: RingTransport | null = null;
 
   constructor(readonly log: Logger) {
     this.store.fire = (path, node, exact, oldPerms) => this.watches.fire(path, node, exact, oldPerms);

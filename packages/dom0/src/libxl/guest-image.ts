@@ -4,7 +4,7 @@
  * tree in the toolstack the same way): the kernel's ELF segments, the
  * device tree, the entry point.  Pure: the builder then writes it.
  */
-import { GUEST_RAM_BASE, XenError } from '@xenbox/abi';
+import { GUEST_RAM_BASE, MAGIC_PAGES, XenError } from '@xenbox/abi';
 import { dtbAddress, parseElf, virtDeviceTree } from '@xenbox/hypervisor';
 
 export const PAGE_SIZE = 4096;
@@ -39,9 +39,11 @@ function checkFits(what: string, start: number, len: number, ramEnd: number): vo
 
 export function pvhGuestImage(input: GuestImageInput): GuestImage {
   const elf = parseElf(input.kernel);
-  const ramEnd = GUEST_RAM_BASE + input.memBytes;
-  const dtb = virtDeviceTree({ memBytes: input.memBytes, harts: input.vcpus, bootargs: input.cmdline ?? '', devices: false });
-  const dtbAddr = dtbAddress(input.memBytes, dtb.length);
+  // The top MAGIC_PAGES of RAM are the console and xenstore rings (domain-rings.ts): not in /memory, nothing loaded there.
+  const visibleBytes = input.memBytes - MAGIC_PAGES.count * PAGE_SIZE;
+  const ramEnd = GUEST_RAM_BASE + visibleBytes;
+  const dtb = virtDeviceTree({ memBytes: visibleBytes, harts: input.vcpus, bootargs: input.cmdline ?? '', devices: false });
+  const dtbAddr = dtbAddress(visibleBytes, dtb.length);
   const chunks: ImageChunk[] = [];
   let kernelEnd = 0;
   for (const seg of elf.segments) {

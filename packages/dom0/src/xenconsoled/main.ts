@@ -4,13 +4,16 @@
  * dom0's privilege, takes every guest's console output from the hypervisor
  * (console.subscribe), logs it to $RUN_DIR/console/guest-<name>.log, and lets
  * `xl console` attach through $RUN_DIR/console/xenconsoled.sock
- * (protocol: @xenbox/abi console-attach.ts).
+ * (protocol: @xenbox/abi console-attach.ts).  PVH guests' PV console rings
+ * (ring-consoles.ts) feed the same log and stream; keyboard input goes to a
+ * guest's ring once it uses one, else to its SBI console.
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { CONSOLE_ATTACH_VERB, XenError, type ConsoleOutputEvent, type DomId } from '@xenbox/abi';
 import { bootstrapDomain, runMain, type DomainProcess } from '@xenbox/libxen';
 import { ConsoleHub } from './console-hub.js';
+import { RingConsoles } from './ring-consoles.js';
 
 const MAX_ATTACH_LINE = 64;
 
@@ -24,7 +27,9 @@ async function nameOf(dom: DomainProcess, domid: DomId, cache: Map<DomId, string
 }
 
 /** One `xl console` connection: the ATTACH line, then bytes both ways. */
-function serveAttach(dom: DomainProcess, hub: ConsoleHub, names: Map<DomId, string>, sock: Socket): void {
+type Input = (domid: DomId, data: Uint8Array) => void;
+
+function serveAttach(dom: DomainProcess, hub: ConsoleHub, names: Map<DomId, string>, input: Input, sock: Socket): void {
   let head = Buffer.alloc(0);
   let domid: DomId | null = null;
   const fail = (e: unknown) => {
@@ -34,7 +39,7 @@ function serveAttach(dom: DomainProcess, hub: ConsoleHub, names: Map<DomId, stri
   sock.on('error', () => sock.destroy());
   sock.on('data', (chunk: Buffer) => {
     if (domid !== null) {
-      dom.hv.post('console.input', { domid, data: chunk });
+      input(domid, chunk);
       return;
     }
     head = Buffer.concat([head, chunk]);
@@ -53,7 +58,7 @@ function serveAttach(dom: DomainProcess, hub: ConsoleHub, names: Map<DomId, stri
         domid = id;
         sock.write(`OK ${name}\n`);
         sock.write(hub.attach(id, name, sock));
-        if (rest.length) dom.hv.post('console.input', { domid: id, data: rest });
+        if (rest.length) input(id, rest);
         sock.resume();
       },
       (e: unknown) => fail(e instanceof XenError && e.errno === 'ESRCH' ? new XenError('ESRCH', `no domain ${id}`) : e),
@@ -65,19 +70,33 @@ runMain(async () => {
   const dom = await bootstrapDomain({ name: 'xenconsoled' });
   const hub = new ConsoleHub(dom.layout);
   const names = new Map<DomId, string>();
-  dom.hv.on('console.output', (ev: ConsoleOutputEvent) => {
-    nameOf(dom, ev.domid, names).then(
-      (name) => hub.output(ev.domid, name, ev.data),
-      () => hub.output(ev.domid, `d${ev.domid}`, ev.data),
+  const output = (domid: DomId, data: Uint8Array) =>
+    nameOf(dom, domid, names).then(
+      (name) => hub.output(domid, name, data),
+      () => hub.output(domid, `d${domid}`, data),
     );
-  });
+  dom.hv.on('console.output', (ev: ConsoleOutputEvent) => void output(ev.domid, ev.data));
   try {
     await dom.hv.call('console.subscribe', {});
   } catch (e) {
     dom.log.warn({ err: (e as Error).message }, 'the hypervisor has no guest consoles to give (console.subscribe failed)');
   }
+  let rings: RingConsoles | null = null;
+  try {
+    rings = new RingConsoles(dom, await dom.xenstore(), (domid, data) => void output(domid, data));
+    await rings.start();
+    const r = rings;
+    dom.onShutdown(() => r.stop());
+  } catch (e) {
+    rings = null;
+    dom.log.warn({ err: (e as Error).message }, 'no xenstore: guests\' console rings will not be served');
+  }
+  const input: Input = (domid, data) => {
+    if (rings?.takesInput(domid)) rings.input(domid, data);
+    else dom.hv.post('console.input', { domid, data });
+  };
   rmSync(dom.layout.consoleSocket, { force: true });
-  const server = createServer((sock) => serveAttach(dom, hub, names, sock));
+  const server = createServer((sock) => serveAttach(dom, hub, names, input, sock));
   await new Promise<void>((res, rej) => server.listen(dom.layout.consoleSocket, res).once('error', rej));
   dom.onShutdown(() => new Promise<void>((res) => server.close(() => res())));
   dom.onShutdown(() => rmSync(dom.layout.consoleSocket, { force: true }));

@@ -88,7 +88,7 @@ export function domctlOps(hv: Hypervisor): HypercallTable {
       },
     },
     'domctl.getdomaininfo': {
-      priv: 'priv',
+      priv: 'xs_priv',
       handle: (_caller, raw) => domOf('domctl.getdomaininfo', raw).info(),
     },
     'domctl.pausedomain': {

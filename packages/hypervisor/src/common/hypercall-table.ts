@@ -7,8 +7,12 @@
 import { XenError, type HypercallOp } from '@xenbox/abi';
 import type { Domain } from './domain.js';
 
-/** XSM_HOOK: anyone; XSM_PRIV: the control domain (dom0). */
-export type Privilege = 'hook' | 'priv';
+/**
+ * XSM_HOOK: anyone; XSM_PRIV: the control domain (dom0); XSM_XS_PRIV: dom0
+ * or the xenstore domain (created with flag xs_domain), for what xenstored
+ * needs to know about domains (getdomaininfo, as in xsm/dummy.h).
+ */
+export type Privilege = 'hook' | 'priv' | 'xs_priv';
 
 /** Who is calling besides the domain: the connection, so mirrors can be tied to it. */
 export interface CallContext {
@@ -25,6 +29,9 @@ export type HypercallTable = Partial<Record<HypercallOp, HypercallEntry>>;
 export function lookupHypercall(table: HypercallTable, op: string, caller: Domain): HypercallEntry {
   const entry = Object.prototype.hasOwnProperty.call(table, op) ? table[op as HypercallOp] : undefined;
   if (!entry) throw new XenError('ENOSYS', `no hypercall '${op}'`);
+  if (entry.priv === 'xs_priv' && !caller.isPrivileged && !caller.flags.includes('xs_domain')) {
+    throw new XenError('EPERM', `${op}: only the control domain or the xenstore domain may make this call (caller is d${caller.domid})`);
+  }
   if (entry.priv === 'priv' && !caller.isPrivileged) {
     throw new XenError('EPERM', `${op}: only the control domain may make this call (caller is d${caller.domid})`);
   }

@@ -31,7 +31,7 @@ export function physinfo(hv: Hypervisor): PhysInfo {
 
 export function sysctlOps(hv: Hypervisor): HypercallTable {
   return {
-    'sysctl.getdomaininfolist': { priv: 'priv', handle: () => hv.domains.all().map((d) => d.info()) },
+    'sysctl.getdomaininfolist': { priv: 'xs_priv', handle: () => hv.domains.all().map((d) => d.info()) },
     'sysctl.physinfo': { priv: 'priv', handle: () => physinfo(hv) },
     'console_io.read': {
       priv: 'priv',

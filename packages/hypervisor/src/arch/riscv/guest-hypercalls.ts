@@ -15,6 +15,8 @@ import {
   GNTST,
   GNTTAB_STRUCT,
   GNTTABOP,
+  HVMOP,
+  HVM_STRUCT,
   SCHEDOP,
   SHUTDOWN_REASONS,
   VIRQ,
@@ -73,6 +75,8 @@ export function guestHypercall(c: GuestCall, op: number, args: bigint[]): number
       return memoryOp(c, Number(a0 & 0xffff_ffffn), a1);
     case XEN_HYPERCALL.set_timer_op:
       return setTimerOp(c, a0);
+    case XEN_HYPERCALL.hvm_op:
+      return hvmOp(c, Number(a0 & 0xffff_ffffn), a1);
     default:
       throw new XenError('ENOSYS', `hypercall ${op} is not available to guests yet`);
   }
@@ -260,6 +264,28 @@ function reservation(c: GuestCall, cmd: number, ptr: bigint): number {
   const gfns = Array.from({ length: Number(nr) }, (_, i) => Number(list.getBigUint64(i * 8, true) & 0xffff_ffffn));
   const op = cmd === XENMEM.populate_physmap ? 'memory.populate_physmap' : 'memory.decrease_reservation';
   return call<{ done: number }>(c, op, { domid: DOMID_SELF, gfns }).done;
+}
+
+// ---------------------------------------------------------------- hvm_op
+
+/**
+ * HYPERVISOR_hvm_op(op, struct xen_hvm_param *): HVMOP_get_param writes
+ * `value` back; HVMOP_set_param goes through the same table, where a guest
+ * is refused (EPERM: only the toolstack sets params).  Other ops ENOSYS.
+ */
+export function hvmOp(c: GuestCall, op: number, ptr: bigint): number {
+  const L = HVM_STRUCT.param;
+  if (op !== HVMOP.get_param && op !== HVMOP.set_param) throw new XenError('ENOSYS', `HVMOP ${op} is not available to guests`);
+  const a = c.mem.read(ptr, L.size);
+  const args = { domid: a.getUint16(L.domid, true), index: a.getUint32(L.index, true) };
+  if (op === HVMOP.set_param) {
+    const value = a.getBigUint64(L.value, true);
+    call(c, 'hvm.set_param', { ...args, value: value > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(value) });
+    return 0;
+  }
+  const { value } = call<{ value: number }>(c, 'hvm.get_param', args);
+  c.mem.writeU64(ptr + BigInt(L.value), BigInt(value));
+  return 0;
 }
 
 // ---------------------------------------------------------------- set_timer_op
