@@ -13,8 +13,9 @@
  *     slot per 4 KiB (first slot size = whole frame, NETTXF_more_data on all
  *     but the last; more than one slot only if the backend offers
  *     feature-sg); the ids come back in tx responses.
- *   rx: every rx ring slot always holds a request for its own page (id =
- *     slot, as netfront's xennet_rxidx), granted writable; a response is
+ *   rx: the rx ring is kept stocked with requests, each for the page of the
+ *     slot it sits in (id = slot, as netfront's xennet_rxidx), granted
+ *     writable; a response is
  *     read from the page of its slot, slots chained by NETRXF_more_data make
  *     one frame, extra-info slots are skipped; the request is posted again.
  *   reconnect: the frontend follows its `backend` key and the backend's
@@ -81,6 +82,8 @@ export interface NetfrontOptions {
   grants?: GrantTable;
   /** How long connect() waits for the first connection (default 10 s). */
   timeoutMs?: number;
+  /** rx requests kept posted (default 256, the ring's size; 0 = a deaf frontend, for tests). */
+  rxBuffers?: number;
 }
 
 export interface NetfrontStats {
@@ -312,7 +315,8 @@ export class Netfront {
     const rxRingRef = this.grants.grantAccess(beId, rxPage.gfn);
     const txRefs = this.txBufs.map((p) => this.grants.grantAccess(beId, p.gfn, true));
     const rxRefs = this.rxBufs.map((p) => this.grants.grantAccess(beId, p.gfn));
-    for (let i = 0; i < RING_SLOTS; i++) rx.queueRequest(encodeRxRequest({ id: i, gref: rxRefs[i]! }));
+    const posted = Math.max(0, Math.min(RING_SLOTS, this.o.rxBuffers ?? RING_SLOTS));
+    for (let i = 0; i < posted; i++) rx.queueRequest(encodeRxRequest({ id: i, gref: rxRefs[i]! }));
     rxPage.page.setU32(RING_REQ_PROD_OFFSET, rx.reqProdPvt);
     await this.grants.publish();
     await Mirrors.of(hv).sync([txPage.page, rxPage.page]);
@@ -562,7 +566,9 @@ export class Netfront {
       const slot = link.rx.rspCons & (RING_SLOTS - 1);
       const raw = link.rx.takeResponse();
       this.takeRxSlot(raw, slot);
-      link.rx.queueRequest(encodeRxRequest({ id: slot, gref: link.rxRefs[slot]! }));
+      // A request's buffer is the page of the slot it sits in (so its response, in the same slot, is found there).
+      const next = link.rx.reqProdPvt & (RING_SLOTS - 1);
+      link.rx.queueRequest(encodeRxRequest({ id: next, gref: link.rxRefs[next]! }));
       reposted++;
     }
     if (reposted) {
