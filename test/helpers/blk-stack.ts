@@ -22,6 +22,7 @@ export interface FrontDomain {
 
 export class BlkStack {
   private readonly fronts: FrontDomain[] = [];
+  private blkback: DomId | null = null;
 
   private constructor(
     readonly stack: TestStack,
@@ -44,9 +45,12 @@ export class BlkStack {
     }
   }
 
-  async blkbackDomid(): Promise<DomId> {
-    const s = await this.stack.waitFor('blkback', (x) => x.state === 'ready' && x.domid !== null, 15_000);
-    return s.domid!;
+  /** The blkback's domid (asked of the supervisor once; `fresh` after a restart). */
+  async blkbackDomid(fresh = false): Promise<DomId> {
+    if (this.blkback !== null && !fresh) return this.blkback;
+    const s = await this.stack.waitFor('blkback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== this.blkback, 15_000);
+    this.blkback = s.domid!;
+    return this.blkback;
   }
 
   /** A process domain to run a front end in: created, introduced to xenstored, connected. */
@@ -69,7 +73,8 @@ export class BlkStack {
   /**
    * Point a vbd at another backend domain (a restarted blkback): write its
    * backend directory under the new domain as libxl would, then the front
-   * end's `backend`/`backend-id`, in one transaction.
+   * end's `backend`/`backend-id`, and let the new domain read the front
+   * end's nodes, in one transaction.
    */
   async repointVbd(o: { frontend: DomId; devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; backend: DomId }): Promise<void> {
     const fe = frontendPath(o.frontend, 'vbd', o.devid);
@@ -82,6 +87,11 @@ export class BlkStack {
       for (const [k, v] of Object.entries(keys)) await t.write(`${be}/${k}`, v);
       await t.write(`${fe}/backend`, be);
       await t.write(`${fe}/backend-id`, String(o.backend));
+      // The front end's nodes named the old backend as their reader: the new one must read them
+      // (each node carries its own permissions, set when it was created).
+      const fePerms = [{ id: o.frontend, perm: 'n' as const }, { id: o.backend, perm: 'r' as const }];
+      await t.setPerms(fe, fePerms);
+      for (const k of await t.directory(fe)) await t.setPerms(`${fe}/${k}`, fePerms);
     });
   }
 
