@@ -6,16 +6,19 @@
  * plainly when it does not), runs the workload its command line names, and
  * its shell answers what is typed through `xl console`.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
+import { GrantMapper, HypervisorConnection } from '@xenbox/libxen';
 import { TestStack } from './helpers/stack.js';
 import { REPO, XL_BIN } from './helpers/paths.js';
 
 const IMAGE = resolve(REPO, 'packages/guests/images/pvkernel.elf');
+const XS_UTILS = '/usr/bin/xenstore-ls';
 let stack: TestStack;
+let dom0: HypervisorConnection;
 const consoles: ChildProcessWithoutNullStreams[] = [];
 
 const xl = (...args: string[]) => stack.xl(...args);
@@ -61,16 +64,38 @@ async function listed(name: string): Promise<{ domid: number; state: string } | 
   return { domid: Number(cols[1]), state: cols[4]! };
 }
 
+/** Xen's own xenstore tools against this stack's xenstored. */
+function xenstoreTool(tool: 'ls' | 'read' | 'write', ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(`/usr/bin/xenstore-${tool}`, args, { env: { ...process.env, XENSTORED_PATH: runDirLayout(stack.runDir).xenstoredSocket }, timeout: 10_000 }, (err, stdout, stderr) =>
+      res({ code: err ? 1 : 0, stdout, stderr }));
+  });
+}
+
+type Console = ReturnType<typeof attach>;
+
+/** Type a line and wait until the answer matches `want`; the answer. */
+async function typedIn(con: Console, line: string, want: RegExp): Promise<string> {
+  const from = con.out().length;
+  con.type(line + '\r');
+  await until(`the answer to '${line}'`, () => want.test(con.out().slice(from)), 10_000, () => `; xl console shows:\n${con.out().slice(from)}`);
+  return con.out().slice(from);
+}
+
 beforeAll(async () => {
   stack = await TestStack.up('pvkernel');
+  dom0 = await HypervisorConnection.connect({ runDir: stack.runDir, domid: 0, token: readFileSync(runDirLayout(stack.runDir).dom0Token, 'utf8').trim() });
 }, 60_000);
 afterAll(async () => {
   for (const c of consoles) c.kill();
+  await dom0?.close();
   for (const name of ['pvk-cpu', 'pvk-shell', 'pvk-crash']) if (stack && (await listed(name))) await xl('destroy', name);
   await stack?.destroy();
 }, 60_000);
 
 describe('the pvkernel', () => {
+  let shell: Console;
+
   it('boots from xl create, prints its banner with the RAM /memory gives and the command line, and runs the cpu workload', async () => {
     const r = await xl('create', config('pvk-cpu', { cmdline: '"cpu seconds=1 then=poweroff"' }));
     expect(r.code, r.stderr).toBe(0);
@@ -97,14 +122,10 @@ describe('the pvkernel', () => {
   it('runs its shell on the console: echo, help, free, uptime, and an unknown command', async () => {
     const r = await xl('create', config('pvk-shell', { cmdline: '"shell"' }));
     expect(r.code, r.stderr).toBe(0);
-    const con = attach('pvk-shell');
+    shell = attach('pvk-shell');
+    const con = shell;
     await until('the prompt', () => consoleLog('pvk-shell').includes('pvkernel> '), 15_000, () => `; console:\n${consoleLog('pvk-shell')}`);
-    const typed = async (line: string, want: RegExp) => {
-      const from = con.out().length;
-      con.type(line + '\r');
-      await until(`the answer to '${line}'`, () => want.test(con.out().slice(from)), 10_000, () => `; xl console shows:\n${con.out().slice(from)}`);
-      return con.out().slice(from);
-    };
+    const typed = (line: string, want: RegExp) => typedIn(con, line, want);
     expect(await typed('echo hello from xl console', /hello from xl console\r\npvkernel> /)).toContain('echo hello from xl console');
     expect(await typed('help', /xenstore-read PATH[^]*pvkernel> /)).toContain('poweroff | reboot | crash');
     expect(await typed('free', /Mem: +\d+ +\d+ +\d+[^]*pvkernel> /)).toMatch(/grant refs in use: \d+/);
@@ -115,10 +136,66 @@ describe('the pvkernel', () => {
     expect(await typed('junk\x15echo clean', /\r\nclean\r\npvkernel> /)).toBeTruthy();
   }, 60_000);
 
+  it('finds xenstore through the HVM params: reads its name, writes data/, and Xen\'s own xenstore-ls sees it', async (ctx) => {
+    const text = consoleLog('pvk-shell');
+    if (text.includes('no xenstore (hvm_op get_param: -38)')) {
+      // A toolstack without HVM params: the kernel said so and its shell still runs (tested above).
+      ctx.skip();
+    }
+    const domid = (await listed('pvk-shell'))!.domid;
+    expect(text).toContain(`xenbox pvkernel: domid ${domid} (pvk-shell), 31 MiB, cmdline 'shell'`);
+    expect(text).toContain('console: switched to the Xen console ring');
+    if (!existsSync(XS_UTILS)) return;
+    const ls = await xenstoreTool('ls', `/local/domain/${domid}/data`);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('kernel = "xenbox-pvkernel"');
+    expect(ls.stdout).toMatch(/memory-kb = "\d+"/);
+    expect(ls.stdout).toMatch(/boot-ms = "\d+"/);
+  });
+
+  it('serves xenstore-read/-write/-ls from its shell, with xenstored\'s errors as -errno', async (ctx) => {
+    if (consoleLog('pvk-shell').includes('no xenstore')) {
+      expect(await typedIn(shell, 'xenstore-read name', /no xenstore\r\npvkernel> /)).toBeTruthy();
+      ctx.skip();
+    }
+    const domid = (await listed('pvk-shell'))!.domid;
+    expect(await typedIn(shell, 'xenstore-read name', /\r\npvk-shell\r\npvkernel> /)).toBeTruthy();
+    expect(await typedIn(shell, `xenstore-read /local/domain/${domid}/domid`, new RegExp(`\r\n${domid}\r\npvkernel> `))).toBeTruthy();
+    await typedIn(shell, 'xenstore-write data/greeting "hello xenstore"', /pvkernel> $/);
+    if (existsSync(XS_UTILS)) {
+      const r = await xenstoreTool('read', `/local/domain/${domid}/data/greeting`);
+      expect(r.stdout.trim()).toBe('hello xenstore');
+      const w = await xenstoreTool('write', `/local/domain/${domid}/data/from-dom0`, 'written by dom0');
+      expect(w.code, w.stderr).toBe(0);
+      expect(await typedIn(shell, 'xenstore-read data/from-dom0', /\r\nwritten by dom0\r\npvkernel> /)).toBeTruthy();
+    }
+    expect(await typedIn(shell, 'xenstore-ls', /pvkernel> $/)).toMatch(/name = "pvk-shell"[^]*data = ""[^]*\r\n greeting = "hello xenstore"/);
+    // Hostile or mistaken requests come back as xenstored's errors, and the shell carries on.
+    expect(await typedIn(shell, 'xenstore-read data/no-such-node', /error -2\r\npvkernel> /)).toBeTruthy();
+    expect(await typedIn(shell, 'xenstore-write /local/domain/0/evil x', /error -13\r\npvkernel> /)).toBeTruthy();
+    expect(await typedIn(shell, 'xenstore-read bad//path', /error -22\r\npvkernel> /)).toBeTruthy();
+    await typedIn(shell, 'xenstore-rm data/greeting', /pvkernel> $/);
+    expect(await typedIn(shell, 'xenstore-read data/greeting', /error -2\r\npvkernel> /)).toBeTruthy();
+  });
+
+  it('grants dom0 a page that dom0 maps; ending the grant is -EBUSY while it is mapped, then works once', async () => {
+    const domid = (await listed('pvk-shell'))!.domid;
+    const out = await typedIn(shell, 'grant 0 ro', /gref \d+ [^]*pvkernel> $/);
+    const gref = Number(/gref (\d+)/.exec(out)![1]);
+    expect(gref).toBeGreaterThanOrEqual(8); // refs 0..7 are reserved
+    const mapper = new GrantMapper(dom0);
+    const { handle, page } = await mapper.mapOne(domid, gref, true);
+    const want = `xenbox pvkernel: page granted to d0 as gref ${gref}`;
+    expect(Buffer.from(page.read(0, want.length)).toString('latin1')).toBe(want);
+    expect(await typedIn(shell, `ungrant ${gref}`, /ungrant \d+: -?\d+\r\npvkernel> $/)).toContain(`ungrant ${gref}: -16`);
+    await mapper.unmap([{ handle, page }]);
+    expect(await typedIn(shell, `ungrant ${gref}`, /ungrant \d+: -?\d+\r\npvkernel> $/)).toContain(`ungrant ${gref}: 0`);
+    expect(await typedIn(shell, `ungrant ${gref}`, /ungrant \d+: -?\d+\r\npvkernel> $/)).toContain(`ungrant ${gref}: -22`);
+    expect(await typedIn(shell, 'ungrant 1', /ungrant \d+: -?\d+\r\npvkernel> $/)).toContain('ungrant 1: -22'); // reserved: xenstore's
+  });
+
   it('powers off on `poweroff` (on_poweroff = destroy)', async () => {
-    const con = attach('pvk-shell');
-    await until('the console to attach', () => con.out().length > 0 || true);
-    con.type('poweroff\r');
+    shell.type('poweroff\r');
     await until('the domain to be gone', async () => !(await listed('pvk-shell')), 15_000);
     expect(consoleLog('pvk-shell')).toContain('reboot: Power down');
   }, 30_000);

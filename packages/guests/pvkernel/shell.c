@@ -92,6 +92,8 @@ static void cmd_help(void)
            "  xenstore-write PATH VALUE  write a node\n"
            "  xenstore-rm PATH           remove a node and its children\n"
            "  xenstore-ls [PATH]         list a subtree\n"
+           "  grant DOMID [ro]           grant DOMID a page (prints the gref)\n"
+           "  ungrant GREF               end that grant (-16 while it is mapped)\n"
            "  poweroff | reboot | crash  end the domain (crash: a fatal fault, as sysrq-c)\n");
     char *argv[1] = { "help" };
     shell_command(1, argv);   /* the drivers list theirs */
@@ -138,6 +140,42 @@ out:
     kfree(value);
 }
 
+/* grant DOMID [ro]: a fresh page with a known text, granted to DOMID (for learning, and the tests). */
+#define MAX_TEST_GRANTS 16
+static struct { int ref; void *page; } test_grants[MAX_TEST_GRANTS];
+
+static void cmd_grant(int argc, char **argv)
+{
+    int slot = -1;
+    for (int i = 0; i < MAX_TEST_GRANTS && slot < 0; i++) if (!test_grants[i].page) slot = i;
+    if (slot < 0) { printk("grant: all %d test grants in use\n", MAX_TEST_GRANTS); return; }
+    char *page = page_alloc();
+    if (!page) { printk("grant: out of memory\n"); return; }
+    domid_t dom = (domid_t)strtoul_(argv[1], NULL, 0);
+    int ro = argc > 2 && !strcmp(argv[2], "ro");
+    int ref = gnttab_grant_access(dom, page, ro);
+    if (ref < 0) { page_free(page); printk("grant: error %d\n", ref); return; }
+    snprintk(page, PAGE_SIZE, "xenbox pvkernel: page granted to d%u as gref %d", dom, ref);
+    test_grants[slot].ref = ref;
+    test_grants[slot].page = page;
+    printk("gref %d (page %p, %s)\n", ref, page, ro ? "read-only" : "writable");
+}
+
+/* ungrant REF: end access; -16 (EBUSY) while the grantee has it mapped. */
+static void cmd_ungrant(const char *arg)
+{
+    int ref = (int)strtoul_(arg, NULL, 0);
+    int rc = gnttab_end_access((grant_ref_t)ref);
+    printk("ungrant %d: %d\n", ref, rc);
+    if (rc) return;
+    for (int i = 0; i < MAX_TEST_GRANTS; i++) {
+        if (test_grants[i].page && test_grants[i].ref == ref) {
+            page_free(test_grants[i].page);
+            test_grants[i].page = NULL;
+        }
+    }
+}
+
 static void cmd_crash(void)
 {
     printk("sysrq: Trigger a crash\n");
@@ -160,6 +198,8 @@ static void run(int argc, char **argv)
     else if (!strcmp(c, "poweroff")) kernel_poweroff();
     else if (!strcmp(c, "reboot")) kernel_reboot();
     else if (!strcmp(c, "crash")) cmd_crash();
+    else if (!strcmp(c, "grant") && argc >= 2) cmd_grant(argc, argv);
+    else if (!strcmp(c, "ungrant") && argc == 2) cmd_ungrant(argv[1]);
     else if (!strcmp(c, "cpu")) cpu_workload(argc > 1 ? (int)strtoul_(argv[1], NULL, 10) : 5);
     else if (!strcmp(c, "echo")) {
         for (int i = 1; i < argc; i++) printk("%s%s", i > 1 ? " " : "", argv[i]);
