@@ -103,6 +103,23 @@ describe('disks and nics from a config', () => {
   });
 });
 
+describe('xl list -l', () => {
+  it("prints libxl_domain_config JSON: the guest's disks and nics from its config, only c_info for a driver domain", async () => {
+    const r = await xl('list', '-l');
+    expect(r.code, r.stderr).toBe(0);
+    const all = JSON.parse(r.stdout) as Array<{ domid: number; config: Record<string, any> }>;
+    const g = all.find((x) => x.config.c_info.name === 'devs')!;
+    expect(g.domid).toBe(await domid('devs'));
+    expect(g.config.c_info.type).toBe('pvh');
+    expect(g.config.b_info.target_memkb).toBe(16 * 1024);
+    expect(g.config.disks).toEqual([{ pdev_path: img, vdev: 'xvda', format: 'raw', readwrite: 1 }]);
+    expect(g.config.nics[0]).toMatchObject({ devid: 0, mac: '00:16:3e:01:02:03', bridge: 'xenbr0' });
+    const nb = all.find((x) => x.config.c_info.name === 'netback')!;
+    expect(Object.keys(nb.config)).toEqual(['c_info']);
+    expect(r.stdout).toMatch(/^\[\n {4}\{\n {8}"domid"/);
+  });
+});
+
 describe('hotplug with xl', () => {
   it('block-attach adds a second disk; block-detach -f removes both directories', async () => {
     const d = await domid('devs');

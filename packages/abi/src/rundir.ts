@@ -35,6 +35,8 @@ export const runDirLayout = (runDir: string) => ({
   consoleDir: join(runDir, 'console'),
   consoleSocket: join(runDir, 'console', 'xenconsoled.sock'),
   consoleLog: (name: string) => join(runDir, 'console', `guest-${name}.log`),
+  /** libxl's per-domain userdata (Xen: /var/lib/xen/userdata-d.<domid>.<uuid>.libxl-json): the config a guest was created from. */
+  userdata: (domid: number) => join(runDir, 'userdata', `d${domid}.libxl-json`),
   xenstoredDir: join(runDir, 'xenstored'),
   xenstoredSocket: join(runDir, 'xenstored', 'socket'),
   /** xenstored's ZeroMQ ROUTER for process domains (raw xsd_sockmsg frames; docs/xenstored.md). */

@@ -18,6 +18,8 @@ import { xlVcpuList, xlVcpuPin, xlVcpuSet } from '../xl/vcpu.js';
 import { xlSchedCredit2, xlSchedRtds } from '../xl/sched.js';
 import { xlCpupoolCpuAdd, xlCpupoolCpuRemove, xlCpupoolCreate, xlCpupoolDestroy, xlCpupoolList, xlCpupoolMigrate, xlCpupoolRename } from '../xl/cpupool.js';
 import { xlTop } from '../xl/top.js';
+import { formatListLong } from '../xl/list-long.js';
+import { loadUserdata } from '../libxl/userdata.js';
 import { xlBlockAttach, xlBlockDetach, xlBlockList, xlNetworkAttach, xlNetworkDetach, xlNetworkList } from '../xl/devices.js';
 
 /** Every xl command (xl_cmdtable.c): what xenbox has not built yet says so instead of pretending. */
@@ -121,8 +123,8 @@ program
   .argument('[domains...]')
   .action(
     withContext(async (ctx, domains: string[], o: { verbose?: boolean; long?: boolean }) => {
-      if (o.long) throw new XenError('EOPNOTSUPP', 'list -l: domain configurations are kept once xl create exists in xenbox');
       const list = domains.length ? await Promise.all(domains.map((d) => findDomain(ctx, d))) : await ctx.hv.call('sysctl.getdomaininfolist', {});
+      if (o.long) return out(formatListLong(list.map((info) => ({ info, cfg: loadUserdata(ctx.runDir, info.domid) }))));
       out(formatList(list, o.verbose));
     }),
   );

@@ -18,6 +18,7 @@ import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
 import { removeAllDevices } from './device.js';
+import { removeUserdata, storeUserdata } from './userdata.js';
 import { addDisk, checkDisk } from './device-vbd.js';
 import { addNic } from './device-vif.js';
 import { applySchedParams } from './domain-sched.js';
@@ -121,6 +122,7 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
     await loadAndPrepare(deps, domid, cfg, image, 'S');
     await buildDomainRings(hv, deps.xs, { domid, name: cfg.name, uuid: created.uuid, memBytes, kernel, cmdline: cfg.cmdline });
     await addDevices(deps, domid, cfg, opts.configDir);
+    if (deps.runDir) storeUserdata(deps.runDir, domid, cfg);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;
   } catch (e) {
@@ -147,6 +149,7 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
   try {
     deps.say?.(`domainbuilder: ${fw.path} at 0x${image.entry.toString(16)} (M-mode), device tree at 0x${image.dtbAddr.toString(16)}`);
     await loadAndPrepare(deps, domid, cfg, image, 'M');
+    storeUserdata(deps.runDir, domid, cfg);
     const dm = await spawnDeviceModel({
       hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain,
       ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
@@ -160,12 +163,18 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
   }
 }
 
-/** libxl_domain_destroy: the hypervisor side (the guest, then its device model), then xenstore. */
+/**
+ * libxl_domain_destroy (libxl__destroy_domid): the devices' xenstore
+ * directories first — once the domain is gone xenstored deletes the nodes
+ * it owned (its frontend directories), and the backends' would be orphaned —
+ * then the guest and its device model, then its xenstore home.
+ */
 export async function destroyGuest(deps: CreateDeps, domid: DomId): Promise<void> {
+  if (deps.xs) await removeAllDevices(deps.xs, domid);
   await deps.hv.call('domctl.destroydomain', { domid });
-  if (deps.runDir) await stopDeviceModel(deps.hv, deps.runDir, domid);
-  if (deps.xs) {
-    await removeAllDevices(deps.xs, domid);
-    await releaseDomain(deps.xs, domid);
+  if (deps.runDir) {
+    await stopDeviceModel(deps.hv, deps.runDir, domid);
+    removeUserdata(deps.runDir, domid);
   }
+  if (deps.xs) await releaseDomain(deps.xs, domid);
 }

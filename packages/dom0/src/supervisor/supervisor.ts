@@ -366,6 +366,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     if (!s.spec.ownDomain || s.domid === null) return;
     const domid = s.domid;
     s.domid = null;
+    // Before the domain is destroyed: xenstored deletes a dead domain's nodes (domain_tree_remove), backend directories included.
+    if (this.xs && DRIVER_KINDS.has(s.spec.kind) && this.shuttingDown === null) await this.saveDevicesOf(s, domid);
     try {
       await this.dom0?.call('domctl.destroydomain', { domid });
     } catch (err) {
@@ -375,7 +377,6 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     // not wait on xenstored, which may itself be the one restarting.
     if (this.xs && s.spec.kind !== 'xenstored') {
       const xs = this.xs;
-      if (DRIVER_KINDS.has(s.spec.kind) && this.shuttingDown === null) await this.saveDevicesOf(s, domid);
       withTimeout(releaseDomain(xs, domid), XENSTORE_TIMEOUT_MS, `releasing d${domid} in xenstored`).catch((e) =>
         this.log.warn({ err: (e as Error).message, serviceDomid: domid }, 'could not release the domain in xenstored'),
       );
