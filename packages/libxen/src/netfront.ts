@@ -271,6 +271,12 @@ export class Netfront {
     const beState = await readXenbusState(xs, be);
     const mine = await readXenbusState(xs, this.dir);
     const link = this.link;
+    if (link && Evtchn.of(this.o.hv).peerClosed(link.port)) {
+      // The backend's domain died (its end of the channel closed): wait for the toolstack to name a new one.
+      await this.dropLink('the backend closed its event channel (its domain died?)');
+      await switchXenbusState(xs, this.dir, XenbusState.Initialising);
+      return;
+    }
     if (link && (beState === XenbusState.Unknown || beState === XenbusState.Closing || beState === XenbusState.Closed || beState === XenbusState.InitWait || beState === XenbusState.Initialising)) {
       if (link.connected || beState !== XenbusState.InitWait) {
         await this.dropLink(`backend is ${beState}`);
