@@ -89,7 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of consoles) c.kill();
   await dom0?.close();
-  for (const name of ['pvk-cpu', 'pvk-shell', 'pvk-crash']) if (stack && (await listed(name))) await xl('destroy', name);
+  for (const name of ['pvk-cpu', 'pvk-shell', 'pvk-reboot', 'pvk-crash']) if (stack && (await listed(name))) await xl('destroy', name);
   await stack?.destroy();
 }, 60_000);
 
@@ -200,6 +200,24 @@ describe('the pvkernel', () => {
     expect(consoleLog('pvk-shell')).toContain('reboot: Power down');
   }, 30_000);
 
+  it('starts the shell for a workload nobody knows, and `reboot` restarts the domain (on_reboot = restart)', async () => {
+    const r = await xl('create', config('pvk-reboot', { cmdline: '"nosuchworkload ip=10.0.0.9"', on_reboot: '"restart"' }));
+    expect(r.code, r.stderr).toBe(0);
+    const first = (await listed('pvk-reboot'))!.domid;
+    await until('the prompt', () => consoleLog('pvk-reboot').includes('pvkernel> '), 15_000, () => `; console:\n${consoleLog('pvk-reboot')}`);
+    expect(consoleLog('pvk-reboot')).toContain("no workload 'nosuchworkload': starting the shell");
+    const con = attach('pvk-reboot');
+    await typedIn(con, 'cmdline', /nosuchworkload ip=10\.0\.0\.9\r\npvkernel> /);
+    con.type('reboot\r');
+    const again = await until('a new incarnation', async () => {
+      const row = await listed('pvk-reboot');
+      return row && row.domid !== first && row;
+    }, 15_000);
+    expect(again.domid).not.toBe(first);
+    expect(consoleLog('pvk-reboot')).toContain('reboot: Restarting system');
+    await xl('destroy', 'pvk-reboot');
+  }, 40_000);
+
   it('crashes on `crash` (a store access fault, a panic, SHUTDOWN_crash), and on_crash = preserve keeps it listed as crashed', async () => {
     const r = await xl('create', config('pvk-crash', { cmdline: '"shell"' }));
     expect(r.code, r.stderr).toBe(0);
@@ -218,7 +236,7 @@ describe('the pvkernel', () => {
   }, 30_000);
 });
 
-/** batch 1 of `cpu`: work(0x9e3779b97f4a7c15, 100000) in packages/guests/pvkernel/cpu.c. */
+/** batch 1 of `cpu`: cpu_work(CPU_WORK_SEED, CPU_WORK_BATCH) of packages/guests/pvkernel/cpu-work.h, recomputed here independently. */
 const CPU_BATCH1_CHECKSUM = computeCpuChecksum();
 
 function computeCpuChecksum(): string {

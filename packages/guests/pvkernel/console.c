@@ -166,13 +166,19 @@ int printk(const char *fmt, ...)
 
 void panic(const char *fmt, ...)
 {
+    static int panicking;
     char msg[256];
     va_list ap;
+    irq_disable();
+    if (panicking++) {   /* a fault while panicking: say no more, just crash */
+        sbi_console_write("recursive panic\n", 16);
+        kernel_crash();
+    }
     va_start(ap, fmt);
     vsnprintk(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    irq_disable();
     printk("Kernel panic - not syncing: %s\n", msg);
+    printk("---[ end Kernel panic - not syncing: %s ]---\n", msg);
     kernel_crash();
 }
 

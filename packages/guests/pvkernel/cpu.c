@@ -3,33 +3,22 @@
  * divide, a dependent add chain: the kinds of work the vCPU's translator
  * must do), run in fixed batches, each reporting iterations per second and
  * a checksum that depends only on the work done (so it is the same on every
- * run and every machine).
+ * run and every machine).  The loop is cpu-work.h's.
  */
 #include "core.h"
+#include "cpu-work.h"
 
-#define BATCH 100000UL
-
-static uint64_t work(uint64_t x, unsigned long n)
-{
-    uint64_t acc = 0;
-    for (unsigned long i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        acc += (x * 2654435761UL) / ((x & 0xffff) | 1);
-    }
-    return acc ^ x;
-}
+#define BATCH CPU_WORK_BATCH
 
 int cpu_workload(int seconds)
 {
     if (seconds <= 0) seconds = 5;
     printk("cpu: %lu iterations a batch, for %d s\n", BATCH, seconds);
     uint64_t start = now_ns(), end = start + (uint64_t)seconds * 1000000000ULL;
-    uint64_t x = 0x9e3779b97f4a7c15ULL, total = 0;
+    uint64_t x = CPU_WORK_SEED, total = 0;
     for (unsigned batch = 1; now_ns() < end; batch++) {
         uint64_t t0 = now_ns();
-        uint64_t sum = work(x, BATCH);
+        uint64_t sum = cpu_work(x, BATCH);
         uint64_t dt = now_ns() - t0;
         total += BATCH;
         x = sum | 1;

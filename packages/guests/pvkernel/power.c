@@ -30,8 +30,8 @@ void kernel_reboot(void)
     shutdown(SHUTDOWN_reboot);
 }
 
+/* No printk: panic() has spoken, and this must work when printing faults. */
 void kernel_crash(void)
 {
-    printk("---[ end Kernel panic ]---\n");
     shutdown(SHUTDOWN_crash);
 }
