@@ -83,6 +83,7 @@ import type {
 import type { SchedHypercalls } from './sched.js';
 import type { IoreqEvents, IoreqHypercalls } from './ioreq.js';
 import type { HvmParamHypercalls } from './hvm-params.js';
+import type { EvtchnReofferHypercalls } from './evtchn-reoffer.js';
 
 export interface HelloArgs {
   domid: DomId;
@@ -128,7 +129,7 @@ export interface CreateDomainReply {
 }
 
 /** The op table: these, plus the scheduling ops of sched.ts (SchedHypercalls). */
-export interface Hypercalls extends SchedHypercalls, IoreqHypercalls, HvmParamHypercalls {
+export interface Hypercalls extends SchedHypercalls, IoreqHypercalls, HvmParamHypercalls, EvtchnReofferHypercalls {
   hello: { args: HelloArgs; reply: HelloReply };
   xen_version: { args: Record<string, never>; reply: XenVersionReply };
   'console_io.write': { args: { text: string }; reply: null };
@@ -142,6 +143,8 @@ export interface Hypercalls extends SchedHypercalls, IoreqHypercalls, HvmParamHy
   'domctl.unpausedomain': { args: { domid: DomId }; reply: null };
   'domctl.shutdown': { args: { domid: DomId; reason: ShutdownReason }; reply: null };
   'domctl.max_mem': { args: { domid: DomId; max_memkb: number }; reply: null };
+  /** xenbox: the hypervisor lists domains by name, so `xl rename` tells it (Xen keeps names in xenstore only). */
+  'domctl.rename': { args: { domid: DomId; name: string }; reply: null };
   'domctl.max_vcpus': { args: { domid: DomId; max: number }; reply: null };
   'sched.shutdown': { args: { reason: ShutdownReason }; reply: null };
   /** Fire VIRQ_TIMER on vCPU 0 after timeout_ns (0 cancels); xenbox takes a relative time. */

@@ -19,6 +19,7 @@ import { xlSchedCredit2, xlSchedRtds } from '../xl/sched.js';
 import { xlCpupoolCpuAdd, xlCpupoolCpuRemove, xlCpupoolCreate, xlCpupoolDestroy, xlCpupoolList, xlCpupoolMigrate, xlCpupoolRename } from '../xl/cpupool.js';
 import { xlTop } from '../xl/top.js';
 import { formatListLong } from '../xl/list-long.js';
+import { xlMemMax, xlMemSet, xlRename } from '../xl/memory.js';
 import { loadUserdata } from '../libxl/userdata.js';
 import { xlBlockAttach, xlBlockDetach, xlBlockList, xlNetworkAttach, xlNetworkDetach, xlNetworkList } from '../xl/devices.js';
 
@@ -66,6 +67,27 @@ function dry(run: () => string): void {
     process.exitCode = 1;
   }
 }
+
+program
+  .command('mem-set')
+  .description('set the current memory usage (balloon target) of a domain')
+  .argument('<domain>')
+  .argument('<mem>', "size in MiB, or with a b/k/m/g suffix")
+  .action(withContext((ctx, dom: string, mem: string) => xlMemSet(ctx, dom, mem)));
+
+program
+  .command('mem-max')
+  .description('set the maximum amount of memory a domain may have')
+  .argument('<domain>')
+  .argument('<mem>', "size in MiB, or with a b/k/m/g suffix")
+  .action(withContext((ctx, dom: string, mem: string) => xlMemMax(ctx, dom, mem)));
+
+program
+  .command('rename')
+  .description('rename a domain')
+  .argument('<domain>')
+  .argument('<new-name>')
+  .action(withContext((ctx, dom: string, name: string) => xlRename(ctx, dom, name)));
 
 program
   .command('block-attach')

@@ -18,6 +18,7 @@ import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DomainConfig } from '../xlcfg/domain-config.js';
 import { makeDomainDirectory, releaseDomain } from './domain-xenstore.js';
 import { removeAllDevices } from './device.js';
+import { writeMemoryNodes } from './domain-memory.js';
 import { removeUserdata, storeUserdata } from './userdata.js';
 import { addDisk, checkDisk } from './device-vbd.js';
 import { addNic } from './device-vif.js';
@@ -85,7 +86,10 @@ async function loadAndPrepare(deps: CreateDeps, domid: DomId, cfg: DomainConfig,
   await Promise.all(pageWrites(image.chunks).map((w) => hv.call('foreign.write', { domid, ...w })));
   await hv.call('domctl.setvcpucontext', { domid, vcpu: 0, ctx: { pc: image.entry, a0: 0, a1: image.dtbAddr, mode } });
   await applySchedParams(hv, domid, cfg, deps.say);
-  if (deps.xs) await makeDomainDirectory(deps.xs, domid, cfg.name);
+  if (deps.xs) {
+    await makeDomainDirectory(deps.xs, domid, cfg.name);
+    await writeMemoryNodes(deps.xs, domid, cfg.memoryMiB * 1024, cfg.maxMemoryMiB * 1024);
+  }
 }
 
 /**

@@ -63,7 +63,8 @@ export class Domain {
 
   constructor(
     readonly domid: DomId,
-    readonly name: string,
+    /** Xen keeps names in xenstore only; xenbox's hypervisor lists domains, so it knows them too (`xl rename` tells it). */
+    public name: string,
     readonly kind: DomainKind,
     private readonly token: Buffer,
     readonly target: DomId | null,
@@ -174,6 +175,13 @@ export class DomainTable {
 
   all(): Domain[] {
     return [...this.domains.values()].sort((a, b) => a.domid - b.domid);
+  }
+
+  /** `xl rename`: names stay unique. */
+  rename(d: Domain, name: string): void {
+    const other = this.byName(name);
+    if (other && other !== d) throw new XenError('EEXIST', `a domain named '${name}' already exists (d${other.domid})`);
+    d.name = name;
   }
 
   byName(name: string): Domain | undefined {

@@ -116,6 +116,19 @@ export function domctlOps(hv: Hypervisor): HypercallTable {
         return null;
       },
     },
+    'domctl.rename': {
+      priv: 'priv',
+      handle(_caller, raw) {
+        const op = 'domctl.rename';
+        const a = argObject(op, raw);
+        const d = hv.domains.require(argDomId(op, a));
+        const name = argString(op, a, 'name', 64);
+        if (!DOMAIN_NAME_RE.test(name)) throw new XenError('EINVAL', `${op}: '${name}' is not a valid domain name (letters, digits, _ . : + -; at most 64)`);
+        if (d.domid === 0) throw new XenError('EPERM', `${op}: Domain-0 keeps its name`);
+        hv.domains.rename(d, name);
+        return null;
+      },
+    },
     'domctl.max_mem': {
       priv: 'priv',
       handle(_caller, raw) {
