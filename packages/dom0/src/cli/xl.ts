@@ -11,7 +11,7 @@ import { dryBlockAttach, dryNetworkAttach, dryVcpuPin } from '../xl/dry-run.js';
 import { formatList, formatUptime, formatVmList } from '../xl/list.js';
 import { createDryRun, xlCreate, xlDestroy, xlMonitor } from '../xl/create.js';
 import { attachConsole } from '../xl/console-client.js';
-import { xlShutdown } from '../xl/shutdown.js';
+import { xlShutdown, xlShutdownAll } from '../xl/shutdown.js';
 import { runDirLayout } from '@xenbox/abi';
 import { XlFailure } from '../xl/failure.js';
 import { xlVcpuList, xlVcpuPin, xlVcpuSet } from '../xl/vcpu.js';
@@ -270,10 +270,18 @@ for (const [cmd, reason] of [
   program
     .command(cmd)
     .description(`issue a ${reason} request to a domain`)
-    .argument('<domain>')
-    .option('-w', 'wait for the domain to complete the shutdown')
+    .argument('[domain]')
+    .option('-a, --all', `${reason} all guest domains`)
+    .option('-w, --wait', 'wait for the domain(s) to complete the shutdown')
     .option('-F', 'fall back to a hypervisor-initiated shutdown if the guest has no PV control interface')
-    .action(withContext(async (ctx, spec: string, o: { w?: boolean; F?: boolean }) => xlShutdown(ctx, await findDomid(ctx, spec), reason, { wait: o.w, force: o.F })));
+    .action(
+      withContext(async (ctx, spec: string | undefined, o: { all?: boolean; wait?: boolean; F?: boolean }) => {
+        if (o.all && spec !== undefined) throw new XlFailure(`${cmd} -a does not take a domain argument`);
+        if (!o.all && spec === undefined) throw new XlFailure(`'xl ${cmd}' requires at least 1 argument.\n\nUsage: xl [-v] ${cmd} [options] <-a|Domain>`, 2);
+        if (o.all) return xlShutdownAll(ctx, reason, { wait: o.wait, force: o.F });
+        return xlShutdown(ctx, await findDomid(ctx, spec!), reason, { wait: o.wait, force: o.F });
+      }),
+    );
 }
 
 // ---------------------------------------------------------------- vCPUs and scheduling (xl_vcpu.c, xl_sched.c, xl_cpupool.c)

@@ -18,11 +18,40 @@ async function hasPvControl(xs: XenstoreClient | null, domid: DomId, reason: 'po
 }
 
 export async function xlShutdown(ctx: XlContext, domid: DomId, reason: 'poweroff' | 'reboot', opts: { wait?: boolean; force?: boolean }): Promise<void> {
+  await requestShutdown(ctx, domid, reason, opts.force ?? false);
+  if (opts.wait) {
+    process.stderr.write(`Waiting for 1 domains\n`);
+    await waitForShutdown(ctx, domid);
+  }
+}
+
+/**
+ * `xl shutdown -a`: every guest (xl: every domain but dom0; xenbox leaves the
+ * stack's own service domains to `xenbox down`, and stub domains go with
+ * their guests), then with -w wait for all of them.
+ */
+export async function xlShutdownAll(ctx: XlContext, reason: 'poweroff' | 'reboot', opts: { wait?: boolean; force?: boolean }): Promise<void> {
+  const guests = (await ctx.hv.call('sysctl.getdomaininfolist', {})).filter((d) => d.kind === 'pvh' || d.kind === 'hvm');
+  let failed = 0;
+  for (const g of guests) {
+    await requestShutdown(ctx, g.domid, reason, opts.force ?? false).catch((e: Error) => {
+      failed++;
+      process.stderr.write(`${g.name}: ${e.message}\n`);
+    });
+  }
+  if (opts.wait) {
+    process.stderr.write(`Waiting for ${guests.length} domains\n`);
+    await Promise.all(guests.map((g) => waitForShutdown(ctx, g.domid)));
+  }
+  if (failed) throw new XenError('EIO', `${failed} of ${guests.length} domains could not be asked to shut down`);
+}
+
+async function requestShutdown(ctx: XlContext, domid: DomId, reason: 'poweroff' | 'reboot', force: boolean): Promise<void> {
   const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 5000 }).catch(() => null);
   try {
     if (await hasPvControl(xs, domid, reason)) {
       await xs!.write(`${domainPath(domid)}/control/shutdown`, reason);
-    } else if (opts.force) {
+    } else if (force) {
       await ctx.hv.call('domctl.shutdown', { domid, reason });
     } else {
       throw new XenError('EOPNOTSUPP', 'PV control interface not available: external graceful shutdown not possible.\nUse "-F" to fallback to ACPI power event.');
@@ -30,12 +59,10 @@ export async function xlShutdown(ctx: XlContext, domid: DomId, reason: 'poweroff
   } finally {
     xs?.close();
   }
-  if (opts.wait) await waitForShutdown(ctx, domid);
 }
 
 /** -w: until the domain has shut down or is gone. */
 async function waitForShutdown(ctx: XlContext, domid: DomId): Promise<void> {
-  process.stderr.write(`Waiting for 1 domains\n`);
   for (;;) {
     try {
       const info = await ctx.hv.call('domctl.getdomaininfo', { domid });

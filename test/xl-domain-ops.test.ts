@@ -1,6 +1,7 @@
 /**
- * `xl mem-set`, `xl mem-max` and `xl rename` against a running stack: what
- * they change in xenstore and in the hypervisor, and how they refuse.
+ * `xl mem-set`, `xl mem-max`, `xl rename` and `xl shutdown -a` against a
+ * running stack: what they change in xenstore and in the hypervisor, and how
+ * they refuse.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -82,5 +83,22 @@ describe('xl rename', () => {
     expect(taken.code).toBe(1);
     expect(taken.stderr).toContain('already exists');
     expect((await xl('domid', 'm2')).stdout.trim()).toBe(d);
+  });
+});
+
+describe('xl shutdown -a', () => {
+  it('shuts every guest down (-F: hypervisor-initiated) and waits; the driver domains stay', async () => {
+    const cfg = join(stack.runDir, 's.cfg');
+    writeFileSync(cfg, `name = "s"\nkernel = "${REPO}/packages/guests/images/pvh-spin.elf"\nmemory = 16\n`);
+    expect((await xl('create', cfg)).code).toBe(0);
+    const nb = (await stack.service('netback')).domid;
+    const r = await xl('shutdown', '-a', '-F', '-w');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Waiting for 2 domains');
+    const list = (await xl('list')).stdout;
+    expect(list).not.toMatch(/^s /m);
+    expect(list).toMatch(new RegExp(`^netback +${nb} `, 'm'));
+    expect((await xl('shutdown', '-a', 'netback')).code).toBe(1);
+    expect((await xl('shutdown')).code).toBe(2);
   });
 });
