@@ -81,8 +81,10 @@ interface Seg {
 /** A run of guest clusters getting new host clusters. */
 interface Allocation {
   segs: Seg[];
-  /** Host byte offset of the first new cluster; the rest follow contiguously. */
-  host: number;
+  /** Host byte offset of each seg's new cluster. */
+  hosts: number[];
+  /** First cluster and count of the run taken from the allocator (the rest reuse preallocated clusters). */
+  fresh: Extent;
 }
 
 type Plan = { kind: 'wait'; until: Promise<void> } | { kind: 'retry' } | { kind: 'go'; alloc: Allocation; done: () => void };
@@ -287,11 +289,18 @@ class Qcow2Image implements BlockImage {
     }
     const segs = await this.segments(offset, length);
     if (segs.some((s) => s.e.kind === 'normal' && s.e.copied)) return { kind: 'retry' };
-    const first = await this.refcounts!.allocate(segs.length);
+    // A zero cluster with a preallocated host cluster of its own (v3,
+    // preallocation=metadata) is written in place of the zeros, as QEMU does.
+    const reuse = (s: Seg) => s.e.kind === 'zero' && s.e.copied && s.e.offset !== 0;
+    const count = segs.filter((s) => !reuse(s)).length;
+    const first = count > 0 ? await this.refcounts!.allocate(count) : 0;
+    let next = first;
+    const hosts = segs.map((s) => (reuse(s) ? s.e.offset : next++ * this.cs));
+    for (const s of segs) if (reuse(s)) this.checkDataCluster(s.e.offset, s.g);
     let done!: () => void;
     const settled = new Promise<void>((resolve) => (done = resolve));
     for (const s of segs) this.pending.set(s.g, settled);
-    return { kind: 'go', alloc: { segs, host: first * this.cs }, done };
+    return { kind: 'go', alloc: { segs, hosts, fresh: { first, count } }, done };
   }
 
   /** Write whole new clusters: the request's bytes, the rest from the old cluster or zeros. */
@@ -299,18 +308,25 @@ class Qcow2Image implements BlockImage {
     const head = a.segs[0]!;
     const tail = a.segs[a.segs.length - 1]!;
     const tailEnd = tail.inCluster + tail.n;
-    if (head.inCluster === 0 && tailEnd === this.cs) {
-      await pwriteFull(this.fh, data, a.host);
-      return;
+    let buf = data;
+    if (head.inCluster !== 0 || tailEnd !== this.cs) {
+      buf = Buffer.allocUnsafe(a.segs.length * this.cs);
+      data.copy(buf, head.inCluster);
+      if (head.inCluster > 0) await this.oldBytes(head, buf.subarray(0, head.inCluster), 0);
+      if (tailEnd < this.cs) {
+        const at = (a.segs.length - 1) * this.cs;
+        await this.oldBytes(tail, buf.subarray(at + tailEnd, at + this.cs), tailEnd);
+      }
     }
-    const buf = Buffer.allocUnsafe(a.segs.length * this.cs);
-    data.copy(buf, head.inCluster);
-    if (head.inCluster > 0) await this.oldBytes(head, buf.subarray(0, head.inCluster), 0);
-    if (tailEnd < this.cs) {
-      const at = (a.segs.length - 1) * this.cs;
-      await this.oldBytes(tail, buf.subarray(at + tailEnd, at + this.cs), tailEnd);
+    // One write per run of contiguous host clusters (normally the whole request).
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < a.hosts.length; ) {
+      let j = i + 1;
+      while (j < a.hosts.length && a.hosts[j] === a.hosts[i]! + (j - i) * this.cs) j++;
+      writes.push(pwriteFull(this.fh, buf.subarray(i * this.cs, j * this.cs), a.hosts[i]!));
+      i = j;
     }
-    await pwriteFull(this.fh, buf, a.host);
+    await Promise.all(writes);
   }
 
   /** Fill `dst` with the current contents of seg's cluster from byte `from`. */
@@ -353,9 +369,10 @@ class Qcow2Image implements BlockImage {
         const g = a.segs[i]!.g;
         const { table, off } = await this.tableOf(g);
         const l2i = g % this.l2Entries;
+        const host = a.hosts[i]!;
         const old = this.hostExtent(readL2Entry(table, l2i), table, l2i);
-        if (old) freed.push(old);
-        writeL2Normal(table, l2i, a.host + i * this.cs);
+        if (old && !(old.count === 1 && old.first * this.cs === host)) freed.push(old);
+        writeL2Normal(table, l2i, host);
         dirty.mark(off, table, l2i);
       }
     }
@@ -365,7 +382,8 @@ class Qcow2Image implements BlockImage {
 
   /** Locked: give back the clusters of a failed write (never referenced). */
   private async undoAllocation(a: Allocation): Promise<void> {
-    await this.refcounts!.decref(a.host / this.cs, a.segs.length);
+    if (a.fresh.count === 0) return;
+    await this.refcounts!.decref(a.fresh.first, a.fresh.count);
     await this.refcounts!.flush();
   }
 

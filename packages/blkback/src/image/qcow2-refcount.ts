@@ -11,8 +11,8 @@
  *
  * Allocation takes the lowest run of free clusters at or after a hint (the end
  * of the file for a fresh image: "append").  A refcount block that does not
- * exist yet covers only free clusters, so a new block is placed at the first
- * cluster of the range it covers and counts itself.  When the table is too
+ * exist yet covers only free clusters; new blocks go right after the clusters
+ * they were created for, inside the same free run.  When the table is too
  * small for a new block, a bigger table is allocated, written, made durable,
  * and then switched to in the header; the old one is freed.
  */
@@ -94,14 +94,24 @@ export class Qcow2Refcounts {
    */
   oldestInflight: () => number = () => Infinity;
 
-  /** Allocate `n` contiguous clusters with refcount 1; returns the first cluster index. */
+  /**
+   * Allocate `n` contiguous clusters with refcount 1; returns the first
+   * cluster index.  Refcount blocks missing over the run are created in
+   * memory and placed right after it (inside the run searched for, so they
+   * are covered by themselves or by each other).
+   */
   async allocate(n: number): Promise<number> {
     this.releaseQuarantine(this.oldestInflight());
+    let m = n;
     for (;;) {
-      const start = await this.findFreeRun(n);
-      if (this.createMissingBlocks(start, n)) continue; // a new block took a cluster: search again
-      for (let c = start; c < start + n; c++) this.set(c, 1);
-      return start;
+      const start = await this.findFreeRun(m);
+      const missing = this.missingBlocks(start, m);
+      if (n + missing.length <= m) {
+        missing.forEach((ti, i) => this.createBlock(ti, start + n + i));
+        for (let c = start; c < start + n + missing.length; c++) this.set(c, 1);
+        return start;
+      }
+      m = Math.max(m + 1, n + missing.length);
     }
   }
 
@@ -183,22 +193,22 @@ export class Qcow2Refcounts {
     return runStart;
   }
 
-  /** Create in memory every block missing over [start, start+n); true if any was made. */
-  private createMissingBlocks(start: number, n: number): boolean {
-    let made = false;
+  /** Table indexes of the refcount blocks missing over [start, start+n). */
+  private missingBlocks(start: number, n: number): number[] {
+    const missing: number[] = [];
     const last = Math.floor((start + n - 1) / this.perBlock);
     for (let ti = Math.floor(start / this.perBlock); ti <= last; ti++) {
-      if (ti < this.table.length && this.table[ti] !== 0) continue;
-      while (this.table.length <= ti) this.table.push(0);
-      const first = ti * this.perBlock; // free, as the whole range of a missing block is
-      const blk = Buffer.alloc(this.cs);
-      blk.writeUInt16BE(1, 0); // the block counts itself
-      this.table[ti] = first * this.cs;
-      this.blocks.set(ti, blk);
-      this.newBlocks.add(ti);
-      made = true;
+      if (ti >= this.table.length || this.table[ti] === 0) missing.push(ti);
     }
-    return made;
+    return missing;
+  }
+
+  /** A new, empty refcount block for table index `ti`, stored at host cluster `at`. */
+  private createBlock(ti: number, at: number): void {
+    while (this.table.length <= ti) this.table.push(0);
+    this.table[ti] = at * this.cs;
+    this.blocks.set(ti, Buffer.alloc(this.cs));
+    this.newBlocks.add(ti);
   }
 
   private set(c: number, v: number): void {
