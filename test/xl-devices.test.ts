@@ -84,6 +84,16 @@ describe('disks and nics from a config', () => {
     expect(nl.stdout.split('\n')[1]).toMatch(/^0 {3}\d+ +00:16:3e:01:02:03 +0 +\d /);
   });
 
+  it('xl top counts the vifs and vbds in NETS and VBDS', async () => {
+    const r = await xl('top', '-d', '0.2');
+    expect(r.code, r.stderr).toBe(0);
+    const row = r.stdout.split('\n').find((l) => l.trimStart().startsWith('devs '))!;
+    const cols = row.trim().split(/ +/);
+    // NAME STATE CPU(sec) CPU(%) MEM(k) MEM(%) MAXMEM(k) MAXMEM(%) VCPUS NETS NETTX NETRX VBDS ...
+    expect(cols[9]).toBe('1');
+    expect(cols[12]).toBe('1');
+  });
+
   it('refuses a disk whose image does not exist, naming it, and leaves no domain behind', async () => {
     const cfg = writeCfg('nodisk', [`disk = [ '/nonexistent/x.img,raw,xvda,w' ]`]);
     const r = await xl('create', '-p', cfg);

@@ -6,10 +6,31 @@
  *
  * Columns: NAME STATE CPU(sec) CPU(%) MEM(k) MEM(%) MAXMEM(k) MAXMEM(%) VCPUS
  * NETS NETTX(k) NETRX(k) VBDS VBD_OO VBD_RD VBD_WR VBD_RSECT VBD_WSECT SSID.
- * Networks and block devices are not counted yet (xenbox guests have none).
+ * NETS/VBDS count the domain's vifs and vbds; the traffic columns add up
+ * the counters its backends publish under `<backend dir>/statistics/`
+ * (netback: rx_bytes/tx_bytes from the guest's side; blkback: oo_req, rd_req,
+ * wr_req, rd_sect, wr_sect — the names of Linux blkback's sysfs statistics,
+ * which xentop reads).
  */
-import type { DomainInfo } from '@xenbox/abi';
+import type { DomainInfo, DomId } from '@xenbox/abi';
+import { XenstoreClient } from '@xenbox/libxen';
+import { listDevices } from '../libxl/device.js';
 import type { XlContext } from './context.js';
+
+/** What xentop shows of a domain's devices. */
+export interface DeviceCounters {
+  nets: number;
+  netTxBytes: number;
+  netRxBytes: number;
+  vbds: number;
+  vbdOo: number;
+  vbdRd: number;
+  vbdWr: number;
+  vbdRsect: number;
+  vbdWsect: number;
+}
+
+const NO_DEVICES: DeviceCounters = { nets: 0, netTxBytes: 0, netRxBytes: 0, vbds: 0, vbdOo: 0, vbdRd: 0, vbdWr: 0, vbdRsect: 0, vbdWsect: 0 };
 
 /** xentop.c fields[]: header and default width, in order. */
 const FIELDS: Array<[string, number]> = [
@@ -38,12 +59,14 @@ export function xentopState(d: DomainInfo): string {
 
 export interface TopSample {
   domains: DomainInfo[];
+  /** Per domain; absent = no devices (or xenstore unreachable). */
+  devices?: Map<DomId, DeviceCounters>;
   /** Host memory in KiB (xenstat_node_tot_mem / 1024). */
   totalKiB: number;
 }
 
 /** do_domain(): one row; cpuPct from get_cpu_pct(). */
-export function topRow(d: DomainInfo, cpuPct: number, totalKiB: number): string {
+export function topRow(d: DomainInfo, cpuPct: number, totalKiB: number, dev: DeviceCounters = NO_DEVICES): string {
   const memKiB = d.totPages * 4;
   const maxKiB = d.maxPages * 4;
   const n = (v: number, w: number) => String(v).padStart(w);
@@ -57,7 +80,8 @@ export function topRow(d: DomainInfo, cpuPct: number, totalKiB: number): string 
     n(maxKiB, 10),
     ((maxKiB / totalKiB) * 100).toFixed(1).padStart(9),
     n(d.maxVcpus, 5),
-    n(0, 4), n(0, 8), n(0, 8), n(0, 4), n(0, 8), n(0, 8), n(0, 8), n(0, 10), n(0, 10), n(0, 4),
+    n(dev.nets, 4), n(Math.floor(dev.netTxBytes / 1024), 8), n(Math.floor(dev.netRxBytes / 1024), 8),
+    n(dev.vbds, 4), n(dev.vbdOo, 8), n(dev.vbdRd, 8), n(dev.vbdWr, 8), n(dev.vbdRsect, 10), n(dev.vbdWsect, 10), n(0, 4),
   ];
   return cols.join(' ') + '\n';
 }
@@ -69,21 +93,53 @@ export function formatTop(prev: TopSample | null, cur: TopSample, elapsedUs: num
   return topHeader() + rows.map((d) => {
     const was = before.get(d.domid);
     const pct = was === undefined || elapsedUs <= 0 ? 0 : (d.cpuTimeNs - was) / 10 / elapsedUs;
-    return topRow(d, pct, cur.totalKiB);
+    return topRow(d, pct, cur.totalKiB, cur.devices?.get(d.domid));
   }).join('');
 }
 
-async function sample(ctx: XlContext): Promise<TopSample> {
+/** A backend's statistics/<name>, 0 when it publishes none. */
+async function stat(xs: XenstoreClient, backendPath: string, name: string): Promise<number> {
+  const v = await xs.tryRead(`${backendPath}/statistics/${name}`);
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : 0;
+}
+
+/** Count a domain's devices and add up what their backends published. */
+export async function deviceCounters(xs: XenstoreClient, domid: DomId): Promise<DeviceCounters> {
+  const c = { ...NO_DEVICES };
+  for (const v of await listDevices(xs, domid, 'vif')) {
+    c.nets++;
+    c.netTxBytes += await stat(xs, v.backendPath, 'tx_bytes');
+    c.netRxBytes += await stat(xs, v.backendPath, 'rx_bytes');
+  }
+  for (const b of await listDevices(xs, domid, 'vbd')) {
+    c.vbds++;
+    c.vbdOo += await stat(xs, b.backendPath, 'oo_req');
+    c.vbdRd += await stat(xs, b.backendPath, 'rd_req');
+    c.vbdWr += await stat(xs, b.backendPath, 'wr_req');
+    c.vbdRsect += await stat(xs, b.backendPath, 'rd_sect');
+    c.vbdWsect += await stat(xs, b.backendPath, 'wr_sect');
+  }
+  return c;
+}
+
+async function sample(ctx: XlContext, xs: XenstoreClient | null): Promise<TopSample> {
   const [domains, phys] = await Promise.all([ctx.hv.call('sysctl.getdomaininfolist', {}), ctx.hv.call('sysctl.physinfo', {})]);
-  return { domains, totalKiB: phys.total_pages * 4 };
+  const devices = new Map<DomId, DeviceCounters>();
+  if (xs) for (const d of domains) devices.set(d.domid, await deviceCounters(xs, d.domid));
+  return { domains, totalKiB: phys.total_pages * 4, devices };
 }
 
 /** `xl top [-d SECONDS]`: two samples `delay` apart, the second printed. */
 export async function xlTop(ctx: XlContext, delaySeconds: number): Promise<string> {
-  const t0 = performance.now();
-  const first = await sample(ctx);
-  await new Promise((r) => setTimeout(r, delaySeconds * 1000));
-  const t1 = performance.now();
-  const second = await sample(ctx);
-  return formatTop(first, second, (t1 - t0) * 1000);
+  const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 5000 }).catch(() => null);
+  try {
+    const t0 = performance.now();
+    const first = await sample(ctx, null);
+    await new Promise((r) => setTimeout(r, delaySeconds * 1000));
+    const t1 = performance.now();
+    const second = await sample(ctx, xs);
+    return formatTop(first, second, (t1 - t0) * 1000);
+  } finally {
+    xs?.close();
+  }
 }
