@@ -25,6 +25,15 @@ function xsRead(path: string): Promise<string> {
   );
 }
 
+/** `xenstore-ls -p DIR`: each node with its permissions, e.g. "state = "1"  . . . (n3,r5)". */
+function xsLsPerms(path: string): Promise<string> {
+  return new Promise((res, rej) =>
+    execFile('/usr/bin/xenstore-ls', ['-p', path], { env: { ...process.env, XENSTORED_PATH: join(stack.runDir, 'xenstored/socket') } }, (err, out, stderr) =>
+      err ? rej(new Error(`xenstore-ls ${path}: ${stderr}`)) : res(out),
+    ),
+  );
+}
+
 function writeCfg(name: string, lines: string[]): string {
   const p = join(stack.runDir, `${name}.cfg`);
   writeFileSync(p, [`name = "${name}"`, `kernel = "${REPO}/packages/guests/images/pvh-spin.elf"`, 'memory = 16', ...lines].join('\n') + '\n');
@@ -170,6 +179,10 @@ describe('devices follow a restarted driver domain', () => {
     expect(await xsRead(`${fe}/backend-id`)).toBe(String(after));
     expect(await xsRead(`${fe}/backend`)).toBe(`/local/domain/${after}/backend/vbd/${d}/51712`);
     expect(await xsRead(`/local/domain/${after}/backend/vbd/${d}/51712/params`)).toBe(`raw:${img}`);
+    // The new backend may read the frontend's directory and what is in it; the dead one no longer is named.
+    const perms = await xsLsPerms(fe);
+    expect(perms).toContain(`r${after}`);
+    expect(perms).not.toContain(`r${before})`);
     // The netback's vif did not move.
     expect(await xsRead(`/local/domain/${d}/device/vif/0/backend-id`)).toBe(String((await stack.service('netback')).domid));
   });

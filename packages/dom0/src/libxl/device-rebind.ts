@@ -73,6 +73,7 @@ export async function rebindDevices(xs: XenstoreClient, saved: SavedBackendDevic
       await t.setPerms(be, [{ id: newBackend, perm: 'n' }, { id: dev.frontend, perm: 'r' }]);
       const keys = { frontend: fe, 'frontend-id': String(dev.frontend), online: '1', state: String(XenbusState.Initialising), ...dev.keys };
       for (const [k, v] of Object.entries(keys)) await t.write(`${be}/${k}`, v);
+      await grantReadToNewBackend(t, fe, oldBackend, newBackend);
       await t.write(`${fe}/backend`, be);
       await t.write(`${fe}/backend-id`, String(newBackend));
       await t.write(`${fe}/state`, String(XenbusState.Initialising));
@@ -81,6 +82,22 @@ export async function rebindDevices(xs: XenstoreClient, saved: SavedBackendDevic
     if (done) moved.push(dev);
   }
   return moved;
+}
+
+type Tx = Parameters<Parameters<XenstoreClient['transaction']>[0]>[0];
+
+/**
+ * The frontend directory and every node under it named the dead backend in
+ * its permissions (libxl gave it read access; nodes the frontend wrote
+ * inherited that); the new backend takes its place, or it could not read the
+ * frontend's state, ring-ref or event-channel.
+ */
+async function grantReadToNewBackend(t: Tx, path: string, oldBackend: DomId, newBackend: DomId): Promise<void> {
+  const perms = await t.getPerms(path);
+  if (perms.some((p) => p.id === oldBackend)) {
+    await t.setPerms(path, perms.map((p) => (p.id === oldBackend ? { ...p, id: newBackend } : p)));
+  }
+  for (const child of await t.directory(path)) await grantReadToNewBackend(t, `${path}/${child}`, oldBackend, newBackend);
 }
 
 async function listNumeric(xs: XenstoreClient, dir: string): Promise<number[]> {
