@@ -41,8 +41,19 @@ function consoleText(name: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
-const printed = (name: string, text: string, ms?: number) =>
-  until(`${name} to print ${JSON.stringify(text)} (console so far:\n${consoleText(name).slice(-600)})`, () => consoleText(name).includes(text), ms);
+/** The tail of a service's log, for failure messages. */
+function logTail(service: string): string {
+  const file = runDirLayout(stack.runDir).logFile(service);
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
+}
+
+async function printed(name: string, text: string, ms?: number): Promise<void> {
+  try {
+    await until(`${name} to print ${JSON.stringify(text)}`, () => consoleText(name).includes(text), ms);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nconsole so far:\n${consoleText(name).slice(-600)}\nxenconsoled:\n${logTail('xenconsoled')}\nxenstored:\n${logTail('xenstored')}`);
+  }
+}
 
 /** Xen's own client tools against the stack's xenstored. */
 function xenstoreTool(tool: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -185,6 +196,23 @@ describe('a hostile ring', () => {
     // The other guest's ring is untouched.
     await type(domids.xsa!, 'again\n');
     await printed('xsa', 'xs-test: again read data/hello = world');
+  });
+});
+
+describe('a xenstored restart', () => {
+  it('re-offers the guest\'s store port to the new xenstored domain and re-introduces it: the guest\'s next request is served', async () => {
+    const before = await stack.service('xenstored');
+    const r = await stack.run('kill', 'xenstored');
+    expect(r.code, r.stderr).toBe(0);
+    const after = await stack.waitFor('xenstored', (s) => s.state === 'ready' && s.domid !== before.domid, 15_000);
+    expect(after.domid).not.toBe(before.domid);
+    const count = () => consoleText('xsa').split('xs-test: again read data/hello = world').length - 1;
+    const n = count();
+    // The supervisor re-introduces the guests once the new xenstored is ready.
+    const supervisorLog = runDirLayout(stack.runDir).logFile('xenbox');
+    await until('the supervisor to re-introduce the guests', () => readFileSync(supervisorLog, 'utf8').includes('rings reconnected to the new xenstored'));
+    await type(domids.xsa!, 'after restart\n');
+    await until('the guest\'s request after the restart', () => count() > n);
   });
 });
 

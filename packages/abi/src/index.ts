@@ -29,3 +29,4 @@ export * from './netif.js';
 export * from './pcap.js';
 export * from './hvm-params.js';
 export * from './console-ring.js';
+export * from './evtchn-reoffer.js';

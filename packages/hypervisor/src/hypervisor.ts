@@ -42,6 +42,7 @@ import { snapshot, type Mirror } from './common/mirror.js';
 import { sysctlOps } from './common/sysctl.js';
 import { schedOps } from './common/sched-ops.js';
 import { hvmParamOps } from './common/hvm-params.js';
+import { evtchnReofferOps } from './common/evtchn-reoffer.js';
 
 /**
  * How the vCPU layer raises an event upcall in a guest: called when a port
@@ -80,7 +81,7 @@ export class Hypervisor {
     this.log = opts.log;
     this.domains = new DomainTable(new HostMemory(opts.hostMemBytes));
     this.ioreq = new IoreqServers(this);
-    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this), ...hvmParamOps(this), ...this.ioreq.ops() };
+    this.table = { ...this.commonOps(), ...domctlOps(this), ...sysctlOps(this), ...memoryOps(this), ...gnttabOps(this), ...evtchnOps(this), ...guestOps(this), ...schedOps(this), ...hvmParamOps(this), ...evtchnReofferOps(this), ...this.ioreq.ops() };
     this.guests = new GuestVcpus(this, { pcpus: opts.pcpus });
   }
 

@@ -153,3 +153,32 @@ async function publishRings(xs: XenstoreClient, g: RingGuest, r: DomainRings): P
   // xs_introduce_domain(): xenstored maps grant ref 1 and binds the port.
   await xs.introduce(g.domid, { gfn: r.storeGfn, evtchn: r.storePort });
 }
+
+/**
+ * After xenstored restarted as a new domain (docs/xenstored.md "Restarts"):
+ * every PVH guest's store port went back to unbound when the old xenstored
+ * domain died, and grant ref 1 still names that domain.  Re-offer the same
+ * port (evtchn.reoffer: the guest keeps the port HVM_PARAM_STORE_EVTCHN
+ * gave it), re-point grant ref 1, and INTRODUCE the guest again, which makes
+ * the new xenstored map the ring and bind the port.  Returns the guests
+ * reconnected.
+ */
+export async function reconnectStoreRings(hv: HypervisorConnection, xs: XenstoreClient): Promise<DomId[]> {
+  const storeDomid = await xenstoreDomid(hv);
+  const done: DomId[] = [];
+  for (const d of await hv.call('sysctl.getdomaininfolist', {})) {
+    if (d.kind !== 'pvh' || d.dying) continue;
+    const base = `${domainPath(d.domid)}/store`;
+    const gfnText = await xs.read(`${base}/ring-ref`).catch(() => null);
+    const portText = await xs.read(`${base}/port`).catch(() => null);
+    if (!gfnText || !portText) continue;
+    const gfn = Number(gfnText);
+    const port = Number(portText);
+    const st = await hv.call('evtchn.status', { dom: d.domid, port });
+    if (st.status === 'unbound' && st.dom !== storeDomid) await hv.call('evtchn.reoffer', { dom: d.domid, port, remote_dom: storeDomid });
+    await seedGrants(hv, d.domid, [{ ref: GNTTAB_RESERVED_XENSTORE, domid: storeDomid, gfn }]);
+    await xs.introduce(d.domid, { gfn, evtchn: port });
+    done.push(d.domid);
+  }
+  return done;
+}

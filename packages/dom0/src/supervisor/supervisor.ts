@@ -35,6 +35,7 @@ import {
 import { HypervisorConnection, RpcServer, XenstoreClient, checkIpcPath, type Logger } from '@xenbox/libxen';
 import { createGuest } from '../libxl/domain-create.js';
 import { introduceDomain, releaseDomain, writeDom0Nodes } from '../libxl/domain-xenstore.js';
+import { reconnectStoreRings } from '../libxl/domain-rings.js';
 import { spawnMonitor } from '../xl/create.js';
 import { loadDomainConfig } from '../xlcfg/domain-config.js';
 import { ENV_SUPERVISED, acquireRunDir, leftoverProcesses, removeRuntimeFiles, type Recovery } from './run-dir.js';
@@ -281,8 +282,18 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     this.report(s, `starting (pid ${s.pid}${s.domid !== null && s.spec.ownDomain ? `, domid ${s.domid}` : ''})`);
     await ready;
     s.state = 'ready';
+    if (s.spec.kind === 'xenstored' && s.restarts > 0) this.reconnectGuestRings();
     const recovered = s.downSince === null ? '' : `, recovered in ${this.noteRecovery(s)} ms`;
     this.report(s, `ready (pid ${s.pid}${s.domid !== null ? `, domid ${s.domid}` : ''}${recovered})`);
+  }
+
+  /** xenstored came back as a new domain: guests' store rings are re-offered to it and re-introduced (libxl/domain-rings.ts). */
+  private reconnectGuestRings(): void {
+    if (!this.dom0 || !this.xs) return;
+    reconnectStoreRings(this.dom0, this.xs).then(
+      (guests) => this.log.info({ guests }, 'guests\' xenstore rings reconnected to the new xenstored'),
+      (e: unknown) => this.log.warn({ err: (e as Error).message }, 'could not reconnect guests\' xenstore rings'),
+    );
   }
 
   /** Record how long the service was down (DESIGN §11 metrics; bench chaos). */
