@@ -199,7 +199,7 @@ describe('a hostile ring', () => {
   });
 });
 
-describe('a xenstored restart', () => {
+describe('restarts', () => {
   it('re-offers the guest\'s store port to the new xenstored domain and re-introduces it: the guest\'s next request is served', async () => {
     const before = await stack.service('xenstored');
     const r = await stack.run('kill', 'xenstored');
@@ -213,6 +213,19 @@ describe('a xenstored restart', () => {
     await until('the supervisor to re-introduce the guests', () => readFileSync(supervisorLog, 'utf8').includes('rings reconnected to the new xenstored'));
     await type(domids.xsa!, 'after restart\n');
     await until('the guest\'s request after the restart', () => count() > n);
+  });
+
+  it('a restarted xenconsoled takes the console ring over again (the old process\'s dom0 port is closed and the port rebound)', async () => {
+    const r = await stack.run('kill', 'xenconsoled');
+    expect(r.code, r.stderr).toBe(0);
+    await stack.waitFor('xenconsoled', (s) => s.state === 'ready' && s.restarts > 0, 15_000);
+    const count = () => consoleText('xsa').split('xs-test: again read data/hello = world').length - 1;
+    const n = count();
+    // Typed input reaches the guest only through its ring.
+    await until('the new xenconsoled to serve the ring', async () => {
+      await type(domids.xsa!, 'after console restart\n');
+      return until('the guest to read the line', () => count() > n, 1000).then(() => true, () => false);
+    });
   });
 });
 

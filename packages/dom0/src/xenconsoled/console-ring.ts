@@ -59,6 +59,8 @@ export class ConsoleRing {
   ) {}
 
   start(): void {
+    // Indexes already moved: the guest used the ring before (we are a restarted xenconsoled).
+    this.active = this.io.page.u32(R.OUT_PROD) !== 0 || this.io.page.u32(R.IN_CONS) !== 0;
     // connection is a byte (uint8_t) at 3088: write just it.
     this.io.page.write(R.CONNECTION, Uint8Array.of(XENCONSOLE_CONNECTED));
     this.io.notify();

@@ -88,6 +88,18 @@ export class RingConsoles {
     }
   }
 
+  /**
+   * Bind the guest's console port.  A previous xenconsoled (this is dom0: its
+   * ports outlive the process, unlike a Linux evtchn fd's) may still hold it
+   * bound; that stale dom0 end is closed first, as the kernel would have on
+   * the old process's exit.
+   */
+  private async bindConsolePort(domid: DomId, port: number): Promise<number> {
+    const st = await this.evtchn.status(port, domid);
+    if (st.status === 'interdomain' && st.dom === 0 && st.port !== undefined) await this.evtchn.close(st.port);
+    return this.evtchn.bindInterdomain(domid, port);
+  }
+
   /** domain_create_ring(): the nodes the toolstack wrote, the grant, the port. */
   private async connect(domid: DomId): Promise<void> {
     const base = `/local/domain/${domid}/console`;
@@ -97,7 +109,7 @@ export class RingConsoles {
     const { handle, page } = await this.mapper.mapOne(domid, GNTTAB_RESERVED_CONSOLE);
     let lport: number;
     try {
-      lport = await this.evtchn.bindInterdomain(domid, Number(portText));
+      lport = await this.bindConsolePort(domid, Number(portText));
     } catch (e) {
       await this.mapper.unmap([{ handle, page }]).catch(() => undefined);
       throw e;
