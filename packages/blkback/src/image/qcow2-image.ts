@@ -49,6 +49,7 @@ import {
 } from './qcow2-entry.js';
 import { Qcow2Refcounts } from './qcow2-refcount.js';
 import { L2Cache } from './qcow2-l2-cache.js';
+import { MetaWriter, type MetaOp } from './qcow2-meta-writer.js';
 import { compressedClusters, decodeCompressed, readCompressedCluster } from './qcow2-compressed.js';
 
 export async function openQcow2Image(path: string, readOnly: boolean): Promise<BlockImage> {
@@ -103,6 +104,7 @@ class Qcow2Image implements BlockImage {
   private readonly l2Entries: number;
   private readonly l2: L2Cache;
   private readonly mutex = new Mutex();
+  private readonly meta: MetaWriter;
   /** Guest clusters being allocated -> settles when the allocation is committed or undone. */
   private readonly pending = new Map<number, Promise<void>>();
   /** Sequence numbers of I/O in flight, oldest first (Set keeps insertion order). */
@@ -124,6 +126,7 @@ class Qcow2Image implements BlockImage {
     this.cs = h.clusterSize;
     this.l2Entries = h.clusterSize / 8;
     this.l2 = new L2Cache(fh, h.clusterSize);
+    this.meta = new MetaWriter(fh);
     if (refcounts) refcounts.oldestInflight = () => this.oldestInflight();
   }
 
@@ -182,7 +185,7 @@ class Qcow2Image implements BlockImage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.mutex.run(async () => undefined);
+    await this.mutex.run(() => this.meta.enqueue([]).catch(() => undefined));
     await this.fh.close();
   }
 
@@ -265,7 +268,7 @@ class Qcow2Image implements BlockImage {
         await this.writeNewClusters(plan.alloc, data);
         await this.commit(plan.alloc);
       } catch (e) {
-        await this.mutex.run(() => this.undoAllocation(plan.alloc));
+        await this.locked(() => this.undoAllocation(plan.alloc));
         throw e;
       } finally {
         for (const s of plan.alloc.segs) this.pending.delete(s.g);
@@ -277,7 +280,7 @@ class Qcow2Image implements BlockImage {
 
   /** Locked: give [offset, offset+length) new host clusters, or say why not yet. */
   private async planAllocation(offset: number, length: number): Promise<Plan> {
-    this.l2.trim();
+    this.trimCache();
     const firstG = Math.floor(offset / this.cs);
     const lastG = Math.floor((offset + length - 1) / this.cs);
     for (let g = firstG; g <= lastG; g++) {
@@ -350,7 +353,7 @@ class Qcow2Image implements BlockImage {
       const batch = this.commitQueue;
       this.commitQueue = [];
       try {
-        await this.mutex.run(() => this.commitLocked(batch.map((b) => b.alloc)));
+        await this.locked(() => this.commitLocked(batch.map((b) => b.alloc)));
         for (const b of batch) b.resolve();
       } catch (e) {
         for (const b of batch) b.reject(e);
@@ -360,8 +363,8 @@ class Qcow2Image implements BlockImage {
   }
 
   /** Locked: refcounts, then the L2 entries, then drop what the new clusters replaced. */
-  private async commitLocked(allocs: Allocation[]): Promise<void> {
-    await this.refcounts!.flush();
+  private async commitLocked(allocs: Allocation[]): Promise<MetaOp[]> {
+    const ops = await this.refcounts!.takeWrites();
     const dirty = new DirtyTables();
     const freed: Extent[] = [];
     for (const a of allocs) {
@@ -376,27 +379,48 @@ class Qcow2Image implements BlockImage {
         dirty.mark(off, table, l2i);
       }
     }
-    await dirty.write(this.fh);
-    await this.release(freed);
+    ops.push(...dirty.writes());
+    ops.push(...(await this.release(freed)));
+    return ops;
   }
 
   /** Locked: give back the clusters of a failed write (never referenced). */
-  private async undoAllocation(a: Allocation): Promise<void> {
-    if (a.fresh.count === 0) return;
+  private async undoAllocation(a: Allocation): Promise<MetaOp[]> {
+    if (a.fresh.count === 0) return [];
     await this.refcounts!.decref(a.fresh.first, a.fresh.count);
-    await this.refcounts!.flush();
+    return this.refcounts!.takeWrites();
   }
 
-  /** Locked: make sure L1 entry `l1i` has an L2 table (table written, refcount, then L1). */
+  /**
+   * Locked: make sure L1 entry `l1i` has an L2 table; the zeroed table, its
+   * refcount, then the L1 entry are queued in that order.
+   */
   private async ensureL2(l1i: number): Promise<void> {
     if (readL1Entry(this.l1, l1i).offset !== 0) return;
     const off = (await this.refcounts!.allocate(1)) * this.cs;
     const table = Buffer.alloc(this.cs);
-    await pwriteFull(this.fh, table, off);
-    await this.refcounts!.flush();
+    const ops: MetaOp[] = [{ kind: 'write', offset: off, data: Buffer.alloc(this.cs) }];
+    ops.push(...(await this.refcounts!.takeWrites()));
     this.l2.insert(off, table);
     writeL1Entry(this.l1, l1i, off);
-    await pwriteFull(this.fh, this.l1.subarray(l1i * 8, l1i * 8 + 8), this.h.l1TableOffset + l1i * 8);
+    ops.push({ kind: 'write', offset: this.h.l1TableOffset + l1i * 8, data: Buffer.from(this.l1.subarray(l1i * 8, l1i * 8 + 8)) });
+    // Later commits that fill this table queue behind these writes.
+    void this.meta.enqueue(ops).catch(() => undefined);
+  }
+
+  /**
+   * Run `f` under the mutex and queue the metadata writes it returns before
+   * releasing it (so the queue keeps the order the changes were made in),
+   * then wait for them outside the mutex.
+   */
+  private async locked(f: () => Promise<MetaOp[]>): Promise<void> {
+    const { written } = await this.mutex.run(async () => ({ written: this.meta.enqueue(await f()) }));
+    await written;
+  }
+
+  /** Drop cached L2 tables over the cap, only when no table write is queued (the file is then current). */
+  private trimCache(): void {
+    if (this.meta.idle) this.l2.trim();
   }
 
   // ---- discard -------------------------------------------------------------
@@ -407,7 +431,13 @@ class Qcow2Image implements BlockImage {
     const gFull = Math.ceil(offset / this.cs);
     const gFullEnd = Math.floor(end / this.cs);
     for (;;) {
-      const wait = await this.mutex.run(() => this.deallocate(gFull, gFullEnd));
+      let wait: Promise<void> | undefined;
+      await this.locked(async () => {
+        const r = await this.deallocate(gFull, gFullEnd);
+        if (Array.isArray(r)) return r;
+        wait = r.wait;
+        return [];
+      });
       if (!wait) break;
       await wait;
     }
@@ -424,11 +454,16 @@ class Qcow2Image implements BlockImage {
     }
   }
 
-  /** Locked: clear the L2 entries of guest clusters [g0, g1) and free their host clusters. */
-  private async deallocate(g0: number, g1: number): Promise<Promise<void> | undefined> {
-    if (g0 >= g1) return undefined;
-    for (const [g, p] of this.pending) if (g >= g0 && g < g1) return p;
-    this.l2.trim();
+  /**
+   * Locked: clear the L2 entries of guest clusters [g0, g1) and free their
+   * host clusters (L2 writes first, then refcounts: a crash leaks, never
+   * dangles), or return the pending allocation to wait for first.
+   */
+  private async deallocate(g0: number, g1: number): Promise<{ wait: Promise<void> } | MetaOp[]> {
+    if (g0 >= g1) return [];
+    // (Wrapped: an async function returning the promise itself would wait for it, holding the mutex.)
+    for (const [g, p] of this.pending) if (g >= g0 && g < g1) return { wait: p };
+    this.trimCache();
     const dirty = new DirtyTables();
     const freed: Extent[] = [];
     for (let g = g0; g < g1; ) {
@@ -450,16 +485,14 @@ class Qcow2Image implements BlockImage {
         dirty.mark(off, table, l2i);
       }
     }
-    await dirty.write(this.fh); // L2 first, then refcounts: a crash leaks, never dangles
-    await this.release(freed);
-    return undefined;
+    return [...dirty.writes(), ...(await this.release(freed))];
   }
 
   /** Locked: drop one reference per freed extent; freed clusters wait out older I/O. */
-  private async release(freed: Extent[]): Promise<void> {
-    if (freed.length === 0) return;
+  private async release(freed: Extent[]): Promise<MetaOp[]> {
+    if (freed.length === 0) return [];
     for (const x of freed) await this.refcounts!.decref(x.first, x.count, this.opSeq);
-    await this.refcounts!.flush();
+    return this.refcounts!.takeWrites();
   }
 
   // ---- mapping -------------------------------------------------------------
@@ -566,8 +599,13 @@ class DirtyTables {
     }
   }
 
-  async write(fh: FileHandle): Promise<void> {
-    for (const [off, r] of this.ranges) await pwriteFull(fh, r.table.subarray(r.lo * 8, r.hi * 8), off + r.lo * 8);
+  /** The changed slices, copied now. */
+  writes(): MetaOp[] {
+    return [...this.ranges].map(([off, r]) => ({
+      kind: 'write' as const,
+      offset: off + r.lo * 8,
+      data: Buffer.from(r.table.subarray(r.lo * 8, r.hi * 8)),
+    }));
   }
 }
 

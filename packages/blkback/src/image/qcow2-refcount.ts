@@ -4,10 +4,10 @@
  * cluster of 16-bit big-endian counts (refcount_order 4).
  *
  * Everything here runs under the image's metadata mutex.  Changes are made in
- * memory and written by flush(), which the image calls before it writes any
- * L2/L1 entry that depends on them (QEMU's ordering: refcounts before the
- * mapping that uses them, so a crash can leak a cluster but never leave a
- * mapping to a free one).
+ * memory and handed out as writes by takeWrites(), which the image queues
+ * before any L2/L1 entry that depends on them (QEMU's ordering: refcounts
+ * before the mapping that uses them, so a crash can leak a cluster but never
+ * leave a mapping to a free one).
  *
  * Allocation takes the lowest run of free clusters at or after a hint (the end
  * of the file for a fresh image: "append").  A refcount block that does not
@@ -18,7 +18,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { XenError } from '@xenbox/abi';
-import { preadFull, pwriteFull } from './file-io.js';
+import { preadFull } from './file-io.js';
+import type { MetaOp } from './qcow2-meta-writer.js';
 import { HDR_REFCOUNT_TABLE_OFFSET, QCOW2_MAX_REFTABLE_BYTES, type Qcow2Header } from './qcow2-header.js';
 import { readL1Entry, l1EntryReservedBits } from './qcow2-entry.js';
 
@@ -125,25 +126,32 @@ export class Qcow2Refcounts {
     }
   }
 
-  /** Write every refcount change made so far: new blocks, dirty ranges, table entries (or a new table). */
-  async flush(): Promise<void> {
-    if (this.table.length > this.tableClusters * (this.cs / 8)) await this.growTable();
-    await this.writeBlocks();
+  /**
+   * The writes that put every refcount change made so far on disk (copies,
+   * taken now): new and changed blocks, then their table entries, or a whole
+   * new table and the header switch to it.
+   */
+  async takeWrites(): Promise<MetaOp[]> {
+    if (this.table.length > this.tableClusters * (this.cs / 8)) return this.growTable();
+    const ops = this.blockWrites();
     for (const ti of this.newBlocks) {
       const entry = Buffer.alloc(8);
       entry.writeBigUInt64BE(BigInt(this.table[ti]!));
-      await pwriteFull(this.fh, entry, this.tableOffset + ti * 8);
+      ops.push({ kind: 'write', offset: this.tableOffset + ti * 8, data: entry });
     }
     this.newBlocks.clear();
+    return ops;
   }
 
-  private async writeBlocks(): Promise<void> {
+  private blockWrites(): MetaOp[] {
+    const ops: MetaOp[] = [];
     for (const ti of this.newBlocks) this.dirty.set(ti, { lo: 0, hi: this.perBlock });
     for (const [ti, r] of this.dirty) {
-      const blk = this.blocks.get(ti)!;
-      await pwriteFull(this.fh, blk.subarray(r.lo * 2, r.hi * 2), this.table[ti]! + r.lo * 2);
+      const data = Buffer.from(this.blocks.get(ti)!.subarray(r.lo * 2, r.hi * 2));
+      ops.push({ kind: 'write', offset: this.table[ti]! + r.lo * 2, data });
     }
     this.dirty.clear();
+    return ops;
   }
 
   private releaseQuarantine(fence: number): void {
@@ -239,10 +247,10 @@ export class Qcow2Refcounts {
 
   /**
    * Move the refcount table to a bigger home: allocate it (which may itself add
-   * blocks, hence the loop), write blocks and table, make them durable, then
-   * point the header at it and free the old table.
+   * blocks, hence the loop), then write blocks and table, make them durable,
+   * point the header at the new table, make that durable, and free the old one.
    */
-  private async growTable(): Promise<void> {
+  private async growTable(): Promise<MetaOp[]> {
     const perCluster = this.cs / 8;
     let clusters = Math.max(this.tableClusters * 2, Math.ceil(this.table.length / perCluster) + 1);
     let start: number;
@@ -256,22 +264,25 @@ export class Qcow2Refcounts {
       if (start < this.freeHint) this.freeHint = start;
       clusters *= 2;
     }
-    await this.writeBlocks();
-    const buf = Buffer.alloc(clusters * this.cs);
-    this.table.forEach((off, i) => buf.writeBigUInt64BE(BigInt(off), i * 8));
-    await pwriteFull(this.fh, buf, start * this.cs);
-    await this.fh.datasync();
+    const ops = this.blockWrites();
+    const table = Buffer.alloc(clusters * this.cs);
+    this.table.forEach((off, i) => table.writeBigUInt64BE(BigInt(off), i * 8));
     const hdr = Buffer.alloc(12);
     hdr.writeBigUInt64BE(BigInt(start * this.cs), 0);
     hdr.writeUInt32BE(clusters, 8);
-    await pwriteFull(this.fh, hdr, HDR_REFCOUNT_TABLE_OFFSET);
-    await this.fh.datasync();
+    ops.push(
+      { kind: 'write', offset: start * this.cs, data: table },
+      { kind: 'sync' },
+      { kind: 'write', offset: HDR_REFCOUNT_TABLE_OFFSET, data: hdr },
+      { kind: 'sync' },
+    );
     const oldStart = this.tableOffset / this.cs;
     const oldClusters = this.tableClusters;
     this.tableOffset = start * this.cs;
     this.tableClusters = clusters;
     this.newBlocks.clear(); // their entries are in the new table
     await this.decref(oldStart, oldClusters);
-    await this.writeBlocks();
+    ops.push(...this.blockWrites());
+    return ops;
   }
 }
