@@ -281,3 +281,12 @@ int console_ring_init(void)
 }
 
 int console_ring_connected(void) { return cons_ring != NULL; }
+
+/* Wait (up to timeout_ns) until xenconsoled has taken everything from `out`: before a shutdown ends the domain. */
+void console_flush(uint64_t timeout_ns)
+{
+    if (!cons_ring || cons_stalled) return;
+    uint64_t deadline = now_ns() + timeout_ns;
+    while (__atomic_load_n(&cons_ring->out_cons, __ATOMIC_ACQUIRE) != cons_ring->out_prod && now_ns() < deadline)
+        HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+}

@@ -38,6 +38,7 @@ void console_early_init(void);
 int console_ring_init(void);
 int console_ring_connected(void);
 void console_write(const char *s, size_t n);
+void console_flush(uint64_t timeout_ns);
 
 void mm_init(void);
 void events_init(void);

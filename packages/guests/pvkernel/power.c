@@ -11,6 +11,7 @@ static void shutdown(unsigned reason) __attribute__((noreturn));
 static void shutdown(unsigned reason)
 {
     struct sched_shutdown arg = { .reason = reason };
+    console_flush(500ULL * 1000 * 1000);   /* let xenconsoled read our last words */
     HYPERVISOR_sched_op(SCHEDOP_shutdown, &arg);
     /* SRST: type 0 shutdown, 1 cold reboot; reason 1 = system failure */
     sbi_system_reset(reason == SHUTDOWN_reboot ? 1 : 0, reason == SHUTDOWN_crash ? 1 : 0);

@@ -92,6 +92,8 @@ static void cmd_help(void)
            "  xenstore-write PATH VALUE  write a node\n"
            "  xenstore-rm PATH           remove a node and its children\n"
            "  xenstore-ls [PATH]         list a subtree\n"
+           "  xenstore-inc PATH [wait=MS] add one in a transaction (redone on EAGAIN)\n"
+           "  xenstore-watch PATH COUNT  print PATH each time its watch fires\n"
            "  grant DOMID [ro]           grant DOMID a page (prints the gref)\n"
            "  ungrant GREF               end that grant (-16 while it is mapped)\n"
            "  poweroff | reboot | crash  end the domain (crash: a fatal fault, as sysrq-c)\n");
@@ -138,6 +140,56 @@ static void ls_tree(const char *path, int depth)
 out:
     page_free(list);
     kfree(value);
+}
+
+/*
+ * xenstore-inc PATH [wait=MS]: add one to a number in a transaction, waiting MS
+ * between the read and the write (so another writer can make the commit fail
+ * with EAGAIN); the transaction is redone until it commits.
+ */
+static void cmd_xenstore_inc(int argc, char **argv)
+{
+    const char *path = argv[1];
+    uint64_t wait_ms = 0;
+    if (argc > 2 && !strncmp(argv[2], "wait=", 5)) wait_ms = strtoul_(argv[2] + 5, NULL, 10);
+    int retries = 0;
+    for (;;) {
+        xenbus_transaction_t t;
+        int rc = xenbus_transaction_start(&t);
+        if (rc) { printk("xenstore-inc: transaction_start: error %d\n", rc); return; }
+        long v = 0;
+        rc = xenbus_read_int(t, path, &v);
+        if (rc && rc != -XEN_ENOENT) { printk("xenstore-inc %s: read: error %d\n", path, rc); xenbus_transaction_end(t, 1, &rc); return; }
+        uint64_t until = now_ns() + wait_ms * 1000000ULL;
+        while (now_ns() < until) kernel_wait(until);
+        char value[24];
+        snprintk(value, sizeof value, "%ld", v + 1);
+        rc = xenbus_write(t, path, value);
+        if (rc) { printk("xenstore-inc %s: write: error %d\n", path, rc); xenbus_transaction_end(t, 1, &rc); return; }
+        int retry;
+        rc = xenbus_transaction_end(t, 0, &retry);
+        if (rc) { printk("xenstore-inc: transaction_end: error %d\n", rc); return; }
+        if (!retry) { printk("xenstore-inc %s: %ld (%d retries)\n", path, v + 1, retries); return; }
+        retries++;
+    }
+}
+
+/* xenstore-watch PATH COUNT: print the node's value each time the watch fires, COUNT times (the first is at once), 30 s at most a time. */
+static void cmd_xenstore_watch(const char *path, const char *count)
+{
+    static unsigned serial;
+    char token[32], value[256];
+    snprintk(token, sizeof token, "shell-%u", serial++);
+    int rc = xenbus_watch(path, token);
+    if (rc) { printk("xenstore-watch %s: error %d\n", path, rc); return; }
+    for (unsigned long n = strtoul_(count, NULL, 10), i = 1; i <= n; i++) {
+        uint64_t deadline = now_ns() + 30000000000ULL;
+        while (!xenbus_watch_pending(token) && now_ns() < deadline) kernel_wait(deadline);
+        if (now_ns() >= deadline) { printk("xenstore-watch %s: nothing for 30 s\n", path); break; }
+        int len = xenbus_read(XBT_NIL, path, value, sizeof value);
+        printk("watch %lu: %s = %s\n", i, path, len >= 0 ? value : "(none)");
+    }
+    xenbus_unwatch(path, token);
 }
 
 /* grant DOMID [ro]: a fresh page with a known text, granted to DOMID (for learning, and the tests). */
@@ -217,6 +269,10 @@ static void run(int argc, char **argv)
         if (!need_xenstore()) return;
         rc = xenbus_rm(XBT_NIL, argv[1]);
         if (rc < 0) printk("xenstore-rm %s: error %d\n", argv[1], rc);
+    } else if (!strcmp(c, "xenstore-inc") && argc >= 2) {
+        if (need_xenstore()) cmd_xenstore_inc(argc, argv);
+    } else if (!strcmp(c, "xenstore-watch") && argc == 3) {
+        if (need_xenstore()) cmd_xenstore_watch(argv[1], argv[2]);
     } else if (!strcmp(c, "xenstore-ls") && argc <= 2) {
         if (!need_xenstore()) return;
         snprintk(buf, sizeof buf, "/local/domain/%u", xen_domid());
