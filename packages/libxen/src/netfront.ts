@@ -271,29 +271,30 @@ export class Netfront {
     const beState = await readXenbusState(xs, be);
     const mine = await readXenbusState(xs, this.dir);
     const link = this.link;
+    if (beState === XenbusState.Closing) {
+      // The backend (or the toolstack removing the device) asks us to close: xenbus_frontend_closed.
+      if (link) await this.dropLink('backend is Closing');
+      if (mine !== XenbusState.Closed) await switchXenbusState(xs, this.dir, XenbusState.Closed);
+      return;
+    }
     if (link && Evtchn.of(this.o.hv).peerClosed(link.port)) {
       // The backend's domain died (its end of the channel closed): wait for the toolstack to name a new one.
       await this.dropLink('the backend closed its event channel (its domain died?)');
       await switchXenbusState(xs, this.dir, XenbusState.Initialising);
       return;
     }
-    if (link && (beState === XenbusState.Unknown || beState === XenbusState.Closing || beState === XenbusState.Closed || beState === XenbusState.InitWait || beState === XenbusState.Initialising)) {
-      if (link.connected || beState !== XenbusState.InitWait) {
-        await this.dropLink(`backend is ${beState}`);
-        if (beState === XenbusState.Closing) {
-          await switchXenbusState(xs, this.dir, XenbusState.Closed); // xenbus_frontend_closed
-          return;
-        }
-        await switchXenbusState(xs, this.dir, XenbusState.Initialising);
-        this.poke(); // look again with no link
-        return;
-      }
+    const gone = beState === XenbusState.Unknown || beState === XenbusState.Closed || beState === XenbusState.Initialising;
+    if (link && (gone || (link.connected && beState === XenbusState.InitWait))) {
+      await this.dropLink(`backend is ${beState}`);
+      await switchXenbusState(xs, this.dir, XenbusState.Initialising);
+      this.poke(); // look again with no link
+      return;
     }
     if (!this.link) {
       if (beState === XenbusState.InitWait) {
         await this.setUp(be, beId);
-      } else if (beState === XenbusState.Closed && mine !== XenbusState.Initialising) {
-        await switchXenbusState(xs, this.dir, XenbusState.Initialising); // ask the backend to reconnect
+      } else if (beState === XenbusState.Closed && mine !== XenbusState.Initialising && (await xs.tryRead(`${be}/online`)) === '1') {
+        await switchXenbusState(xs, this.dir, XenbusState.Initialising); // ask the backend to reconnect (not when the toolstack is removing it)
       }
       return;
     }
@@ -439,11 +440,15 @@ export class Netfront {
     this.schedulePush();
   }
 
-  /** Publish queued requests once per turn of the event loop (many sends, one event). */
+  /**
+   * Publish queued requests once per turn of the event loop (many sends, one
+   * event): setImmediate, not a microtask, so a loop of awaited sends
+   * shares one push.
+   */
   private schedulePush(): void {
     if (this.pushScheduled) return;
     this.pushScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.pushScheduled = false;
       const link = this.link;
       if (link) this.pushTx(link);
