@@ -5,9 +5,11 @@
  * in tools/xl/xl_vmcontrol.c (handle_domain_death).  It logs to
  * $RUN_DIR/logs/xl-<name>.log.
  *
- * Real xl wakes on xenstore's @releaseDomain; xenbox's xenstored does not
- * raise it for guest shutdowns yet, so the monitor asks the hypervisor for
- * the domain's state every MONITOR_POLL_MS instead.
+ * Like real xl, it wakes on xenstore's @releaseDomain (xenstored fires it for
+ * every shutdown and death it learns of through VIRQ_DOM_EXC) and then asks
+ * the hypervisor for the domain's state; without an event it still looks
+ * every MONITOR_FALLBACK_MS.  An HVM guest's monitor also watches its device
+ * model process, which is no domain event, so it looks every MONITOR_POLL_MS.
  */
 import { SHUTDOWN_CODES, XenError, type DomId, type DomainInfo, type ShutdownReason } from '@xenbox/abi';
 import type { Logger } from '@xenbox/libxen';
@@ -16,6 +18,8 @@ import { createGuest, destroyGuest, type CreateDeps } from '../libxl/domain-crea
 import { deviceModelDied, stopDeviceModel } from '../libxl/hvm-builder.js';
 
 export const MONITOR_POLL_MS = 100;
+/** Longest a PVH guest's monitor sleeps without a @releaseDomain event (an event lost to a xenstored restart must not strand it). */
+export const MONITOR_FALLBACK_MS = 2000;
 
 /**
  * A guest that needs restarting more than this often within RESTART_WINDOW_MS
@@ -62,39 +66,50 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
   let cfg = reload();
   const restarts: number[] = [];
   log.info({ dom: domid, domain: cfg.name }, 'waiting for the domain to shut down');
-  for (;;) {
-    await new Promise((r) => setTimeout(r, MONITOR_POLL_MS));
-    const info = await infoOrGone(deps, domid);
-    if (!info) {
-      log.info({ dom: domid }, 'domain is gone (destroyed); nothing left to do');
-      return;
-    }
-    if (info.shutdown === null) {
-      // An HVM guest cannot run without its device model: if that process died, the guest crashes (on_crash).
-      const dm = deps.runDir ? deviceModelDied(deps.runDir, domid) : null;
-      if (dm) {
-        log.warn({ dom: domid, dm: dm.name, pid: dm.pid }, `device model ${dm.name} (pid ${dm.pid}) died: crashing domain ${domid}`);
-        await stopDeviceModel(deps.hv, deps.runDir!, domid);
-        await deps.hv.call('domctl.shutdown', { domid, reason: 'crash' }).catch(() => undefined);
+  const release = deps.xs ? await deps.xs.watch('@releaseDomain').catch(() => null) : null;
+  try {
+    await watchDomain();
+  } finally {
+    await release?.unwatch().catch(() => undefined);
+  }
+
+  async function watchDomain(): Promise<void> {
+    for (;;) {
+      if (release && cfg.type !== 'hvm') await release.next(MONITOR_FALLBACK_MS).catch(() => undefined);
+      else await new Promise((r) => setTimeout(r, MONITOR_POLL_MS));
+      release?.drain(); // this look covers every event so far
+      const info = await infoOrGone(deps, domid);
+      if (!info) {
+        log.info({ dom: domid }, 'domain is gone (destroyed); nothing left to do');
+        return;
       }
-      continue;
-    }
-    let action = actionFor(cfg, info.shutdown);
-    if (action === 'restart' || action === 'rename-restart' || action === 'coredump-restart') {
-      const now = Date.now();
-      while (restarts.length && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
-      if (restarts.length >= MAX_RESTARTS_IN_WINDOW) {
-        log.error({ dom: domid, restarts: restarts.length }, `domain restarted ${restarts.length} times in ${RESTART_WINDOW_MS / 1000} s: leaving it as it is (preserve)`);
-        action = 'preserve';
-      } else {
-        restarts.push(now);
+      if (info.shutdown === null) {
+        // An HVM guest cannot run without its device model: if that process died, the guest crashes (on_crash).
+        const dm = deps.runDir ? deviceModelDied(deps.runDir, domid) : null;
+        if (dm) {
+          log.warn({ dom: domid, dm: dm.name, pid: dm.pid }, `device model ${dm.name} (pid ${dm.pid}) died: crashing domain ${domid}`);
+          await stopDeviceModel(deps.hv, deps.runDir!, domid);
+          await deps.hv.call('domctl.shutdown', { domid, reason: 'crash' }).catch(() => undefined);
+        }
+        continue;
       }
+      let action = actionFor(cfg, info.shutdown);
+      if (action === 'restart' || action === 'rename-restart' || action === 'coredump-restart') {
+        const now = Date.now();
+        while (restarts.length && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
+        if (restarts.length >= MAX_RESTARTS_IN_WINDOW) {
+          log.error({ dom: domid, restarts: restarts.length }, `domain restarted ${restarts.length} times in ${RESTART_WINDOW_MS / 1000} s: leaving it as it is (preserve)`);
+          action = 'preserve';
+        } else {
+          restarts.push(now);
+        }
+      }
+      log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
+      const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);
+      if (next === null) return;
+      domid = next;
+      cfg = reload();
     }
-    log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
-    const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);
-    if (next === null) return;
-    domid = next;
-    cfg = reload();
   }
 }
 
