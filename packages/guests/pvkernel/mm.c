@@ -12,7 +12,7 @@
 #include <string.h>
 #include "core.h"
 
-extern char _end[];   /* link.ld: end of the image (bss and stack included) */
+extern char __image_end[];   /* link.ld: end of the image (bss and stack included) */
 
 #define MIN_SHIFT 4                  /* 16 bytes */
 #define MAX_SHIFT 11                 /* 2048 bytes */
@@ -47,8 +47,8 @@ static void reserve(uint64_t start, uint64_t end)
 void mm_init(void)
 {
     uint64_t ram_end = boot_info.ram_base + boot_info.ram_size;
-    uint64_t first = page_up((uintptr_t)_end);
-    if (first >= ram_end) panic("mm: no RAM after the kernel (image ends at %p, RAM at %lx+%lx)", _end, (unsigned long)boot_info.ram_base, (unsigned long)boot_info.ram_size);
+    uint64_t first = page_up((uintptr_t)__image_end > boot_info.ram_base ? (uintptr_t)__image_end : boot_info.ram_base);
+    if (first >= ram_end) panic("mm: no RAM after the kernel (image ends at %p, RAM at %lx+%lx)", __image_end, (unsigned long)boot_info.ram_base, (unsigned long)boot_info.ram_size);
     ram_base = first;
     nr_pages = (ram_end - first) >> PAGE_SHIFT;
     nr_free = nr_pages;
