@@ -132,7 +132,7 @@ int console_getc(void)
     if (cons == prod) return -1;
     unsigned char c = (unsigned char)r->in[cons & (sizeof r->in - 1)];
     __atomic_store_n(&r->in_cons, cons + 1, __ATOMIC_RELEASE);
-    notify_backend();
+    if (cons + 1 == prod) notify_backend();   /* drained: room for more (hvc_xen notifies once a batch too) */
     return c;
 }
 
