@@ -9,7 +9,8 @@
  *      still there;
  *   3. xenstore over the ring (Linux drivers/xen/xenbus/xenbus_comms.c,
  *      xb_write/xb_read): WRITE data/hello, READ it back, READ name, READ
- *      /local/domain/0/name (EACCES), WATCH data and see its events;
+ *      /local/domain/0/name (EACCES), WATCH data and see its events; then
+ *      times 100 back-to-back READs;
  *   4. the console ring (drivers/tty/hvc/hvc_xen.c): write a line, read a
  *      line typed at `xl console`;
  *   5. then each typed line makes one more xenstore READ ("quit" shuts
@@ -143,11 +144,25 @@ static int xs_write_bytes(const void *data, unsigned len)
     return 0;
 }
 
-/* xb_read(): take from rsp[] as it arrives, publish rsp_cons, notify (so xenstored can write more). */
+/*
+ * xb_read(): take from rsp[] as it arrives and publish rsp_cons.  xenstored
+ * waits for our signal when the ring was full: we give it before we wait
+ * for more, and after each whole message (xs_consumed()), one per reply
+ * rather than one per piece.
+ */
+static int rsp_unsignalled;
+
+static void xs_consumed(void)
+{
+    if (rsp_unsignalled) evtchn_send(xs_port);
+    rsp_unsignalled = 0;
+}
+
 static int xs_read_bytes(void *data, unsigned len)
 {
     char *p = data;
     while (len) {
+        if (!xs_rsp_data()) xs_consumed();
         wait_until(xs_rsp_data);
         if (xs->error) return -1;
         uint32_t c = xs->rsp_cons;
@@ -160,7 +175,7 @@ static int xs_read_bytes(void *data, unsigned len)
         for (unsigned i = 0; i < chunk; i++) p[i] = xs->rsp[MASK_XENSTORE_IDX(c + i)];
         mb();
         xs->rsp_cons = c + chunk;
-        evtchn_send(xs_port);
+        rsp_unsignalled = 1;
         p += chunk;
         len -= chunk;
     }
@@ -182,14 +197,21 @@ static long xs_request(uint32_t type, const char *a, const char *b, unsigned *le
     unsigned la = str_len(a) + 1, lb = b ? str_len(b) : 0;
     /* WRITE's value has no NUL; the other requests' arguments each have one. */
     struct xsd_sockmsg m = { .type = type, .req_id = req_ids++, .tx_id = 0, .len = la + lb + (b && type != XS_WRITE ? 1 : 0) };
-    if (xs_write_bytes(&m, sizeof m) || xs_write_bytes(a, la)) return -1;
-    if (b && xs_write_bytes(b, m.len - la)) return -1;
+    /* The whole message in one go: one signal per request. */
+    static char msg[sizeof m + XS_PAYLOAD_MAX];
+    const char *hdr = (const char *)&m;
+    unsigned n = 0;
+    for (unsigned i = 0; i < sizeof m; i++) msg[n++] = hdr[i];
+    for (unsigned i = 0; i < la; i++) msg[n++] = a[i];
+    for (unsigned i = 0; b && i < m.len - la; i++) msg[n++] = b[i];
+    if (xs_write_bytes(msg, n)) return -1;
     for (;;) {
         struct xsd_sockmsg r;
         if (xs_read_bytes(&r, sizeof r)) return -1;
         if (r.len > XS_PAYLOAD_MAX) fail("reply too long: ", r.len);
         char *dst = r.type == XS_WATCH_EVENT ? event : reply;
         if (xs_read_bytes(dst, r.len)) return -1;
+        xs_consumed();
         dst[r.len] = 0;
         if (r.type == XS_WATCH_EVENT) {
             event_len = r.len;
@@ -210,6 +232,7 @@ static int xs_wait_event(int seen_before)
         if (xs_read_bytes(&r, sizeof r) || r.len > XS_PAYLOAD_MAX) return -1;
         char *dst = r.type == XS_WATCH_EVENT ? event : reply;
         if (xs_read_bytes(dst, r.len)) return -1;
+        xs_consumed();
         dst[r.len] = 0;
         if (r.type == XS_WATCH_EVENT) { event_len = r.len; events_seen++; }
     }
@@ -337,6 +360,10 @@ int main(void)
     t = xs_request(XS_WRITE, "data/w", "1", &len);
     show("write data/w", t, len);
     if (xs_wait_event(seen) == 0) { puts_("xs-test: watch event "); puts_(event); puts_("\n"); }
+    /* A figure for bench/RESULTS.md: back-to-back READs over the ring (rdtime is 10 MHz). */
+    ulong t0 = rdtime();
+    for (int i = 0; i < 100; i++) xs_request(XS_READ, "data/hello", 0, &len);
+    say("100 ring reads in us ", (long)((rdtime() - t0) / 10));
     puts_("xs-test: xenstore done\n");
 
     char line[80];
