@@ -3,7 +3,7 @@
  * PRNG and shadow-buffer bookkeeping.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { XenError } from '@xenbox/abi';
 
@@ -88,3 +88,28 @@ export async function messageOf(p: Promise<unknown>): Promise<string> {
   }
   throw new Error('expected a XenError, but the call succeeded');
 }
+
+/** Patch and read raw bytes of an image file (hostile images). */
+export function patch(path: string, at: number, bytes: Buffer): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, at);
+  closeSync(fd);
+}
+export const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+};
+export const u64 = (v: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(v);
+  return b;
+};
+export function readAt(path: string, at: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  const fd = openSync(path, 'r');
+  readSync(fd, b, 0, len, at);
+  closeSync(fd);
+  return b;
+}
+

@@ -168,3 +168,18 @@ function bitIndex(bit: bigint): number {
 export function incompatName(bit: bigint): string {
   return INCOMPAT_NAMES[bitIndex(bit)] ?? `bit ${bitIndex(bit)}`;
 }
+
+/**
+ * Which fixed metadata a host cluster at `off` overlaps, as the header places
+ * it: the header cluster, the L1 table or (unless the caller tracks a moved
+ * one itself) the refcount table; part of QEMU's metadata overlap checks
+ * (qcow2_check_metadata_overlap).
+ */
+export function fixedMetadataAt(h: Qcow2Header, off: number, withRefcountTable = true): string | undefined {
+  const cs = h.clusterSize;
+  const overlaps = (start: number, len: number) => len > 0 && off < start + len && off + cs > start;
+  if (off < cs) return 'the header';
+  if (overlaps(h.l1TableOffset, h.l1Size * 8)) return 'the L1 table';
+  if (withRefcountTable && overlaps(h.refcountTableOffset, h.refcountTableClusters * cs)) return 'the refcount table';
+  return undefined;
+}

@@ -34,6 +34,7 @@ import {
   INCOMPAT_CORRUPT,
   INCOMPAT_DIRTY,
   QCOW2_V3_MIN_HEADER_LENGTH,
+  fixedMetadataAt,
   parseQcow2Header,
   type Qcow2Header,
 } from './qcow2-header.js';
@@ -110,6 +111,8 @@ class Qcow2Image implements BlockImage {
   /** Sequence numbers of I/O in flight, oldest first (Set keeps insertion order). */
   private readonly inflight = new Set<number>();
   private opSeq = 0;
+  /** End of the host clusters that may hold data: the file at open, grown by our allocations. */
+  private hostLimit: number;
   private commitQueue: Array<{ alloc: Allocation; resolve: () => void; reject: (e: unknown) => void }> = [];
   private committing = false;
   private closed = false;
@@ -121,7 +124,9 @@ class Qcow2Image implements BlockImage {
     private readonly l1: Buffer,
     private readonly refcounts: Qcow2Refcounts | undefined,
     readonly readOnly: boolean,
+    fileSize: number,
   ) {
+    this.hostLimit = fileSize;
     this.size = h.size - (h.size % SECTOR_SIZE);
     this.cs = h.clusterSize;
     this.l2Entries = h.clusterSize / 8;
@@ -146,7 +151,7 @@ class Qcow2Image implements BlockImage {
       // we keep no bitmaps, so all of them.
       await pwriteFull(fh, Buffer.alloc(8), HDR_AUTOCLEAR_FEATURES);
     }
-    return new Qcow2Image(path, fh, h, l1, refcounts, readOnly);
+    return new Qcow2Image(path, fh, h, l1, refcounts, readOnly, fileSize);
   }
 
   // ---- BlockImage ----------------------------------------------------------
@@ -297,6 +302,7 @@ class Qcow2Image implements BlockImage {
     const reuse = (s: Seg) => s.e.kind === 'zero' && s.e.copied && s.e.offset !== 0;
     const count = segs.filter((s) => !reuse(s)).length;
     const first = count > 0 ? await this.refcounts!.allocate(count) : 0;
+    this.hostLimit = Math.max(this.hostLimit, (first + count) * this.cs);
     let next = first;
     const hosts = segs.map((s) => (reuse(s) ? s.e.offset : next++ * this.cs));
     for (const s of segs) if (reuse(s)) this.checkDataCluster(s.e.offset, s.g);
@@ -551,15 +557,18 @@ class Qcow2Image implements BlockImage {
 
   /**
    * Refuse to write guest data over the header, the L1 table or the refcount
-   * table (QEMU's metadata overlap check, in part): an L2 entry pointing there
-   * means a corrupt or hostile image.
+   * table (QEMU's metadata overlap check, in part), at an unaligned offset, or
+   * past the end of the file: an L2 entry like that means a corrupt or
+   * hostile image.
    */
   private checkDataCluster(host: number, g: number): void {
-    const l1End = this.h.l1TableOffset + this.h.l1Size * 8;
-    const overlapsL1 = host < l1End && host + this.cs > this.h.l1TableOffset;
-    if (host % this.cs !== 0 || host < this.cs || overlapsL1 || this.refcounts!.overlapsTable(host)) {
-      throw new XenError('EIO', `${this.path}: corrupt qcow2 image: guest cluster ${g} maps to metadata or an unaligned offset (${host})`);
-    }
+    const what =
+      host % this.cs !== 0
+        ? 'an unaligned offset'
+        : host + this.cs > this.hostLimit
+          ? 'past the end of the file'
+          : (fixedMetadataAt(this.h, host, false) ?? (this.refcounts!.overlapsTable(host) ? 'the refcount table' : undefined));
+    if (what) throw new XenError('EIO', `${this.path}: corrupt qcow2 image: guest cluster ${g} maps to ${what} (${host})`);
   }
 
   // ---- bookkeeping ---------------------------------------------------------
@@ -627,9 +636,11 @@ function checkL1(path: string, h: Qcow2Header, l1: Buffer, fileSize: number, rea
   for (let i = 0; i < h.l1Size; i++) {
     const { offset, copied } = readL1Entry(l1, i);
     if (offset === 0) continue;
-    if (l1EntryReservedBits(l1, i) || offset % h.clusterSize !== 0 || offset < h.clusterSize || offset + h.clusterSize > fileSize) {
-      throw new XenError('EINVAL', `${path}: bad qcow2 L1 entry ${i}: L2 table at ${offset} is unaligned, over the header or past the end of the file`);
+    if (l1EntryReservedBits(l1, i) || offset % h.clusterSize !== 0 || offset + h.clusterSize > fileSize) {
+      throw new XenError('EINVAL', `${path}: bad qcow2 L1 entry ${i}: L2 table at ${offset} is unaligned or past the end of the file`);
     }
+    const over = fixedMetadataAt(h, offset);
+    if (over) throw new XenError('EINVAL', `${path}: bad qcow2 L1 entry ${i}: L2 table at ${offset} overlaps ${over}`);
     if (!readOnly && !copied) {
       throw new XenError('EOPNOTSUPP', `${path}: qcow2 L2 table ${i} is shared (refcount > 1); writing such images is not supported`);
     }

@@ -20,7 +20,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { XenError } from '@xenbox/abi';
 import { preadFull } from './file-io.js';
 import type { MetaOp } from './qcow2-meta-writer.js';
-import { HDR_REFCOUNT_TABLE_OFFSET, QCOW2_MAX_REFTABLE_BYTES, type Qcow2Header } from './qcow2-header.js';
+import { HDR_REFCOUNT_TABLE_OFFSET, QCOW2_MAX_REFTABLE_BYTES, fixedMetadataAt, type Qcow2Header } from './qcow2-header.js';
 import { readL1Entry, l1EntryReservedBits } from './qcow2-entry.js';
 
 const REFCOUNT_MAX = 0xffff;
@@ -69,6 +69,8 @@ export class Qcow2Refcounts {
       if (l1EntryReservedBits(buf, i) || offset % h.clusterSize !== 0 || offset + h.clusterSize > fileSize) {
         throw new XenError('EINVAL', `${path}: bad qcow2 refcount table entry ${i} (${offset}): unaligned or past the end of the file`);
       }
+      const over = offset === 0 ? undefined : fixedMetadataAt(h, offset);
+      if (over) throw new XenError('EINVAL', `${path}: bad qcow2 refcount table entry ${i}: refcount block at ${offset} overlaps ${over}`);
       table.push(offset);
     }
     // The header cluster must be counted by block 0; a missing block 0 would
