@@ -216,6 +216,26 @@ describe('the pvkernel', () => {
     expect(await typedIn(shell, 'ungrant 1', /ungrant \d+: -?\d+\r\npvkernel> $/)).toContain('ungrant 1: -22'); // reserved: xenstore's
   });
 
+  it('keeps its xenstore and console rings across a xenstored restart and a xenconsoled restart', async (ctx) => {
+    if (consoleLog('pvk-shell').includes('no xenstore')) ctx.skip();
+    const before = await stack.service('xenstored');
+    expect((await stack.run('kill', 'xenstored')).code).toBe(0);
+    await stack.waitFor('xenstored', (st) => st.state === 'ready' && st.domid !== before.domid, 15_000);
+    await until('the guests re-introduced', () => readFileSync(runDirLayout(stack.runDir).logFile('xenbox'), 'utf8').includes('rings reconnected to the new xenstored'));
+    expect(await typedIn(shell, 'xenstore-read name', /\r\npvk-shell\r\npvkernel> /)).toBeTruthy();
+    expect((await stack.run('kill', 'xenconsoled')).code).toBe(0);
+    await stack.waitFor('xenconsoled', (st) => st.state === 'ready' && st.restarts > 0, 15_000);
+    // xl console's connection went with the old xenconsoled: attach again, and type until the new one serves the ring.
+    shell.close();
+    shell = attach('pvk-shell');
+    await until('the new xenconsoled to carry a line both ways', async () => {
+      const from = shell.out().length;
+      shell.type('echo after restart\r');
+      await new Promise((r) => setTimeout(r, 500));
+      return /\r\nafter restart\r\npvkernel> /.test(shell.out().slice(from));
+    }, 20_000);
+  }, 60_000);
+
   it('powers off on `poweroff` (on_poweroff = destroy)', async () => {
     shell.type('poweroff\r');
     await until('the domain to be gone', async () => !(await listed('pvk-shell')), 15_000);
