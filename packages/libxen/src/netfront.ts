@@ -24,10 +24,14 @@
  *     starts over with whatever backend the key names, reusing the same
  *     pages; frames sent meanwhile wait for the new connection.
  *
- * Notifications: requests are published by writing req_prod and sending an
- * event (a posted message; an unneeded event is harmless).  Before sleeping
- * the frontend arms rsp_event on both rings and re-checks after one mirror
- * sync (RING_FINAL_CHECK_FOR_RESPONSES); rx pages whose responses were seen
+ * Notifications: tx requests are published by writing req_prod and sending
+ * an event at once (a posted message; an unneeded event is harmless, a
+ * barrier first would cost a round trip on every frame's path).  Before
+ * sleeping the frontend arms rsp_event on both rings and re-checks after one
+ * mirror sync (RING_FINAL_CHECK_FOR_RESPONSES); on that same barrier it
+ * decides whether the rx requests it re-posted need an event (req_event,
+ * RING_PUSH_REQUESTS_AND_CHECK_NOTIFY), so a backend that is not waiting
+ * for rx buffers is not woken for them.  rx pages whose responses were seen
  * only through that sync are synced before they are read.
  *
  * `raw` writes arbitrary slots and indices, for hostile-frontend tests.
@@ -39,6 +43,7 @@ import {
   NETRXF_more_data,
   NETTXF_more_data,
   RING_HEADER_SIZE,
+  RING_REQ_EVENT_OFFSET,
   RING_REQ_PROD_OFFSET,
   RING_RSP_EVENT_OFFSET,
   RING_RSP_PROD_OFFSET,
@@ -53,6 +58,7 @@ import {
   encodeTxRequest,
   frontendPath,
   parseMac,
+  ringNeedsNotify,
   type DomId,
   type EvtchnPort,
   type NetifRxRequest,
@@ -122,6 +128,8 @@ interface Link {
   txFree: number[];
   /** 1 where a tx buffer id is in flight. */
   txBusy: Uint8Array;
+  /** rx req_prod as of the last notify check. */
+  rxNotifiedProd: number;
   sg: boolean;
   connected: boolean;
   unsubscribe: () => void;
@@ -341,6 +349,7 @@ export class Netfront {
       rxRefs,
       txFree: Array.from({ length: RING_SLOTS }, (_, i) => RING_SLOTS - 1 - i),
       txBusy: new Uint8Array(RING_SLOTS),
+      rxNotifiedProd: rx.reqProdPvt,
       sg,
       connected: false,
       unsubscribe: () => undefined,
@@ -582,10 +591,8 @@ export class Netfront {
       link.rx.queueRequest(encodeRxRequest({ id: next, gref: link.rxRefs[next]! }));
       reposted++;
     }
-    if (reposted) {
-      rxPage.setU32(RING_REQ_PROD_OFFSET, link.rx.reqProdPvt);
-      this.notify(link);
-    }
+    // Published now; whether the backend needs an event is decided on the final check's barrier.
+    if (reposted) rxPage.setU32(RING_REQ_PROD_OFFSET, link.rx.reqProdPvt);
   }
 
   /** One rx response: a piece of a frame, or an extra-info slot. */
@@ -621,6 +628,9 @@ export class Netfront {
     rxPage.setU32(RING_RSP_EVENT_OFFSET, (link.rx.rspCons + 1) >>> 0);
     await Mirrors.of(this.o.hv).sync([txPage, rxPage]);
     if (this.link !== link) return false;
+    // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY for the rx requests posted since the last check, on this same barrier.
+    if (ringNeedsNotify(link.rxNotifiedProd, link.rx.reqProdPvt, rxPage.u32(RING_REQ_EVENT_OFFSET))) this.notify(link);
+    link.rxNotifiedProd = link.rx.reqProdPvt;
     if (link.rx.unconsumedResponses() > 0) {
       this.rxNeedsDataSync = true;
       return true;

@@ -159,8 +159,8 @@ export class VifQueue implements BridgePort {
         if (this.closed || this.disabled) return;
         if (this.pending) {
           this.pending = false;
-          const txMore = await this.doTx();
           const rxMore = await this.doRx();
+          const txMore = await this.doTx();
           if (txMore || rxMore) this.pending = true;
           await new Promise((r) => setImmediate(r));
           continue;
@@ -218,8 +218,11 @@ export class VifQueue implements BridgePort {
     }
     if (units.length === 0) return false;
     const frames = await this.fetch(units);
-    this.respondTx(units);
     for (const f of frames) this.p.input(this, f);
+    // Let the receiving vifs' rounds (started in microtasks by the deliveries) issue their copies
+    // first: the frames' path to the other guests is the latency that matters, our answers can follow.
+    if (frames.length) await Promise.resolve();
+    this.respondTx(units);
     return this.held === null && avail > 0;
   }
 
