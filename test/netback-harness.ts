@@ -104,40 +104,6 @@ export class NetHarness {
     return (await this.xs0.read(`/local/domain/${g.domid}/device/vif/${g.devid}/backend`)).trim();
   }
 
-  /**
-   * Point a guest's vif at a new netback domain, as the toolstack must after
-   * a driver-domain restart: a fresh backend directory under the new domain
-   * with the toolstack's keys, the frontend's backend/backend-id (and state,
-   * back to Initialising) changed, in one transaction -- skipped if the
-   * supervisor's device-rebind already did it -- and the frontend directory's
-   * permissions given to the new backend (libxl makes the frontend dir
-   * readable by its backend; without this the new backend gets EACCES).
-   */
-  async repoint(g: NetGuest, newBackend: DomId, o: GuestOpts = {}): Promise<void> {
-    const fe = `/local/domain/${g.domid}/device/vif/${g.devid}`;
-    const be = `/local/domain/${newBackend}/backend/vif/${g.domid}/${g.devid}`;
-    const keys: Record<string, string> = { frontend: fe, 'frontend-id': String(g.domid), online: '1', state: '1', mac: g.macText, bridge: o.bridge ?? 'xenbr0', handle: String(g.devid), type: 'vif', script: 'vif-bridge', 'hotplug-status': '' };
-    const fePerms = [
-      { id: g.domid, perm: 'n' as const },
-      { id: newBackend, perm: 'r' as const },
-    ];
-    await this.xs0.transaction(async (t) => {
-      if ((await t.tryRead(`${fe}/backend-id`)) !== String(newBackend)) {
-        await t.mkdir(be);
-        await t.setPerms(be, [
-          { id: newBackend, perm: 'n' },
-          { id: g.domid, perm: 'r' },
-        ]);
-        for (const [k, v] of Object.entries(keys)) await t.write(`${be}/${k}`, v);
-        await t.write(`${fe}/backend`, be);
-        await t.write(`${fe}/backend-id`, String(newBackend));
-        await t.write(`${fe}/state`, '1');
-      }
-      await t.setPerms(fe, fePerms);
-      for (const k of await t.directory(fe)) await t.setPerms(`${fe}/${k}`, fePerms);
-    });
-  }
-
   async destroy(): Promise<void> {
     for (const g of this.guests) {
       await g.nf?.close().catch(() => undefined);

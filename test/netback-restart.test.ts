@@ -1,10 +1,9 @@
 /**
  * netback killed with SIGKILL: the supervisor starts a new incarnation (a new
- * domain), the vifs are moved to it (new backend directories, frontends
- * re-pointed and reset to Initialising, the frontend directories readable by
- * the new backend: the supervisor's device-rebind.ts plus the test's
- * `repoint`), and the frontends walk the handshake again with it and
- * exchange frames.
+ * domain), the supervisor moves the vifs to it (dom0 libxl/device-rebind.ts:
+ * new backend directories, frontends re-pointed and reset to Initialising,
+ * the frontend directories readable by the new backend), and the frontends
+ * walk the handshake again with it and exchange frames.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Inbox, NetHarness, ethFrame, type NetGuest } from './netback-harness.js';
@@ -54,8 +53,6 @@ describe('netback restart', () => {
     const old = await h.netbackDomid();
     expect((await h.stack.run('kill', 'netback')).code).toBe(0);
     const s = await h.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== old, 15_000);
-    await h.repoint(a, s.domid!);
-    await h.repoint(b, s.domid!);
     const t0 = Date.now();
     await connectedTo(a, s.domid!);
     await connectedTo(b, s.domid!);
@@ -69,8 +66,6 @@ describe('netback restart', () => {
     const old = await h.netbackDomid();
     expect((await h.stack.run('kill', 'netback')).code).toBe(0);
     const s = await h.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== old, 15_000);
-    await h.repoint(a, s.domid!);
-    await h.repoint(b, s.domid!);
     await connectedTo(a, s.domid!);
     await connectedTo(b, s.domid!);
     await exchange(3);
