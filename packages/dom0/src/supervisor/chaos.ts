@@ -6,7 +6,10 @@
  * logs them too and keeps the recovery times (`xenbox status --json`).
  */
 import { XenError, type ServiceStatus } from '@xenbox/abi';
+import { writeFileSync } from 'node:fs';
 import { callSupervisor } from './control-client.js';
+import { renderChaosSvg, type PlotEvent } from './chaos-plot.js';
+import { ThroughputSampler } from './chaos-sampler.js';
 
 export interface ChaosOptions {
   target: string;
@@ -15,12 +18,18 @@ export interface ChaosOptions {
   /** Each interval is everyMs × (1 ± jitter), so kills land at varied moments. */
   jitter: number;
   seed: number;
+  /** Write an SVG of the guests' throughput with kills and recoveries marked (chaos-plot.ts). */
+  plot?: string;
+  /** Sampling period for the plot (default 250 ms). */
+  sampleMs?: number;
 }
 
 export interface ChaosReport {
   kills: number;
   recovered: number;
   recoveryMs: number[];
+  /** Seconds since the start of the run of each kill and recovery. */
+  events: PlotEvent[];
 }
 
 /** "500ms", "2s", "1.5s", "1m" -> ms. */
@@ -76,7 +85,10 @@ export async function runChaos(runDir: string, o: ChaosOptions, print: (line: st
   if (o.target === 'hypervisor') throw new XenError('EINVAL', 'killing the hypervisor takes the whole stack down; pick a service domain');
   const random = seededRandom(o.seed);
   const end = Date.now() + o.forMs;
-  const report: ChaosReport = { kills: 0, recovered: 0, recoveryMs: [] };
+  const report: ChaosReport = { kills: 0, recovered: 0, recoveryMs: [], events: [] };
+  const t0 = Date.now();
+  const at = () => (Date.now() - t0) / 1000;
+  const sampler = o.plot ? await ThroughputSampler.start(runDir, o.sampleMs ?? 250, t0) : null;
   print(`${stamp()} chaos: killing ${o.target} every ${o.everyMs} ms (±${Math.round(o.jitter * 100)} %) for ${o.forMs} ms, seed ${o.seed}`);
   while (Date.now() < end) {
     await sleep(o.everyMs * (1 + o.jitter * (2 * random() - 1)));
@@ -85,6 +97,7 @@ export async function runChaos(runDir: string, o: ChaosOptions, print: (line: st
     if (before.state !== 'ready') continue;
     const killed = await callSupervisor(runDir, 'kill', { name: o.target });
     report.kills++;
+    report.events.push({ t: at(), kind: 'kill', label: `kill ${o.target} (domid ${before.domid})` });
     print(`${stamp()} kill ${o.target} (pid ${killed.pid}, domid ${before.domid})`);
     const after = await awaitRecovery(runDir, o.target, before, Math.max(10_000, o.everyMs * 5));
     if (!after) {
@@ -94,7 +107,15 @@ export async function runChaos(runDir: string, o: ChaosOptions, print: (line: st
     const ms = after.recoveryMs[after.recoveryMs.length - 1]!;
     report.recovered++;
     report.recoveryMs.push(ms);
+    report.events.push({ t: at(), kind: 'recovered', label: `${o.target} ready as domid ${after.domid} after ${ms} ms` });
     print(`${stamp()} ${o.target} back as domid ${after.domid}, pid ${after.pid}, after ${ms} ms`);
+  }
+  if (sampler && o.plot) {
+    // A little tail after the last kill shows the recovery of guest I/O.
+    await sleep(Math.min(2000, o.everyMs));
+    const series = await sampler.stop();
+    writeFileSync(o.plot, renderChaosSvg({ title: `xenbox chaos: ${o.target} killed ${report.kills} times`, unit: 'MB/s', series, events: report.events }));
+    print(`${stamp()} plot of ${series.length} guest series written to ${o.plot}`);
   }
   const r = report.recoveryMs;
   print(`${stamp()} chaos: ${report.kills} kills of ${o.target}, ${report.recovered} recovered; recovery p50 ${percentile(r, 50)} ms, p99 ${percentile(r, 99)} ms, max ${r.length ? Math.max(...r) : NaN} ms`);
