@@ -21,6 +21,7 @@
 #define CONNECT_TIMEOUT_NS   (60ull * 1000000000ull)
 #define HEALTH_CHECK_NS      (1000000000ull)
 #define WAIT_SLICE_NS        (200000000ull)
+#define STALL_KICK_NS        (1000000000ull)
 #define MAX_PATH 96
 #define NO_GREF  0xffffffffu
 
@@ -66,6 +67,8 @@ struct blkfront {
     struct blk_shadow shadow[BLK_RING_SIZE];
     int inflight;
     uint64_t last_health_ns;
+    uint64_t last_progress_ns;  /* a response taken, or nothing in flight */
+    uint32_t kicks;
     /* counters */
     uint32_t reconnects;
     uint64_t requests, reissued, errors;
@@ -300,6 +303,7 @@ static int take_responses(struct blkfront *d)
                 continue;
             }
             complete(d, (unsigned)rsp.id, rsp.status);
+            d->last_progress_ns = now_ns();
             got = 1;
         }
         RING_FINAL_CHECK_FOR_RESPONSES(&d->ring, more);
@@ -325,6 +329,21 @@ int blk_poll(struct blkfront *d)
         got = take_responses(d);
     }
     uint64_t t = now_ns();
+    if (!d->inflight) d->last_progress_ns = t;
+    /*
+     * Requests out and no answer for a while, from a backend that still
+     * says Connected: notify again.  A spurious event is harmless in Xen's
+     * protocol and recovers a notification lost on the way.
+     */
+    if (d->connected && d->inflight && t - d->last_progress_ns >= STALL_KICK_NS) {
+        if (!d->kicks++)
+            printk("blkfront %s: no response for 1 s with %d in flight (req_prod %u req_event %u rsp_prod %u "
+                   "rsp_event %u rsp_cons %u); notifying again\n", d->name, d->inflight,
+                   (unsigned)d->ring.sring->req_prod, (unsigned)d->ring.sring->req_event,
+                   (unsigned)d->ring.sring->rsp_prod, (unsigned)d->ring.sring->rsp_event, (unsigned)d->ring.rsp_cons);
+        d->last_progress_ns = t;
+        evtchn_notify(d->port);
+    }
     int check = xenbus_watch_pending(d->watch_token);
     if (!check && d->inflight && t - d->last_health_ns >= HEALTH_CHECK_NS) check = 1;
     if (check || !d->connected) {
@@ -628,7 +647,8 @@ static void blkfront_recover(struct blkfront *d)
         rc = blkfront_connect(d, deadline);
     } while (rc < 0 && rc != -XEN_ENOMEM && now_ns() < deadline);
     if (rc < 0) {
-        printk("blkfront %s: reconnect failed (%d); failing %d request(s)\n", d->name, rc, d->inflight);
+        printk("blkfront %s: reconnect failed (%d; backend %s in state %d); failing %d request(s)\n", d->name, rc,
+               d->backend, backend_state(d), d->inflight);
         d->dead = 1;
         for (unsigned i = 0; i < BLK_RING_SIZE; i++)
             if (d->shadow[i].io) {

@@ -144,7 +144,7 @@ int shell_command(int argc, char **argv)
         printk("  dd if=DEV [count=N] [skip=S]  read N 512-byte sectors, print their CRC-32\n"
                "  dd of=DEV seed=N [count=N] [seek=S]  write the disktest pattern, flush\n"
                "  disktest [seed=N] [mb=M] [dev=DEV]   write, flush, read back and verify\n"
-               "  ping IP [count=N] [interval=MS] [size=B]\n"
+               "  ping IP [count=N] [interval=MS] [size=B] [linger=S]\n"
                "  udp IP PORT TEXT [sport=N]     send a datagram, print the reply\n"
                "  ifconfig | ip                  address, MAC, counters\n"
                "  arp                            the ARP cache\n");
@@ -187,6 +187,7 @@ int workload_run(const char *cmdline)
     if (!strcmp(w, "disktest")) rc = disktest_run(argc, argv);
     else if (!strcmp(w, "ping")) rc = ping_run(argc, argv);
     else if (!strcmp(w, "udp-echo")) rc = udp_echo_run(argc, argv);
+    else if (!strcmp(w, "udp")) rc = udp_send_run(argc, argv);
     else return 0;   /* "shell", or a word that is not ours (the core's, e.g. "cpu") */
     /* then=poweroff|reboot|shell is the core's to act on; without it a finished test powers off. */
     if (cmdline_value("then")) return 1;

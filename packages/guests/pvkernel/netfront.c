@@ -21,6 +21,7 @@
 #define CONNECT_TIMEOUT_NS (60ull * 1000000000ull)
 #define HEALTH_CHECK_NS    (1000000000ull)
 #define WAIT_SLICE_NS      (200000000ull)
+#define STALL_KICK_NS      (1000000000ull)
 #define MAX_PATH 96
 #define NO_GREF 0xffffffffu
 
@@ -50,6 +51,8 @@ struct netfront {
     uint8_t rx_posted[NETFRONT_RX_BUFS];
     uint16_t rx_slot_buf[NET_RX_RING_SIZE];   /* which buffer the request in each rx slot carries */
     uint64_t last_health_ns;
+    uint64_t last_tx_progress_ns;   /* a tx response taken, or none outstanding */
+    uint32_t kicks;
     struct netfront_stats st;
 };
 
@@ -243,6 +246,7 @@ static int tx_reap(struct netfront *d)
         if (r.status == NETIF_RSP_NULL) continue;   /* an extra-info slot (we send none) */
         if (r.id < NETFRONT_TX_BUFS && d->tx_busy[r.id]) {
             d->tx_busy[r.id] = 0;
+            d->last_tx_progress_ns = now_ns();
             if (r.status != NETIF_RSP_OKAY) d->st.tx_errors++;
             got = 1;
         }
@@ -310,6 +314,15 @@ int netfront_poll(struct netfront *d)
         got |= rx_poll(d);
     }
     uint64_t t = now_ns();
+    /* Frames out and no tx response for a while: notify again (as blkfront does; spurious events are harmless). */
+    int tx_out = 0;
+    for (unsigned i = 0; i < NETFRONT_TX_BUFS && !tx_out; i++) tx_out = d->tx_busy[i];
+    if (!tx_out) d->last_tx_progress_ns = t;
+    else if (d->connected && t - d->last_tx_progress_ns >= STALL_KICK_NS) {
+        if (!d->kicks++) printk("netfront %s: no tx response for 1 s; notifying again\n", d->name);
+        d->last_tx_progress_ns = t;
+        evtchn_notify(d->port);
+    }
     int check = xenbus_watch_pending(d->watch_token);
     if (!check && t - d->last_health_ns >= HEALTH_CHECK_NS) check = 1;
     if (check || !d->connected) {

@@ -1,5 +1,6 @@
 /*
- * ping, udp-echo and udp: the network workloads and shell commands, with
+ * ping, udp-echo and udp: the network workloads and shell commands (ping's
+ * linger=S keeps answering for S seconds after the last echo), with
  * output shaped like Linux iputils ping:
  *
  *   PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.
@@ -68,11 +69,13 @@ int ping_run(int argc, char **argv)
     uint64_t count, interval_ms, size, wait_s;
     uint32_t dst;
     if (argc < 2 || ip_parse(argv[1], &dst) < 0) {
-        printk("usage: ping IP [count=N] [interval=MS] [size=BYTES] [wait=S]\n");
+        printk("usage: ping IP [count=N] [interval=MS] [size=BYTES] [wait=S] [linger=S]\n");
         return -XEN_EINVAL;
     }
+    uint64_t linger_s;
     if (opt_u64(argc, argv, "count", 4, &count) < 0 || opt_u64(argc, argv, "interval", 1000, &interval_ms) < 0 ||
-        opt_u64(argc, argv, "size", 56, &size) < 0 || opt_u64(argc, argv, "wait", 10, &wait_s) < 0)
+        opt_u64(argc, argv, "size", 56, &size) < 0 || opt_u64(argc, argv, "wait", 10, &wait_s) < 0 ||
+        opt_u64(argc, argv, "linger", 0, &linger_s) < 0)
         return -XEN_EINVAL;
     if (!netif0.up) { printk("ping: no network interface\n"); return -XEN_ENODEV; }
     if (!netif0.ip) { printk("ping: no IP address (add ip=10.0.0.N to the command line)\n"); return -XEN_EINVAL; }
@@ -137,6 +140,9 @@ int ping_run(int argc, char **argv)
         fmt_fixed(m, sizeof(m), isqrt(var), 3);
         printk("rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", a, b, c, m);
     }
+    /* linger=S: keep answering (ARP, echo) for S more seconds, so a peer pinging us can finish too. */
+    uint64_t until = now_ns() + linger_s * 1000 * NS_PER_MS;
+    while (now_ns() < until) net_idle(until);
     return received ? 0 : -XEN_ETIMEDOUT;
 }
 

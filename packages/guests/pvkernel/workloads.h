@@ -19,7 +19,7 @@ int opt_u64(int argc, char **argv, const char *key, uint64_t dflt, uint64_t *out
 int split_words(const char *s, char *buf, size_t len, char **argv, int max);
 
 int disktest_run(int argc, char **argv);     /* disktest [seed=N] [mb=M] [dev=NAME] */
-int ping_run(int argc, char **argv);         /* ping IP [count=N] [interval=MS] [size=BYTES] [wait=S] */
+int ping_run(int argc, char **argv);         /* ping IP [count=N] [interval=MS] [size=BYTES] [wait=S] [linger=S] */
 int udp_echo_run(int argc, char **argv);     /* udp-echo [port=7]: never returns */
 int dd_run(int argc, char **argv);           /* dd if=DEV|of=DEV ... */
 int udp_send_run(int argc, char **argv);     /* udp IP PORT TEXT [sport=N]: send, print the reply */
