@@ -117,9 +117,9 @@ describe('qcow2 images written through openBlockImage', () => {
     const img = await openBlockImage(path, {});
     const shadow = Buffer.alloc(img.size);
     const r = prng(7);
-    // 10 MiB of data: 20,480 data clusters plus L2 tables; one refcount block
+    // 9 MiB of data: 18,432 data clusters plus L2 tables; one refcount block
     // covers 256 clusters (128 KiB) and the one-cluster table 64 blocks (8 MiB).
-    for (let off = 0; off < 10 * MiB; off += MiB) await put(img, shadow, off, r.bytes(MiB));
+    for (let off = 0; off < 9 * MiB; off += MiB) await put(img, shadow, off, r.bytes(MiB));
     for (let i = 0; i < 50; i++) {
       const len = (1 + r.int(64)) * 512;
       await put(img, shadow, 10 * MiB + r.int((6 * MiB - len) / 512) * 512, r.bytes(len));
@@ -134,18 +134,18 @@ describe('qcow2 images written through openBlockImage', () => {
   });
 
   it('discard deallocates whole clusters and zeroes partial ones; check is clean, convert shows zeros, space is reused', async () => {
-    const path = create('16M');
+    const path = create('8M');
     const img = await openBlockImage(path, {});
     const shadow = Buffer.alloc(img.size);
     const r = prng(99);
-    await put(img, shadow, 0, r.bytes(8 * MiB));
+    await put(img, shadow, 0, r.bytes(6 * MiB));
     const allocatedBefore = qemuCheck(path).allocatedClusters;
     const discards: Array<[number, number]> = [
       [65536, 4 * 65536], // whole clusters
       [10 * 65536 + 512, 3 * 65536], // partial head and tail
       [20 * 65536 + 4096, 4096], // inside one cluster
       [2 * MiB, 2 * MiB], // a larger aligned range
-      [12 * MiB, 65536], // never written
+      [7 * MiB, 65536], // never written
     ];
     for (const [off, len] of discards) {
       await img.discard(off, len);

@@ -21,7 +21,8 @@ export interface BlockImage {
   readonly readOnly: boolean;
   /**
    * Read `length` bytes at byte `offset` (both multiples of 512, within size)
-   * into a new buffer; unallocated qcow2 clusters read as zeros.
+   * into a new buffer; unallocated qcow2 clusters read from the backing file
+   * (zeros past its end), or as zeros if there is none.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Write at byte offset (multiples of 512). EROFS on a read-only image. */
@@ -31,7 +32,8 @@ export interface BlockImage {
   /**
    * Discard a range; reads of it then return zeros.  raw: zeros are written
    * (Node has no fallocate(PUNCH_HOLE)); qcow2: whole clusters inside the
-   * range are deallocated, partially covered ones zeroed.
+   * range are deallocated (zero clusters if there is a backing file),
+   * partially covered ones zeroed.
    */
   discard(offset: number, length: number): Promise<void>;
   close(): Promise<void>;
@@ -47,15 +49,28 @@ export interface OpenImageOptions {
  * Open a disk image.  With no format, a file starting with qcow2's magic
  * `QFI\xfb` is qcow2 and anything else raw; an explicit `qcow2` on a file
  * without the magic is EINVAL (QEMU: "Image is not in qcow2 format").
+ *
+ * A qcow2 image may name a backing file only when its format was given, not
+ * probed: otherwise a guest that writes a qcow2 header into its raw disk could
+ * make the next open read any file of the host through it (QEMU's
+ * CVE-2008-2004).  Backing files are opened read-only.
  */
 export async function openBlockImage(path: string, opts: OpenImageOptions = {}): Promise<BlockImage> {
+  return openImageAt(path, opts, 0);
+}
+
+async function openImageAt(path: string, opts: OpenImageOptions, depth: number): Promise<BlockImage> {
   const readOnly = opts.readOnly ?? false;
   const format = opts.format ?? (await probeImageFormat(path));
   switch (format) {
     case 'raw':
       return openRawImage(path, readOnly);
     case 'qcow2':
-      return openQcow2Image(path, readOnly);
+      return openQcow2Image(path, readOnly, {
+        backingAllowed: opts.format === 'qcow2',
+        depth,
+        openBacking: (p, f) => openImageAt(p, { format: f, readOnly: true }, depth + 1),
+      });
     default:
       throw new XenError('EINVAL', `${path}: unknown image format ${JSON.stringify(format)} (raw or qcow2)`);
   }

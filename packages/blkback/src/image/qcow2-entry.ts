@@ -52,6 +52,12 @@ export function clearL2Entry(table: Buffer, i: number): void {
   table.writeUInt32BE(0, i * 8 + 4);
 }
 
+/** A v3 zero cluster with no host cluster: reads zeros, not the backing file. */
+export function writeL2Zero(table: Buffer, i: number): void {
+  table.writeUInt32BE(0, i * 8);
+  table.writeUInt32BE(LO_ZERO, i * 8 + 4);
+}
+
 /** L1 entry `i`: the L2 table's host offset (0 = none) and its COPIED flag. */
 export function readL1Entry(table: Buffer, i: number): { offset: number; copied: boolean } {
   const hi = table.readUInt32BE(i * 8);

@@ -42,6 +42,7 @@ const INCOMPAT_NAMES: Record<number, string> = {
 export interface Qcow2Header {
   version: 2 | 3;
   backingFileOffset: number;
+  backingFileSize: number;
   clusterBits: number;
   clusterSize: number;
   /** Virtual size in bytes as stored (may be any byte count). */
@@ -86,6 +87,7 @@ export function parseQcow2Header(path: string, buf: Buffer, fileSize: number): Q
   const h: Qcow2Header = {
     version,
     backingFileOffset: u64(buf, 8, path, 'backing_file_offset'),
+    backingFileSize: buf.readUInt32BE(16),
     clusterBits,
     clusterSize: 2 ** clusterBits,
     size: u64(buf, 24, path, 'size'),
@@ -122,7 +124,6 @@ function parseV3Fields(path: string, buf: Buffer, h: Qcow2Header): void {
 function checkHeader(path: string, h: Qcow2Header, fileSize: number): void {
   const cs = h.clusterSize;
   if (h.cryptMethod !== 0) throw unsupported(path, `encryption (crypt_method ${h.cryptMethod})`);
-  if (h.backingFileOffset !== 0) throw unsupported(path, 'backing files');
   checkFeatures(path, h.incompatibleFeatures);
   if (h.refcountOrder !== QCOW2_REFCOUNT_ORDER) {
     throw unsupported(path, `refcount_order ${h.refcountOrder} (only ${QCOW2_REFCOUNT_ORDER}, 16-bit refcounts)`);

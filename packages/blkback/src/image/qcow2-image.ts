@@ -1,6 +1,6 @@
 /**
  * qcow2 images (QEMU docs/interop/qcow2.txt): versions 2 and 3, 16-bit
- * refcounts, no backing file, no encryption.
+ * refcounts, raw or qcow2 backing files, no encryption.
  *
  * Reads and in-place writes (a cluster already allocated with refcount 1) run
  * concurrently without a lock.  Anything that changes metadata holds the
@@ -23,7 +23,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { XenError } from '@xenbox/abi';
-import type { BlockImage } from './block-image.js';
+import type { BlockImage, ImageFormat } from './block-image.js';
 import { SECTOR_SIZE, checkRange, checkWritable } from './image-bounds.js';
 import { imageIoError } from './image-errors.js';
 import { preadFull, pwriteFull } from './file-io.js';
@@ -46,14 +46,25 @@ import {
   readL2Entry,
   writeL1Entry,
   writeL2Normal,
+  writeL2Zero,
   type L2Entry,
 } from './qcow2-entry.js';
 import { Qcow2Refcounts } from './qcow2-refcount.js';
 import { L2Cache } from './qcow2-l2-cache.js';
 import { MetaWriter, type MetaOp } from './qcow2-meta-writer.js';
 import { compressedClusters, decodeCompressed, readCompressedCluster } from './qcow2-compressed.js';
+import { MAX_BACKING_DEPTH, parseBackingSpec } from './qcow2-backing.js';
 
-export async function openQcow2Image(path: string, readOnly: boolean): Promise<BlockImage> {
+/** How a qcow2 image may open its backing file. */
+export interface BackingContext {
+  /** False when the format was probed: then a backing file is refused. */
+  backingAllowed: boolean;
+  /** How many images up the chain this one is. */
+  depth: number;
+  openBacking: (path: string, format: ImageFormat | undefined) => Promise<BlockImage>;
+}
+
+export async function openQcow2Image(path: string, readOnly: boolean, ctx: BackingContext): Promise<BlockImage> {
   let fh: FileHandle;
   try {
     fh = await open(path, readOnly ? 'r' : 'r+');
@@ -61,7 +72,7 @@ export async function openQcow2Image(path: string, readOnly: boolean): Promise<B
     throw imageIoError(path, 'cannot open qcow2 image', e);
   }
   try {
-    return await Qcow2Image.open(path, fh, readOnly);
+    return await Qcow2Image.open(path, fh, readOnly, ctx);
   } catch (e) {
     await fh.close();
     throw imageIoError(path, 'cannot open qcow2 image', e);
@@ -125,6 +136,7 @@ class Qcow2Image implements BlockImage {
     private readonly refcounts: Qcow2Refcounts | undefined,
     readonly readOnly: boolean,
     fileSize: number,
+    private readonly backing: BlockImage | undefined,
   ) {
     this.hostLimit = fileSize;
     this.size = h.size - (h.size % SECTOR_SIZE);
@@ -135,12 +147,38 @@ class Qcow2Image implements BlockImage {
     if (refcounts) refcounts.oldestInflight = () => this.oldestInflight();
   }
 
-  static async open(path: string, fh: FileHandle, readOnly: boolean): Promise<Qcow2Image> {
+  static async open(path: string, fh: FileHandle, readOnly: boolean, ctx: BackingContext): Promise<Qcow2Image> {
     const fileSize = (await fh.stat()).size;
     const hbuf = Buffer.alloc(Math.min(fileSize, QCOW2_V3_MIN_HEADER_LENGTH));
     await preadFull(fh, hbuf, 0);
     const h = parseQcow2Header(path, hbuf, fileSize);
     if (!readOnly) checkWritableHeader(path, h);
+    const first = Buffer.alloc(Math.min(fileSize, h.clusterSize));
+    await preadFull(fh, first, 0);
+    const spec = parseBackingSpec(path, h, first);
+    if (spec && !ctx.backingAllowed) {
+      throw new XenError('EOPNOTSUPP', `${path}: qcow2 image names a backing file (${spec.name}) but its format was probed; give format=qcow2 to use backing files`);
+    }
+    if (spec && ctx.depth + 1 > MAX_BACKING_DEPTH) {
+      throw new XenError('EINVAL', `${path}: backing file chain deeper than ${MAX_BACKING_DEPTH} (a loop?)`);
+    }
+    const backing = spec ? await ctx.openBacking(spec.path, spec.format) : undefined;
+    try {
+      return await Qcow2Image.openWith(path, fh, readOnly, h, fileSize, backing);
+    } catch (e) {
+      await backing?.close();
+      throw e;
+    }
+  }
+
+  private static async openWith(
+    path: string,
+    fh: FileHandle,
+    readOnly: boolean,
+    h: Qcow2Header,
+    fileSize: number,
+    backing: BlockImage | undefined,
+  ): Promise<Qcow2Image> {
     const l1 = Buffer.alloc(h.l1Size * 8);
     await preadFull(fh, l1, h.l1TableOffset);
     checkL1(path, h, l1, fileSize, readOnly);
@@ -151,7 +189,7 @@ class Qcow2Image implements BlockImage {
       // we keep no bitmaps, so all of them.
       await pwriteFull(fh, Buffer.alloc(8), HDR_AUTOCLEAR_FEATURES);
     }
-    return new Qcow2Image(path, fh, h, l1, refcounts, readOnly, fileSize);
+    return new Qcow2Image(path, fh, h, l1, refcounts, readOnly, fileSize, backing);
   }
 
   // ---- BlockImage ----------------------------------------------------------
@@ -192,6 +230,7 @@ class Qcow2Image implements BlockImage {
     this.closed = true;
     await this.mutex.run(() => this.meta.enqueue([]).catch(() => undefined));
     await this.fh.close();
+    await this.backing?.close();
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -206,6 +245,11 @@ class Qcow2Image implements BlockImage {
       runLen = 0;
     };
     for (const s of await this.segments(offset, out.length)) {
+      if (s.e.kind === 'unallocated' && this.backing) {
+        endRun();
+        ios.push(this.readBacking(s.g * this.cs + s.inCluster, out.subarray(s.at, s.at + s.n)));
+        continue;
+      }
       if (s.e.kind === 'normal') {
         const host = s.e.offset + s.inCluster;
         if (runLen > 0 && runHost + runLen === host) runLen += s.n;
@@ -342,7 +386,15 @@ class Qcow2Image implements BlockImage {
   private async oldBytes(s: Seg, dst: Buffer, from: number): Promise<void> {
     if (s.e.kind === 'normal') await preadFull(this.fh, dst, s.e.offset + from);
     else if (s.e.kind === 'compressed') (await this.readCompressed(s.g)).copy(dst, 0, from, from + dst.length);
+    else if (s.e.kind === 'unallocated' && this.backing) await this.readBacking(s.g * this.cs + from, dst);
     else dst.fill(0);
+  }
+
+  /** Guest bytes at `guestOff` from the backing file; zeros past its end. */
+  private async readBacking(guestOff: number, dst: Buffer): Promise<void> {
+    const have = Math.max(0, Math.min(dst.length, this.backing!.size - guestOff));
+    if (have > 0) dst.set(await this.backing!.read(guestOff, have));
+    dst.fill(0, have);
   }
 
   /** Queue an allocation for the next batched commit. */
@@ -456,17 +508,28 @@ class Qcow2Image implements BlockImage {
     }
     for (const [from, to] of partial) {
       const e = await this.entryOf(Math.floor(from / this.cs));
-      if (e.kind === 'normal' || e.kind === 'compressed') await this.writeRange(from, Buffer.alloc(to - from));
+      const showsData = e.kind === 'normal' || e.kind === 'compressed' || (e.kind === 'unallocated' && this.backing);
+      if (showsData) await this.writeRange(from, Buffer.alloc(to - from));
     }
+    // v2 has no zero clusters: over a backing file, whole clusters get zeros written.
+    if (this.backing && this.h.version === 2) await this.writeZeros(gFull * this.cs, gFullEnd * this.cs);
+  }
+
+  private async writeZeros(from: number, to: number): Promise<void> {
+    const chunk = Math.max(this.cs, 1 << 20);
+    for (let at = from; at < to; at += chunk) await this.writeRange(at, Buffer.alloc(Math.min(chunk, to - at)));
   }
 
   /**
    * Locked: clear the L2 entries of guest clusters [g0, g1) and free their
    * host clusters (L2 writes first, then refcounts: a crash leaks, never
-   * dangles), or return the pending allocation to wait for first.
+   * dangles), or return the pending allocation to wait for first.  Over a
+   * backing file a cleared entry would show the backing data again, so v3
+   * entries become zero clusters instead and v2 ones are left to discardRange
+   * (zeros written).
    */
   private async deallocate(g0: number, g1: number): Promise<{ wait: Promise<void> } | MetaOp[]> {
-    if (g0 >= g1) return [];
+    if (g0 >= g1 || (this.backing && this.h.version === 2)) return [];
     // (Wrapped: an async function returning the promise itself would wait for it, holding the mutex.)
     for (const [g, p] of this.pending) if (g >= g0 && g < g1) return { wait: p };
     this.trimCache();
@@ -475,6 +538,7 @@ class Qcow2Image implements BlockImage {
     for (let g = g0; g < g1; ) {
       const l1i = Math.floor(g / this.l2Entries);
       const tableEnd = Math.min(g1, (l1i + 1) * this.l2Entries);
+      if (this.backing) await this.ensureL2(l1i); // zero clusters need a table to live in
       const off = readL1Entry(this.l1, l1i).offset;
       if (off === 0) {
         g = tableEnd;
@@ -484,10 +548,12 @@ class Qcow2Image implements BlockImage {
       for (; g < tableEnd; g++) {
         const l2i = g % this.l2Entries;
         const e = readL2Entry(table, l2i);
-        if (e.kind === 'unallocated') continue;
+        if (e.kind === 'unallocated' && !this.backing) continue;
+        if (e.kind === 'zero' && e.offset === 0) continue;
         const old = this.hostExtent(e, table, l2i);
         if (old) freed.push(old);
-        clearL2Entry(table, l2i);
+        if (this.backing) writeL2Zero(table, l2i);
+        else clearL2Entry(table, l2i);
         dirty.mark(off, table, l2i);
       }
     }
