@@ -120,6 +120,12 @@ describe('raw images', () => {
     expect(await errnoOf(openBlockImage(path, { format: 'vmdk' as never }))).toBe('EINVAL');
   });
 
+  it('a directory or a device is not an image: EISDIR, or EINVAL naming it', async () => {
+    expect(await errnoOf(openBlockImage(tmp.dir, { format: 'raw' }))).toBe('EISDIR');
+    expect(await errnoOf(openBlockImage(tmp.dir, {}))).toBe('EISDIR');
+    expect(await messageOf(openBlockImage('/dev/null', { format: 'raw' }))).toMatch(/^EINVAL: \/dev\/null: not a regular file/);
+  });
+
   it('a closed image refuses further I/O with EBADF', async () => {
     const img = await openBlockImage(rawFile(Buffer.alloc(4096)), {});
     await img.close();

@@ -317,7 +317,8 @@ class Qcow2Image implements BlockImage {
         await this.writeNewClusters(plan.alloc, data);
         await this.commit(plan.alloc);
       } catch (e) {
-        await this.locked(() => this.undoAllocation(plan.alloc));
+        // Best effort: if the metadata queue has failed, nothing more reaches the file anyway.
+        await this.locked(() => this.undoAllocation(plan.alloc)).catch(() => undefined);
         throw e;
       } finally {
         for (const s of plan.alloc.segs) this.pending.delete(s.g);
