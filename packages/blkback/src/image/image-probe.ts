@@ -19,6 +19,8 @@ export async function probeImageFormat(path: string): Promise<ImageFormat> {
     const buf = Buffer.alloc(4);
     const { bytesRead } = await fh.read(buf, 0, 4, 0);
     return bytesRead === 4 && buf.readUInt32BE(0) === QCOW2_MAGIC ? 'qcow2' : 'raw';
+  } catch (e) {
+    throw imageIoError(path, 'cannot read image to probe its format', e);
   } finally {
     await fh.close();
   }
