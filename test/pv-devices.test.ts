@@ -183,4 +183,34 @@ describe('netfront and the IP stack on xenbr0', () => {
     await create('pvn-udp', { vif: '[ "bridge=xenbr0,mac=00:16:3e:5a:00:04" ]', cmdline: '"ip=10.0.0.4 udp 10.0.0.3 7 hello-from-10.0.0.4"' });
     await printed('pvn-udp', /udp: reply from 10\.0\.0\.3:7: hello-from-10\.0\.0\.4/, 60_000);
   }, 120_000);
+
+  it('netback killed while one guest pings another: both netfronts reconnect to the new netback and the pings get through again', async () => {
+    await create('pvn-srv', { vif: '[ "bridge=xenbr0,mac=00:16:3e:5a:00:05" ]', cmdline: '"ip=10.0.0.5 udp-echo"' });
+    await printed('pvn-srv', /udp-echo: listening on 10\.0\.0\.5/, 60_000);
+    await create('pvn-cli', { vif: '[ "bridge=xenbr0,mac=00:16:3e:5a:00:06" ]', cmdline: '"ip=10.0.0.6 ping 10.0.0.5 count=30 interval=500 wait=60"' });
+    await printed('pvn-cli', /icmp_seq=3 ttl=64/, 60_000);
+    const before = await stack.service('netback');
+    const k = await stack.run('kill', 'netback');
+    expect(k.code, k.stderr).toBe(0);
+    const after = await stack.waitFor('netback', (s) => s.state === 'ready' && s.pid !== before.pid, 20_000);
+    for (const g of ['pvn-srv', 'pvn-cli']) await printed(g, new RegExp(`netfront vif0: reconnected to /local/domain/${after.domid}/backend/vif/\\d+/0 \\(backend domain ${after.domid}\\)`), 60_000);
+    const sum = await printed('pvn-cli', /30 packets transmitted, (\d+) received/, 120_000);
+    const seqs = [...consoleLog('pvn-cli').matchAll(/icmp_seq=(\d+) ttl=64/g)].map((m) => Number(m[1]));
+    console.info(`ping across a netback restart: ${sum[0]}; last answered icmp_seq=${Math.max(...seqs)}`);
+    expect(Math.max(...seqs)).toBe(30);
+    expect(Number(sum[1])).toBeGreaterThanOrEqual(20);
+  }, 240_000);
+});
+
+describe('the examples', () => {
+  it('examples/two-guests: b pings a four times and gets four answers', async () => {
+    for (const g of ['a', 'b']) {
+      const r = await xl('create', resolve(REPO, `examples/two-guests/${g}.cfg`));
+      expect(r.code, r.stderr).toBe(0);
+      created.push(`pvk-${g}`);
+    }
+    const sum = await printed('pvk-b', /4 packets transmitted, (\d+) received/, 90_000);
+    expect(sum[1]).toBe('4');
+    await printed('pvk-b', /pvkernel> /, 20_000);
+  }, 150_000);
 });

@@ -49,6 +49,16 @@ void devices_init(void)
     }
 }
 
+/* kernel.h's devices_poll (requested of the core's shell): network rx, backend restarts. */
+void devices_poll(void)
+{
+    net_poll();
+    for (int i = 0; i < blkfront_count(); i++) {
+        struct blkfront *d = blkfront_get(i);
+        if (blk_inflight(d)) blk_poll(d);
+    }
+}
+
 void devices_list(void)
 {
     for (int i = 0; i < blkfront_count(); i++) {
