@@ -60,9 +60,15 @@ export class NetHarness {
     return this.stack.runDir;
   }
 
-  async netbackDomid(): Promise<DomId> {
-    const s = await this.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null, 15_000);
-    return s.domid!;
+  private knownNetback: DomId | null = null;
+
+  /** netback's domain (asked of the supervisor once; `fresh` after a restart). */
+  async netbackDomid(fresh = false): Promise<DomId> {
+    if (this.knownNetback === null || fresh) {
+      const s = await this.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null, 15_000);
+      this.knownNetback = s.domid!;
+    }
+    return this.knownNetback;
   }
 
   /** A process domain with one vif on netback, connected. */

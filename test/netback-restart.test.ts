@@ -50,7 +50,7 @@ async function exchange(tag: number): Promise<void> {
 describe('netback restart', () => {
   it('after kill -9 and a restart as a new domain, the two frontends reconnect to it and exchange frames again', async () => {
     await exchange(1);
-    const old = await h.netbackDomid();
+    const old = await h.netbackDomid(true);
     expect((await h.stack.run('kill', 'netback')).code).toBe(0);
     const s = await h.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== old, 15_000);
     const t0 = Date.now();
@@ -63,7 +63,7 @@ describe('netback restart', () => {
   }, 40_000);
 
   it('a second kill works the same way', async () => {
-    const old = await h.netbackDomid();
+    const old = await h.netbackDomid(true);
     expect((await h.stack.run('kill', 'netback')).code).toBe(0);
     const s = await h.stack.waitFor('netback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== old, 15_000);
     await connectedTo(a, s.domid!);

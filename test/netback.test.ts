@@ -86,7 +86,7 @@ describe('netback bridges frames between vifs', () => {
     expect(await h.xs0.read(`/local/domain/${nb}/error/${rel}/error`)).toMatch(/^ENODEV .*xenbr7/);
   });
 
-  it('refuses a frontend without request-rx-copy (EOPNOTSUPP, Closed), like Linux netback', async () => {
+  it('refuses a frontend without request-rx-copy (EOPNOTSUPP) or without feature-rx-notify (EINVAL), Closed, like Linux netback', async () => {
     const g = await h.guest('net-flip', { noFrontend: true });
     const be = await h.backendDir(g);
     const fe = `/local/domain/${g.domid}/device/vif/0`;
@@ -102,15 +102,29 @@ describe('netback bridges frames between vifs', () => {
     const nb = await h.netbackDomid();
     const rel = be.replace(/^\/local\/domain\/\d+\//, '');
     expect(await h.xs0.read(`/local/domain/${nb}/error/${rel}/error`)).toMatch(/^EOPNOTSUPP .*request-rx-copy/);
+
+    // request-rx-copy but no feature-rx-notify: refused too (mandatory in Linux netback since 2014).
+    const g2 = await h.guest('net-nonotify', { noFrontend: true });
+    const be2 = await h.backendDir(g2);
+    const fe2 = `/local/domain/${g2.domid}/device/vif/0`;
+    await waitForXenbusState(g2.xs, be2, (s) => s === XenbusState.InitWait, { timeoutMs: 5000 });
+    for (const [k, v] of Object.entries({ 'tx-ring-ref': '8', 'rx-ring-ref': '9', 'event-channel': '1', 'request-rx-copy': '1' })) await g2.xs.write(`${fe2}/${k}`, v);
+    await g2.xs.write(`${fe2}/state`, String(XenbusState.Initialised));
+    await waitForXenbusState(g2.xs, be2, (s) => s === XenbusState.Closed, { timeoutMs: 5000 });
+    const rel2 = be2.replace(/^\/local\/domain\/\d+\//, '');
+    expect(await h.xs0.read(`/local/domain/${nb}/error/${rel2}/error`)).toMatch(/^EINVAL .*feature-rx-notify is mandatory/);
   });
 
   it('publishes per-vif counters under the backend directory', async () => {
     const be = await h.backendDir(a);
-    await sleep(1300);
-    const read = async (n: string) => Number(await h.xs0.read(`${be}/${NETIF_STATS_DIR}/${n}`));
-    expect(await read('tx_packets')).toBeGreaterThanOrEqual(a.nf.stats.txPackets - 1);
-    expect(await read('tx_bytes')).toBeGreaterThan(1000);
+    const read = async (n: string) => Number((await h.xs0.tryRead(`${be}/${NETIF_STATS_DIR}/${n}`)) ?? NaN);
+    const deadline = Date.now() + 3000;
+    while ((await read('tx_packets')) !== a.nf.stats.txPackets && Date.now() < deadline) await sleep(100);
+    expect(await read('tx_packets')).toBe(a.nf.stats.txPackets);
+    expect(await read('tx_bytes')).toBe(a.nf.stats.txBytes);
     expect(await read('rx_packets')).toBe(a.nf.stats.rxPackets);
+    expect(await read('rx_bytes')).toBe(a.nf.stats.rxBytes);
+    expect(await read('tx_errors')).toBe(0);
   });
 
   it('captures a bridge in a pcap file that tshark reads while netback runs: an ICMP echo request then its reply', async () => {

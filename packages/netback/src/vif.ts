@@ -11,7 +11,8 @@
  *            hotplug-status=connected.
  *   frontend Initialised/Connected: read tx-ring-ref, rx-ring-ref,
  *            event-channel (or -tx/-rx), request-rx-copy (required, as in
- *            Linux: EOPNOTSUPP + Closed without it), feature-sg,
+ *            Linux: EOPNOTSUPP + Closed without it), feature-rx-notify
+ *            (required, as in Linux since 2014: EINVAL), feature-sg,
  *            feature-no-csum-offload; map both rings, bind, Connected.
  *   frontend Closing -> Closing; Closed/Unknown -> Closed; Initialising
  *            after Closed -> InitWait again (reconnect).
@@ -229,6 +230,11 @@ export class Vif {
     try {
       if ((await readXenbusUint(xs, fe, 'request-rx-copy', 0)) !== 1) {
         await this.fatal('EOPNOTSUPP', `${fe}: frontend does not support rx-copy (request-rx-copy is not 1); rx-flip is not offered`, false);
+        return;
+      }
+      // Linux made it mandatory in 2014 ("xen-netback: make feature-rx-notify mandatory"): without it rx can stall.
+      if ((await readXenbusUint(xs, fe, 'feature-rx-notify', 0)) !== 1) {
+        await this.fatal('EINVAL', `${fe}: feature-rx-notify is mandatory`, false);
         return;
       }
       if ((await readXenbusUint(xs, fe, 'multi-queue-num-queues', 1)) > 1) {
