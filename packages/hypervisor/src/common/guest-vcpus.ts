@@ -159,6 +159,7 @@ export class GuestVcpus {
     const d = this.hv.domains.get(domid);
     if (!d) throw new XenError('ESRCH', `d${domid} is gone`);
     const mem = new GuestMemory(d, () => this.sched!.vcpuState(domid, vcpu).csrBig(CSR_SLOT.satp) >> 60n !== 0n);
-    return guestHypercall({ hv: this.hv, d, vcpu, mem, timers: this.timers, console: (bytes) => this.consoleOutput(domid, bytes) }, call.op, call.args);
+    const clockEpochMs = this.sched!.clockEpochMs(domid);
+    return guestHypercall({ hv: this.hv, d, vcpu, mem, timers: this.timers, clockEpochMs, console: (bytes) => this.consoleOutput(domid, bytes) }, call.op, call.args);
   }
 }

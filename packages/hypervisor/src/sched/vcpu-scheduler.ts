@@ -291,6 +291,11 @@ export class VcpuScheduler implements PcpuView {
     for (const v of this.domain(domid).vcpus) if (v.blocked === 'wfi' && this.interruptPending(v)) this.wakeUp(v, true);
   }
 
+  /** The epoch of a domain's mtime (its CLINT's, ms, timeOrigin-based): rdtime counts from it. */
+  clockEpochMs(domid: number): number {
+    return Clint.epochOf(this.domain(domid).desc.clint);
+  }
+
   /** A vCPU's architectural state (registers, CSRs) — shared memory, read it from any thread. */
   vcpuState(domid: number, vcpu: number): VcpuState {
     return this.vcpu(this.domain(domid), vcpu).state;

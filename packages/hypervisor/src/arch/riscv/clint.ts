@@ -47,6 +47,11 @@ export class Clint implements MmioDevice {
     this.harts[hart.hartid] = hart;
   }
 
+  /** The epoch (ms, timeOrigin-based) of the CLINT in `sab`: mtime counts from it. */
+  static epochOf(sab: SharedArrayBuffer): number {
+    return new Float64Array(sab, 0, 1)[0]!;
+  }
+
   /** mtime now: 10 MHz ticks since the machine was created. */
   now(): number {
     return Math.floor((performance.timeOrigin + performance.now() - this.epoch[0]!) * (MTIME_HZ / 1000));

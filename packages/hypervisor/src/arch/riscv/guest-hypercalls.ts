@@ -44,6 +44,8 @@ export interface GuestCall {
   vcpu: number;
   mem: GuestMemory;
   timers: GuestTimers;
+  /** The epoch of the guest's `time` CSR (its CLINT's, ms): set_timer_op deadlines are on that clock. */
+  clockEpochMs?: number;
   /** Bytes the guest wrote with console_io. */
   console(bytes: Uint8Array): void;
 }
@@ -295,6 +297,6 @@ export function setTimerOp(c: GuestCall, timeoutNs: bigint): number {
   const { hv, d, vcpu } = c;
   c.timers.set(d.domid, vcpu, timeoutNs, () => {
     if (!d.dying) hv.sendVirq(d, VIRQ.TIMER, vcpu);
-  });
+  }, c.clockEpochMs);
   return 0;
 }
