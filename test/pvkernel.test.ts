@@ -129,7 +129,16 @@ describe('the pvkernel', () => {
     expect(await typed('echo hello from xl console', /hello from xl console\r\npvkernel> /)).toContain('echo hello from xl console');
     expect(await typed('help', /xenstore-read PATH[^]*pvkernel> /)).toContain('poweroff | reboot | crash');
     expect(await typed('free', /Mem: +\d+ +\d+ +\d+[^]*pvkernel> /)).toMatch(/grant refs in use: \d+/);
-    expect(await typed('uptime', /up \d+\.\d{3} s\r\npvkernel> /)).toBeTruthy();
+    expect(await typed('uptime', /up \d+\.\d{3} s, \d+ events, \d+ wake-ups from WFI\r\npvkernel> /)).toBeTruthy();
+    // Idle, it sleeps in WFI until its set_timer_op deadline: a handful of wake-ups a second, not a busy loop.
+    const wakeups = (t: string) => Number(/(\d+) wake-ups from WFI/.exec(t)![1]);
+    const w0 = wakeups(await typed('uptime', /wake-ups from WFI\r\npvkernel> /));
+    const t0 = Date.now();
+    await typed('sleep 1500', /pvkernel> $/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    const w1 = wakeups(await typed('uptime', /wake-ups from WFI\r\npvkernel> /));
+    expect(w1 - w0).toBeLessThan(30);
+    expect(await typed('interrupts', /port +events +handler[^]*pvkernel> $/)).toMatch(/\r\n +\d+ +\d+ +0x[0-9a-f]+/);
     expect(await typed('frobnicate', /frobnicate: unknown command \(try help\)\r\npvkernel> /)).toBeTruthy();
     // Line editing: backspace erases, Ctrl-U kills the line.
     expect(await typed('echo abX\x7fc', /\r\nabc\r\npvkernel> /)).toBeTruthy();

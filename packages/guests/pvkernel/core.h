@@ -51,8 +51,10 @@ void events_init(void);
 void time_init(void);
 /* Incremented by the upcall for every event handled: kernel_wait() wakes on it. */
 extern volatile unsigned long events_generation;
+extern unsigned long wfi_wakeups;
 int evtchn_bind_virq(uint32_t virq, evtchn_port_t *port);
 void xen_evtchn_do_upcall(void);
+void evtchn_show(void);
 int gnttab_init(void);
 size_t gnttab_refs_in_use(void);
 int xenbus_init(void);   /* 0, or -errno (e.g. -XEN_ENOSYS without HVM params) and no xenstore */

@@ -19,7 +19,7 @@
 static uint8_t shared_info_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 static struct shared_info *const s = (struct shared_info *)shared_info_page;
 
-struct handler { evtchn_handler_t fn; void *arg; };
+struct handler { evtchn_handler_t fn; void *arg; unsigned long count; };
 static struct handler handlers[EVTCHN_2L_NR_CHANNELS];
 
 volatile unsigned long events_generation;
@@ -49,7 +49,7 @@ void evtchn_bind_handler(evtchn_port_t port, evtchn_handler_t h, void *arg)
 {
     if (port >= EVTCHN_2L_NR_CHANNELS) panic("evtchn_bind_handler: port %u out of range", port);
     unsigned long irq = irq_save();
-    handlers[port] = (struct handler){ h, arg };
+    handlers[port] = (struct handler){ h, arg, 0 };
     irq_restore(irq);
     /* EVTCHNOP_unmask: clears the mask and, if the port is pending, raises the upcall (evtchn_2l_unmask). */
     port_op(EVTCHNOP_unmask, port);
@@ -60,7 +60,7 @@ void evtchn_unbind_handler(evtchn_port_t port)
     if (port >= EVTCHN_2L_NR_CHANNELS) return;
     mask(port);
     unsigned long irq = irq_save();
-    handlers[port] = (struct handler){ NULL, NULL };
+    handlers[port] = (struct handler){ NULL, NULL, 0 };
     irq_restore(irq);
 }
 
@@ -78,6 +78,17 @@ int evtchn_bind_virq(uint32_t virq, evtchn_port_t *port)
     return (int)rc;
 }
 
+/* The shell's `interrupts`: every port that has fired or has a handler, like /proc/interrupts. */
+void evtchn_show(void)
+{
+    printk("port      events  handler\n");
+    for (evtchn_port_t p = 0; p < EVTCHN_2L_NR_CHANNELS; p++) {
+        if (!handlers[p].fn && !handlers[p].count) continue;
+        printk("%4u %11lu  %p%s\n", p, handlers[p].count, (void *)handlers[p].fn,
+               __atomic_load_n(&s->evtchn_mask[p / 64], __ATOMIC_RELAXED) & (1UL << (p % 64)) ? " (masked)" : "");
+    }
+}
+
 static unsigned lowest_bit(uint64_t x) { return (unsigned)__builtin_ctzl(x); }
 
 static void handle_events(struct vcpu_info *v)
@@ -93,6 +104,7 @@ static void handle_events(struct vcpu_info *v)
             evtchn_port_t port = w * 64 + b;
             __atomic_fetch_and(&s->evtchn_pending[w], ~(1UL << b), __ATOMIC_SEQ_CST);   /* clear_evtchn() */
             events_generation++;
+            handlers[port].count++;
             struct handler h = handlers[port];
             if (h.fn) h.fn(port, h.arg);
         }

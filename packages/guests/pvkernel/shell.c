@@ -85,6 +85,8 @@ static void cmd_help(void)
            "  devices                    the PV devices and their state\n"
            "  free                       memory use\n"
            "  uptime                     time since boot\n"
+           "  interrupts                 events per event-channel port\n"
+           "  sleep MS                   sleep (set_timer_op and WFI)\n"
            "  cmdline                    the kernel command line\n"
            "  echo ARGS...               print ARGS\n"
            "  cpu [SECONDS]              the integer benchmark loop\n"
@@ -112,7 +114,8 @@ static void cmd_free(void)
 static void cmd_uptime(void)
 {
     uint64_t ms = kernel_uptime_ns() / 1000000;
-    printk("up %llu.%03llu s\n", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+    printk("up %llu.%03llu s, %lu events, %lu wake-ups from WFI\n", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+           events_generation, wfi_wakeups);
 }
 
 static int need_xenstore(void)
@@ -246,6 +249,11 @@ static void run(int argc, char **argv)
     else if (!strcmp(c, "devices")) devices_list();
     else if (!strcmp(c, "free")) cmd_free();
     else if (!strcmp(c, "uptime")) cmd_uptime();
+    else if (!strcmp(c, "interrupts")) evtchn_show();
+    else if (!strcmp(c, "sleep") && argc == 2) {
+        uint64_t until = now_ns() + strtoul_(argv[1], NULL, 10) * 1000000ULL;
+        while (now_ns() < until) kernel_wait(until);
+    }
     else if (!strcmp(c, "cmdline")) printk("%s\n", kernel_cmdline());
     else if (!strcmp(c, "poweroff")) kernel_poweroff();
     else if (!strcmp(c, "reboot")) kernel_reboot();

@@ -17,6 +17,7 @@ static uint64_t ns_per_tick = 100;    /* 10 MHz until the device tree says other
 static uint64_t boot_ns;
 static uint64_t timer_armed;          /* the deadline set_timer_op holds, 0 = none */
 static unsigned long seen_generation;
+unsigned long wfi_wakeups;           /* for the shell's uptime */
 
 uint64_t now_ns(void) { return rdtime() * ns_per_tick; }
 
@@ -56,6 +57,7 @@ void kernel_wait(uint64_t deadline_ns)
         if (deadline_ns && now_ns() >= deadline_ns) break;
         arm(deadline_ns);
         asm volatile("wfi");
+        wfi_wakeups++;
         irq_enable();   /* take the upcall, if that is what woke us */
         irq_disable();
     }
