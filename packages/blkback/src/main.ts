@@ -14,7 +14,7 @@ import { CopyBatch } from './copy-batch.js';
 import { Vbd, type BlkbackContext } from './vbd.js';
 
 /** How often the per-vbd counters are logged (only when they moved). */
-const STATS_LOG_MS = 30_000;
+const STATS_LOG_MS = Number(process.env.XENBOX_BLKBACK_STATS_MS) || 30_000;
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'blkback' });
@@ -56,9 +56,9 @@ runMain(async () => {
   let last = '';
   setInterval(() => {
     const now = JSON.stringify([...vbds.values()].map((v) => [v.path, v.stats]));
-    if (now === last) return;
+    if (now === last && !process.env.XENBOX_BLKBACK_STATS_MS) return;
     last = now;
-    for (const v of vbds.values()) v.log.info({ stats: v.stats, connected: v.connected, copyCalls: ctx.batch.calls, copyOps: ctx.batch.opsCopied }, 'vbd stats');
+    for (const v of vbds.values()) v.log.info({ stats: v.stats, ring: v.ringSnapshot(), copyCalls: ctx.batch.calls, copyOps: ctx.batch.opsCopied }, 'vbd stats');
   }, STATS_LOG_MS).unref();
   dom.ready();
 });

@@ -100,6 +100,13 @@ export class RingServer {
     return this.inflight.size;
   }
 
+  /** Where the ring stands, for the stats log line. */
+  snapshot(): Record<string, unknown> {
+    const p = this.o.page;
+    const shared = p.revoked ? null : { reqProd: p.u32(0), reqEvent: p.u32(4), rspProd: p.u32(8), rspEvent: p.u32(12) };
+    return { reqCons: this.ring.reqCons, rspProdPvt: this.ring.rspProdPvt, shared, inFlight: this.inflight.size, serving: this.serving, pushing: this.pushing, stopped: this.stopped };
+  }
+
   /** Serve the ring until it is empty and the final check says so (one pass at a time). */
   kick(): void {
     if (this.stopped) return;
@@ -107,11 +114,13 @@ export class RingServer {
       this.kicked = true;
       return;
     }
-    this.serving = true;
-    void this.serve().finally(() => (this.serving = false));
+    void this.serve();
   }
 
   private async serve(): Promise<void> {
+    // `serving` drops in the same synchronous run as the last look at `kicked` (a .finally() on the
+    // promise would leave a window where an event's kick is lost).
+    this.serving = true;
     try {
       do {
         this.kicked = false;
@@ -122,6 +131,8 @@ export class RingServer {
       } while (this.kicked && !this.stopped);
     } catch (e) {
       this.broken(e as Error);
+    } finally {
+      this.serving = false;
     }
   }
 

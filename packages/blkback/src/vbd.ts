@@ -105,6 +105,11 @@ export class Vbd {
     return this.conn !== null;
   }
 
+  /** The ring's indices and activity (null when not connected), for the stats log line. */
+  ringSnapshot(): Record<string, unknown> | null {
+    return this.conn?.server.snapshot() ?? null;
+  }
+
   async start(): Promise<void> {
     this.frontDir = (await this.ctx.xs.tryRead(`${this.path}/frontend`)) ?? this.frontDir;
     for (const p of [`${this.frontDir}/state`, `${this.path}/state`, `${this.path}/online`]) {

@@ -16,7 +16,7 @@ import {
   type HypervisorEvents,
 } from '@xenbox/abi';
 import type { Logger } from 'pino';
-import { RpcClient } from './rpc-client.js';
+import { RpcClient, type CallOptions } from './rpc-client.js';
 import type { CurveClientKeys } from './curve.js';
 
 export interface HypervisorConnectOptions {
@@ -57,8 +57,8 @@ export class HypervisorConnection {
   }
 
   /** Make a hypercall; the reply type follows from the op (see @xenbox/abi hypercall.ts). */
-  call<O extends HypercallOp>(op: O, args: HypercallArgs<O>, opts?: { timeoutMs?: number }): Promise<HypercallReply<O>> {
-    return this.rpc.call<HypercallReply<O>>(op, args, opts);
+  call<O extends HypercallOp>(op: O, args: HypercallArgs<O>, opts?: { timeoutMs?: number; onReply?: (reply: HypercallReply<O>) => void }): Promise<HypercallReply<O>> {
+    return this.rpc.call<HypercallReply<O>>(op, args, opts as CallOptions | undefined);
   }
 
   /** Make a hypercall without waiting for its result (see RpcClient.post). */

@@ -224,10 +224,10 @@ export class Mirrors {
     const seq = ++this.seq;
     const { writes, touched } = this.collect(pages, seq);
     if (writes.length === 0) return;
-    this.hv.call('mirror.flush', { writes }).then(
-      () => touched.forEach((p) => p.acked(seq)),
-      () => touched.forEach((p) => p.acked(seq)), // a failed flush (page revoked) is not retried
-    );
+    // Acknowledged as the reply arrives, before any refresh behind it in the same frame: a refresh
+    // must not lay back writes the hypervisor has applied (they could hide the peer's newer bytes).
+    const ack = () => touched.forEach((p) => p.acked(seq));
+    this.hv.call('mirror.flush', { writes }, { onReply: ack }).catch(ack); // a failed flush (page revoked) is not retried
   }
 
   /** Flush then refresh `pages`, one round trip. */
@@ -235,9 +235,14 @@ export class Mirrors {
     const seq = ++this.seq;
     const { writes, touched } = this.collect(pages, seq);
     try {
-      const reply = await this.hv.call('mirror.sync', { writes, mids: pages.filter((p) => !p.revoked).map((p) => p.mid) });
-      touched.forEach((p) => p.acked(seq));
-      this.applyRefresh(reply.pages);
+      // Applied as the reply arrives (see flush): a later refresh in the same frame then lands on top of
+      // this older snapshot, not under it.
+      await this.hv.call('mirror.sync', { writes, mids: pages.filter((p) => !p.revoked).map((p) => p.mid) }, {
+        onReply: (reply) => {
+          touched.forEach((p) => p.acked(seq));
+          this.applyRefresh(reply.pages);
+        },
+      });
     } catch (e) {
       touched.forEach((p) => p.acked(seq));
       throw e;

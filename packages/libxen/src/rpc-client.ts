@@ -34,6 +34,19 @@ interface Pending {
   reject(e: XenError): void;
   deadline: number;
   op: string;
+  onReply?: (v: unknown) => void;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+  /**
+   * Run with the successful reply synchronously, in the order messages
+   * arrived: before any event that came after the reply in the same frame is
+   * dispatched (a promise's continuation runs only after the whole frame).
+   * Mirrors use it so a page snapshot in a reply is never applied after a
+   * newer one pushed behind it.
+   */
+  onReply?: (v: unknown) => void;
 }
 
 /** A batch this big leaves at once rather than at the end of the event-loop turn. */
@@ -81,11 +94,11 @@ export class RpcClient {
   }
 
   /** Call `op` and wait for its reply. */
-  call<R = unknown>(op: string, args: unknown = {}, opts: { timeoutMs?: number } = {}): Promise<R> {
+  call<R = unknown>(op: string, args: unknown = {}, opts: CallOptions = {}): Promise<R> {
     if (this.closed) return Promise.reject(new XenError('ENOTCONN', `${op}: connection to ${this.endpoint} is closed`));
     const id = this.allocId();
     return new Promise<R>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + (opts.timeoutMs ?? this.timeoutMs), op });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + (opts.timeoutMs ?? this.timeoutMs), op, onReply: opts.onReply });
       this.enqueue({ id, op, args } satisfies CallMsg);
     });
   }
@@ -223,7 +236,16 @@ export class RpcClient {
     if (!p) return; // timed out already
     this.pending.delete(m.id);
     if (isErrReply(m)) p.reject(XenError.fromValue(m.err));
-    else p.resolve(m.ok);
+    else {
+      if (p.onReply) {
+        try {
+          p.onReply(m.ok);
+        } catch (e) {
+          this.log?.error({ err: e, op: p.op }, 'onReply threw');
+        }
+      }
+      p.resolve(m.ok);
+    }
   }
 
   private emit(m: EventMsg): void {
