@@ -4,9 +4,10 @@
  * file and the problem, never a crash or a write in the wrong place.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { statSync, truncateSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { XenError } from '@xenbox/abi';
 import { openBlockImage } from '../dist/image/block-image.js';
-import { errnoOf, firstDiff, messageOf, patch, qemuImg, readAt, tempDir, u32, u64 } from './image-helpers.js';
+import { errnoOf, firstDiff, messageOf, patch, prng, qemuImg, readAt, tempDir, u32, u64 } from './image-helpers.js';
 
 const tmp = tempDir('qcow2-hostile');
 afterAll(() => tmp.remove());
@@ -153,5 +154,55 @@ describe('qcow2 images that must not open', () => {
     expect(await messageOf(hostile.write(0, Buffer.alloc(512, 2)))).toMatch(/^EIO: .*past the end of the file/);
     await hostile.close();
     expect(statSync(path).size).toBe(sizeBefore);
+  });
+
+  it('fuzz: random bytes flipped in the header and metadata give XenErrors only, and never grow the file wildly', async () => {
+    // A small image with data, 4 KiB clusters so the metadata is dense.
+    const template = tmp.file('fuzz-template.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4096', template, '4M');
+    const t = await openBlockImage(template, {});
+    const r = prng(2024);
+    for (let i = 0; i < 16; i++) await t.write(r.int(1000) * 4096, r.bytes(8192));
+    await t.close();
+    const clean = readFileSync(template);
+    const l1 = Number(clean.readBigUInt64BE(40));
+    const rt = Number(clean.readBigUInt64BE(48));
+    const opened = { yes: 0, no: 0 };
+    for (let iter = 0; iter < 150; iter++) {
+      const bad = Buffer.from(clean);
+      const regions = [0, l1, rt, rt + 4096 /* first refcount block, usually */, l1 + 4096 /* an L2 table, usually */];
+      for (let k = 1 + r.int(4); k > 0; k--) {
+        const base = regions[r.int(regions.length)]!;
+        const at = Math.min(bad.length - 1, base + r.int(base === 0 ? 112 : 64));
+        bad[at] = r.int(256);
+      }
+      const path = tmp.file('fuzz.qcow2');
+      writeFileSync(path, bad);
+      try {
+        const img = await openBlockImage(path, { format: 'qcow2' });
+        opened.yes++;
+        const sectors = img.size / 512;
+        for (const op of [
+          () => img.read(r.int(Math.max(1, sectors - 128)) * 512, Math.min(img.size, 65536)),
+          () => img.write(r.int(Math.max(1, sectors - 16)) * 512, Buffer.alloc(Math.min(img.size, 8192), 0x5a)),
+          () => img.discard(r.int(Math.max(1, sectors - 256)) * 512, Math.min(img.size, 131072)),
+          () => img.read(0, Math.min(img.size, 4 << 20)),
+        ]) {
+          try {
+            await op();
+          } catch (e) {
+            if (!(e instanceof XenError)) throw new Error(`iteration ${iter}: non-XenError ${String(e)}`, { cause: e });
+          }
+        }
+        await img.close();
+      } catch (e) {
+        if (!(e instanceof XenError)) throw new Error(`iteration ${iter}: non-XenError ${String(e)}`, { cause: e });
+        opened.no++;
+      }
+      expect(statSync(path).size, `iteration ${iter}`).toBeLessThan(clean.length + 16 * 1024 * 1024);
+    }
+    // Both outcomes happened: the fuzzing reached the I/O paths, not just the header checks.
+    expect(opened.yes).toBeGreaterThan(10);
+    expect(opened.no).toBeGreaterThan(10);
   });
 });

@@ -301,6 +301,26 @@ describe('qcow2 images written through openBlockImage', () => {
     expectConvertsTo(path, shadow);
   });
 
+  it('host offsets above 2 GiB and 4 GiB (a sparse 6 GiB preallocation=metadata image) map right', async () => {
+    const path = create('6G', 'preallocation=metadata');
+    const img = await openBlockImage(path, {});
+    const GiB = 1024 * MiB;
+    const spots = [2 * GiB + 65536, 4 * GiB + 3 * 65536 + 4096, 6 * GiB - 65536];
+    const r = prng(6);
+    const datas = spots.map(() => r.bytes(8192));
+    for (let i = 0; i < spots.length; i++) await img.write(spots[i]!, datas[i]!);
+    for (let i = 0; i < spots.length; i++) expect(Buffer.from(await img.read(spots[i]!, 8192)).equals(datas[i]!)).toBe(true);
+    await img.close();
+    expectClean(path);
+    // qemu-img maps each guest offset to the host offset holding our bytes.
+    const map = JSON.parse(qemuImg('map', '--output=json', path)) as Array<{ start: number; length: number; data: boolean; zero: boolean; offset?: number }>;
+    for (let i = 0; i < spots.length; i++) {
+      const ext = map.find((m) => m.start <= spots[i]! && spots[i]! < m.start + m.length && m.data && !m.zero);
+      expect(ext?.offset, `guest ${spots[i]}`).toBeGreaterThan(2 * GiB);
+      expect(readAt(path, ext!.offset! + spots[i]! - ext!.start, 8192).equals(datas[i]!)).toBe(true);
+    }
+  });
+
   it('a read-only image refuses write and discard with EROFS, and reads', async () => {
     const path = create('1M');
     const img = await openBlockImage(path, { readOnly: true });

@@ -28,7 +28,8 @@ export function readL2Entry(table: Buffer, i: number): L2Entry {
   const hi = table.readUInt32BE(i * 8);
   const lo = table.readUInt32BE(i * 8 + 4);
   if (hi & HI_COMPRESSED) return { kind: 'compressed', offset: 0, copied: false };
-  const offset = (hi & HI_OFFSET_MASK) * TWO32 + (lo & LO_OFFSET_MASK);
+  // `>>> 0`: JS bitwise results are signed 32-bit; bit 31 of the low half is offset bit 31.
+  const offset = (hi & HI_OFFSET_MASK) * TWO32 + ((lo & LO_OFFSET_MASK) >>> 0);
   const copied = (hi & HI_COPIED) !== 0;
   if (lo & LO_ZERO) return { kind: 'zero', offset, copied };
   if (offset === 0) return { kind: 'unallocated', offset: 0, copied };
@@ -62,7 +63,7 @@ export function writeL2Zero(table: Buffer, i: number): void {
 export function readL1Entry(table: Buffer, i: number): { offset: number; copied: boolean } {
   const hi = table.readUInt32BE(i * 8);
   const lo = table.readUInt32BE(i * 8 + 4);
-  return { offset: (hi & HI_OFFSET_MASK) * TWO32 + (lo & LO_OFFSET_MASK), copied: (hi & HI_COPIED) !== 0 };
+  return { offset: (hi & HI_OFFSET_MASK) * TWO32 + ((lo & LO_OFFSET_MASK) >>> 0), copied: (hi & HI_COPIED) !== 0 };
 }
 
 export function writeL1Entry(table: Buffer, i: number, offset: number): void {
