@@ -64,6 +64,22 @@ describe('raw images', () => {
     expect(firstDiff(readFileSync(path), shadow)).toBe(-1);
   });
 
+  it('a large discard punches a hole: the host gets the blocks back, the size stays', async () => {
+    const r = prng(22);
+    const shadow = r.bytes(8 * MiB);
+    const path = rawFile(shadow);
+    const img = await openBlockImage(path, {});
+    await img.flush();
+    const usedBefore = statSync(path).blocks * 512;
+    await img.discard(2 * MiB, 4 * MiB);
+    shadow.fill(0, 2 * MiB, 6 * MiB);
+    expect(firstDiff(await img.read(0, img.size), shadow)).toBe(-1);
+    await img.close();
+    expect(statSync(path).size).toBe(8 * MiB);
+    expect(usedBefore - statSync(path).blocks * 512).toBeGreaterThanOrEqual(3 * MiB);
+    expect(firstDiff(readFileSync(path), shadow)).toBe(-1);
+  });
+
   it('refuses unaligned and out-of-range requests with EINVAL and leaves the file alone', async () => {
     const before = prng(3).bytes(MiB);
     const path = rawFile(before);

@@ -8,7 +8,8 @@ import { XenError } from '@xenbox/abi';
 import type { BlockImage } from './block-image.js';
 import { SECTOR_SIZE, checkRange, checkWritable } from './image-bounds.js';
 import { imageIoError } from './image-errors.js';
-import { preadFull, pwriteFull, writeZeros } from './file-io.js';
+import { preadFull, pwriteFull } from './file-io.js';
+import { discardRange } from './punch-hole.js';
 
 export async function openRawImage(path: string, readOnly: boolean): Promise<BlockImage> {
   let fh: FileHandle;
@@ -62,15 +63,15 @@ class RawImage implements BlockImage {
   }
 
   /**
-   * Node 20 exposes no fallocate(FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE), so
-   * a discard writes zeros: the file keeps its size and the range reads zero,
-   * which is what BLKIF_OP_DISCARD promises with discard-secure unset.
+   * The range reads as zeros afterwards and the file keeps its size: a hole
+   * is punched for large ranges, zeros are written for small ones (see
+   * punch-hole.ts).
    */
   async discard(offset: number, length: number): Promise<void> {
     this.checkOpen();
     checkWritable(this.path, this.readOnly);
     checkRange(this.path, this.size, offset, length);
-    await this.io('discard', () => writeZeros(this.fh, offset, length));
+    await this.io('discard', () => discardRange(this.fh, this.path, offset, length));
   }
 
   async close(): Promise<void> {
