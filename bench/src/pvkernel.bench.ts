@@ -60,8 +60,12 @@ export const benchmark: Benchmark = {
     const bootTime = async (name: string, kernel: string, cmdline: string, marker: string) => {
       const file = cfg(name, kernel, cmdline);
       const t0 = performance.now();
-      const child = spawn(process.execPath, [XL, 'create', file], { env, stdio: 'ignore' });
-      await until(`${name}: ${marker}`, () => log(name).includes(marker));
+      const child = spawn(process.execPath, [XL, 'create', file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      await until(`${name}: ${marker}`, () => log(name).includes(marker)).catch((e: Error) => {
+        throw new Error(`${e.message}; xl create said: ${stderr}; console: ${log(name)}`);
+      });
       const ms = performance.now() - t0;
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.on('exit', r)));
       xl('destroy', name);
