@@ -78,6 +78,30 @@ describe('qcow2 over a backing file', () => {
     else expectClean(b.path);
   });
 
+  it.each([
+    ['v3', 'compat=1.1'],
+    ['v2', 'compat=0.10'],
+  ])('overlapping writes and discards over a base, 32 in flight (%s overlay): clean, and qemu-img reads what we read', async (_n, opts) => {
+    const b = base('qcow2', 2 * MiB);
+    const path = overlay(b.path, 'qcow2', `${opts},cluster_size=4096`);
+    const img = await openBlockImage(path, { format: 'qcow2' });
+    const r = prng(31);
+    let next = 0;
+    const worker = async () => {
+      while (next++ < 300) {
+        const len = (1 + r.int(64)) * 512;
+        const off = r.int((img.size - len) / 512) * 512;
+        if (r.int(3) === 0) await img.discard(off, len);
+        else await img.write(off, r.bytes(len));
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    const ours = Buffer.from(await img.read(0, img.size));
+    await img.close();
+    expectClean(path);
+    expect(firstDiff(qemuConvertToRaw(path, `${path}.raw`), ours)).toBe(-1);
+  });
+
   it('an overlay larger than its base reads zeros past the base', async () => {
     const b = base('raw', MiB);
     const path = overlay(b.path, 'raw', 'compat=1.1', '3M');
