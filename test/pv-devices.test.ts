@@ -158,6 +158,16 @@ describe('read-only disks', () => {
     await until('the guest to power off', async () => !(await listed('pvd-ro')), 20_000);
     expect(readFileSync(img).every((b) => b === 0)).toBe(true);
   }, 120_000);
+
+  it('a cdrom refuses writes the same way, and the guest sees it as a read-only cdrom', async () => {
+    const img = rawImage('cd.iso', 2 * MiB);
+    await create('pvd-cd', { disk: `[ "${img},raw,xvdb,r,devtype=cdrom" ]`, cmdline: '"disktest dev=xvdb seed=5 mb=1"' });
+    await printed('pvd-cd', /blkfront xvdb: 4096 sectors of 512 bytes \(sector-size 512\), read-only, cdrom/, 60_000);
+    const m = await printed('pvd-cd', /disktest: write at sector 0 failed \((-\d+)\)/, 60_000);
+    expect(Number(m[1])).toBe(-5);
+    await until('the guest to power off', async () => !(await listed('pvd-cd')), 20_000);
+    expect(readFileSync(img).every((b) => b === 0)).toBe(true);
+  }, 120_000);
 });
 
 describe('netfront and the IP stack on xenbr0', () => {
