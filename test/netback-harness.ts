@@ -4,7 +4,7 @@
  * created the way the toolstack creates domains, with vifs added the way xl
  * adds them (libxl's addDevice), each running libxen's Netfront.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runDirLayout, type DomId } from '@xenbox/abi';
 import { HypervisorConnection, Netfront, XenstoreClient } from '@xenbox/libxen';
@@ -47,9 +47,9 @@ export class NetHarness {
 
   /** A stack whose only driver domain is one netback with `args`. */
   static async up(tag: string, netbackArgs: Record<string, unknown> = { bridges: ['xenbr0', 'xenbr1'] }, restart = 'always'): Promise<NetHarness> {
-    const cfgDir = `/tmp/xb-${tag}-cfg-${process.pid}.json`;
+    const cfgDir = `/tmp/xb-${tag}-cfg-${process.pid}.json`; // read once by `xenbox up`
     writeFileSync(cfgDir, JSON.stringify({ services: [{ name: 'netback', kind: 'netback', args: netbackArgs, restart }], autostart: null }));
-    const stack = await TestStack.up(tag, ['--config', cfgDir]);
+    const stack = await TestStack.up(tag, ['--config', cfgDir]).finally(() => rmSync(cfgDir, { force: true }));
     const layout = runDirLayout(stack.runDir);
     const dom0 = await HypervisorConnection.connect({ runDir: stack.runDir, domid: 0, token: readFileSync(layout.dom0Token, 'utf8').trim() });
     const xs0 = await XenstoreClient.connectRunDir(stack.runDir);
