@@ -98,12 +98,8 @@ static void ring_put(const char *s, size_t n)
 
 static void raw_write(const char *s, size_t n)
 {
-    if (cons_ring) {
-        ring_put(s, n);
-        notify_backend();
-    } else {
-        sbi_console_write(s, n);
-    }
+    if (cons_ring) ring_put(s, n);
+    else sbi_console_write(s, n);
 }
 
 /* Write bytes, '\n' as "\r\n". */
@@ -118,6 +114,7 @@ void console_write(const char *s, size_t n)
         start = i + 1;
     }
     if (n > start) raw_write(s + start, n - start);
+    if (cons_ring) notify_backend();   /* once a write, not once a line */
     irq_restore(irq);
 }
 
