@@ -157,12 +157,11 @@ export class Qcow2Refcounts {
   }
 
   private releaseQuarantine(fence: number): void {
-    if (this.quarantine.size === 0) return;
+    // Entries are in increasing sequence order (the Map keeps insertion order).
     for (const [c, seq] of this.quarantine) {
-      if (seq < fence) {
-        this.quarantine.delete(c);
-        if (c < this.freeHint) this.freeHint = c;
-      }
+      if (seq >= fence) break;
+      this.quarantine.delete(c);
+      if (c < this.freeHint) this.freeHint = c;
     }
   }
 
