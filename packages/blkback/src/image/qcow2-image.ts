@@ -31,8 +31,6 @@ import { Mutex } from './async-mutex.js';
 import {
   HDR_AUTOCLEAR_FEATURES,
   INCOMPAT_COMPRESSION_TYPE,
-  INCOMPAT_CORRUPT,
-  INCOMPAT_DIRTY,
   QCOW2_V3_MIN_HEADER_LENGTH,
   fixedMetadataAt,
   parseQcow2Header,
@@ -40,7 +38,6 @@ import {
 } from './qcow2-header.js';
 import {
   clearL2Entry,
-  l1EntryReservedBits,
   readCompressedDescriptor,
   readL1Entry,
   readL2Entry,
@@ -54,6 +51,8 @@ import { L2Cache } from './qcow2-l2-cache.js';
 import { MetaWriter, type MetaOp } from './qcow2-meta-writer.js';
 import { compressedClusters, decodeCompressed, readCompressedCluster } from './qcow2-compressed.js';
 import { MAX_BACKING_DEPTH, parseBackingSpec } from './qcow2-backing.js';
+import { DirtyTables } from './qcow2-dirty-tables.js';
+import { checkL1, checkWritableHeader } from './qcow2-open-checks.js';
 
 /** How a qcow2 image may open its backing file. */
 export interface BackingContext {
@@ -659,57 +658,5 @@ class Qcow2Image implements BlockImage {
 
   private checkOpen(): void {
     if (this.closed) throw new XenError('EBADF', `${this.path}: image is closed`);
-  }
-}
-
-/** Changed L2 entries per table, written as one slice per table. */
-class DirtyTables {
-  private readonly ranges = new Map<number, { table: Buffer; lo: number; hi: number }>();
-
-  mark(off: number, table: Buffer, i: number): void {
-    const r = this.ranges.get(off);
-    if (!r) this.ranges.set(off, { table, lo: i, hi: i + 1 });
-    else {
-      r.lo = Math.min(r.lo, i);
-      r.hi = Math.max(r.hi, i + 1);
-    }
-  }
-
-  /** The changed slices, copied now. */
-  writes(): MetaOp[] {
-    return [...this.ranges].map(([off, r]) => ({
-      kind: 'write' as const,
-      offset: off + r.lo * 8,
-      data: Buffer.from(r.table.subarray(r.lo * 8, r.hi * 8)),
-    }));
-  }
-}
-
-/** Header states that allow reading but not writing. */
-function checkWritableHeader(path: string, h: Qcow2Header): void {
-  if (h.incompatibleFeatures & INCOMPAT_DIRTY) {
-    throw new XenError('EOPNOTSUPP', `${path}: qcow2 image is dirty (lazy refcounts): repair it with 'qemu-img check -r all' or open it read-only`);
-  }
-  if (h.incompatibleFeatures & INCOMPAT_CORRUPT) {
-    throw new XenError('EINVAL', `${path}: qcow2 image is marked corrupt: repair it with 'qemu-img check -r all' or open it read-only`);
-  }
-  if (h.nbSnapshots > 0) {
-    throw new XenError('EOPNOTSUPP', `${path}: writing qcow2 images with internal snapshots (${h.nbSnapshots}) is not supported; open it read-only`);
-  }
-}
-
-/** Every L2 table the L1 table names must be an aligned cluster inside the file. */
-function checkL1(path: string, h: Qcow2Header, l1: Buffer, fileSize: number, readOnly: boolean): void {
-  for (let i = 0; i < h.l1Size; i++) {
-    const { offset, copied } = readL1Entry(l1, i);
-    if (offset === 0) continue;
-    if (l1EntryReservedBits(l1, i) || offset % h.clusterSize !== 0 || offset + h.clusterSize > fileSize) {
-      throw new XenError('EINVAL', `${path}: bad qcow2 L1 entry ${i}: L2 table at ${offset} is unaligned or past the end of the file`);
-    }
-    const over = fixedMetadataAt(h, offset);
-    if (over) throw new XenError('EINVAL', `${path}: bad qcow2 L1 entry ${i}: L2 table at ${offset} overlaps ${over}`);
-    if (!readOnly && !copied) {
-      throw new XenError('EOPNOTSUPP', `${path}: qcow2 L2 table ${i} is shared (refcount > 1); writing such images is not supported`);
-    }
   }
 }
