@@ -15,6 +15,8 @@ __attribute__((weak)) int workload_run(const char *cmdline)
     return 0;
 }
 
+__attribute__((weak)) void devices_poll(void) {}
+
 __attribute__((weak)) int shell_command(int argc, char **argv)
 {
     (void)argc;

@@ -144,18 +144,11 @@ int workload_run(const char *cmdline);
 int shell_command(int argc, char **argv);
 
 /*
- * REQUEST from the drivers side (blkfront/netfront/IP stack, issue #8 part 4),
- * for the core to take up or refuse:
- *
- *   void devices_poll(void);   the drivers' housekeeping: take netfront rx (answer
- *                              ARP and ping), notice a restarted backend.  Quick;
- *                              blocks only while reconnecting to a restarted
- *                              backend.  devices.c implements it.
- *
- * Please call it from the shell's input wait (shell.c, each time kernel_wait
- * returns) and give it a weak no-op in defaults.c: today a guest sitting at its
- * `pvkernel>` prompt does not answer pings, because nothing polls netfront
- * until a command runs.
+ *   void devices_poll(void);       the drivers' housekeeping: take netfront rx (answer
+ *                                  ARP and ping), notice a restarted backend.  Quick;
+ *                                  blocks only while reconnecting to a restarted
+ *                                  backend.  The shell calls it each time its input
+ *                                  wait wakes (shell.c getc_wait); weak no-op in defaults.c.
  */
 void devices_poll(void);
 

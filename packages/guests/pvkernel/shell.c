@@ -16,10 +16,15 @@
 
 /* ---------------------------------------------------------------- input */
 
-/* Wait for a byte.  The console ring notifies on input; the SBI console does not, so poll that. */
+/*
+ * Wait for a byte.  The console ring notifies on input; the SBI console does
+ * not, so poll that.  Every wake-up also gives the drivers their
+ * housekeeping (devices_poll: a guest at its prompt answers pings).
+ */
 static int getc_wait(void)
 {
     for (;;) {
+        devices_poll();
         int c = console_getc();
         if (c >= 0) return c;
         kernel_wait(now_ns() + (console_ring_connected() ? 1000000000ULL : 20000000ULL));
