@@ -122,6 +122,7 @@ export class RingConnection {
   /** Advertise what we serve and start (domain.c introduce_domain(): server_features, then serve what is there). */
   start(features: number): void {
     this.io.page.setU32(R.SERVER_FEATURES, features);
+    this.io.notify(); // publishes the features (the toolstack waits for them before it unpauses the guest)
     this.xs.attach(this.conn);
     this.pump();
   }
@@ -143,32 +144,37 @@ export class RingConnection {
       return;
     }
     this.running = true;
-    void this.run().finally(() => {
-      this.running = false;
-    });
+    // run() clears `running` itself, in the same tick as its last look at `rerun`: no pump falls in between.
+    void this.run();
   }
 
   private async run(): Promise<void> {
-    do {
-      this.rerun = false;
-      try {
-        const page = this.io.page;
-        // What the guest published as of the last refresh; the bytes below it are trusted after the barrier.
-        const reqProd = page.u32(R.REQ_PROD);
-        const reconnect = page.u32(R.CONNECTION) === XENSTORE_RECONNECT;
-        await this.io.barrier();
-        if (this.closed || this.ignored) return;
-        this.inStep = true;
-        if (reconnect) this.reconnect();
-        else this.step(reqProd);
-      } catch (e) {
-        // The page went away under us (EFAULT from the mirror): the guest is gone.
-        void this.close(`ring page gone: ${(e as Error).message}`);
-        return;
-      } finally {
-        this.inStep = false;
-      }
-    } while (this.rerun && !this.closed && !this.ignored);
+    // The finally runs in the same tick as the loop's last look at `rerun` (no await between): no pump falls in between.
+    try {
+      do {
+        this.rerun = false;
+        try {
+          const page = this.io.page;
+          // What the guest published as of the last refresh; the bytes below it are trusted after the barrier.
+          const reqProd = page.u32(R.REQ_PROD);
+          const reconnect = page.u32(R.CONNECTION) === XENSTORE_RECONNECT;
+          // Only bytes to read need the barrier; an event that just frees rsp space (rsp_cons is safe to use stale) does not.
+          if (reconnect || reqProd !== page.u32(R.REQ_CONS)) await this.io.barrier();
+          if (this.closed || this.ignored) return;
+          this.inStep = true;
+          if (reconnect) this.reconnect();
+          else this.step(reqProd);
+        } catch (e) {
+          // The page went away under us (EFAULT from the mirror): the guest is gone.
+          void this.close(`ring page gone: ${(e as Error).message}`);
+          return;
+        } finally {
+          this.inStep = false;
+        }
+      } while (this.rerun && !this.closed && !this.ignored);
+    } finally {
+      this.running = false;
+    }
   }
 
   /** One round: take requests, put replies, tell the guest if anything moved. */

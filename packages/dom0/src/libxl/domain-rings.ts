@@ -27,6 +27,7 @@ import {
   HVM_PARAM,
   XENCONSOLE_DISCONNECTED,
   XENCONS_RING,
+  XENSTORE_RING,
   XEN_PAGE_SIZE,
   XenError,
   encodeGrantEntry,
@@ -70,8 +71,30 @@ export async function xenstoreDomid(hv: HypervisorConnection): Promise<DomId> {
  */
 export async function buildDomainRings(hv: HypervisorConnection, xs: XenstoreClient | null, g: RingGuest): Promise<DomainRings> {
   const rings = await seedRings(hv, g);
-  if (xs) await publishRings(xs, g, rings);
+  if (xs) {
+    await publishRings(xs, g, rings);
+    await untilStoreServed(hv, g.domid, rings.storeGfn);
+  }
   return rings;
+}
+
+/** How long the builder waits for xenstored to take a new guest's ring. */
+const STORE_SERVED_TIMEOUT_MS = 5000;
+
+/**
+ * C xenstored maps the ring and writes server_features before it answers
+ * INTRODUCE, so a guest unpaused after it finds its ring served.  xenbox's
+ * xenstored answers first and maps after (its hypercalls are messages), so
+ * the builder waits for server_features to appear before going on.
+ */
+async function untilStoreServed(hv: HypervisorConnection, domid: DomId, gfn: number): Promise<void> {
+  const deadline = Date.now() + STORE_SERVED_TIMEOUT_MS;
+  for (;;) {
+    const v = await hv.call('foreign.read', { domid, gfn, offset: XENSTORE_RING.SERVER_FEATURES, len: 4 });
+    if (new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true) !== 0) return;
+    if (Date.now() > deadline) throw new XenError('ETIMEDOUT', `d${domid}: xenstored did not take the xenstore ring within ${STORE_SERVED_TIMEOUT_MS} ms (see its log)`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function seedRings(hv: HypervisorConnection, g: RingGuest): Promise<DomainRings> {

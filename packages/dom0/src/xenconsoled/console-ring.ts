@@ -91,27 +91,32 @@ export class ConsoleRing {
       return;
     }
     this.running = true;
-    void this.run().finally(() => {
-      this.running = false;
-    });
+    // run() clears `running` itself, in the same tick as its last look at `rerun`: no pump falls in between.
+    void this.run();
   }
 
   private async run(): Promise<void> {
-    do {
-      this.rerun = false;
-      try {
-        const outProd = this.io.page.u32(R.OUT_PROD);
-        await this.io.barrier();
-        if (this.closed) return;
-        const took = this.takeOutput(outProd);
-        const gave = this.giveInput();
-        if (took || gave) this.io.notify();
-      } catch (e) {
-        this.log.info({ dom: this.domid, why: (e as Error).message }, 'console ring gone');
-        void this.close();
-        return;
-      }
-    } while (this.rerun && !this.closed);
+    // The finally runs in the same tick as the loop's last look at `rerun` (no await between): no pump falls in between.
+    try {
+      do {
+        this.rerun = false;
+        try {
+          const outProd = this.io.page.u32(R.OUT_PROD);
+          // Only output to read needs the barrier; in_cons is safe to use stale.
+          if (outProd !== this.io.page.u32(R.OUT_CONS)) await this.io.barrier();
+          if (this.closed) return;
+          const took = this.takeOutput(outProd);
+          const gave = this.giveInput();
+          if (took || gave) this.io.notify();
+        } catch (e) {
+          this.log.info({ dom: this.domid, why: (e as Error).message }, 'console ring gone');
+          void this.close();
+          return;
+        }
+      } while (this.rerun && !this.closed);
+    } finally {
+      this.running = false;
+    }
   }
 
   private takeOutput(prod: number): boolean {

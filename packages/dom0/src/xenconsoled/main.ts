@@ -13,6 +13,7 @@ import { createServer, type Socket } from 'node:net';
 import { CONSOLE_ATTACH_VERB, XenError, type ConsoleOutputEvent, type DomId } from '@xenbox/abi';
 import { bootstrapDomain, runMain, type DomainProcess } from '@xenbox/libxen';
 import { ConsoleHub } from './console-hub.js';
+import { ConsoleMerge, type ConsoleSource } from './console-merge.js';
 import { RingConsoles } from './ring-consoles.js';
 
 const MAX_ATTACH_LINE = 64;
@@ -75,7 +76,14 @@ runMain(async () => {
       (name) => hub.output(domid, name, data),
       () => hub.output(domid, `d${domid}`, data),
     );
-  dom.hv.on('console.output', (ev: ConsoleOutputEvent) => void output(ev.domid, ev.data));
+  // A guest's SBI console and its console ring, one stream switching at line ends (console-merge.ts).
+  const merges = new Map<DomId, ConsoleMerge>();
+  const merged = (domid: DomId, src: ConsoleSource, data: Uint8Array) => {
+    let m = merges.get(domid);
+    if (!m) merges.set(domid, (m = new ConsoleMerge((d) => void output(domid, d))));
+    m.push(src, data);
+  };
+  dom.hv.on('console.output', (ev: ConsoleOutputEvent) => merged(ev.domid, 'sbi', ev.data));
   try {
     await dom.hv.call('console.subscribe', {});
   } catch (e) {
@@ -83,7 +91,7 @@ runMain(async () => {
   }
   let rings: RingConsoles | null = null;
   try {
-    rings = new RingConsoles(dom, await dom.xenstore(), (domid, data) => void output(domid, data));
+    rings = new RingConsoles(dom, await dom.xenstore(), (domid, data) => merged(domid, 'ring', data));
     await rings.start();
     const r = rings;
     dom.onShutdown(() => r.stop());
