@@ -38,3 +38,13 @@ export async function writeZeros(fh: FileHandle, pos: number, length: number): P
     await pwriteFull(fh, n === ZERO_CHUNK ? zeros : zeros.subarray(0, n), pos + done);
   }
 }
+
+/**
+ * Wait for every promise, then throw the first failure: an operation's error
+ * is reported only once all of its I/O has stopped, so nothing it started is
+ * still writing when its caller (or the quarantine of freed clusters) moves on.
+ */
+export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
+  const rs = await Promise.allSettled(ps);
+  for (const r of rs) if (r.status === 'rejected') throw r.reason;
+}

@@ -26,7 +26,7 @@ import { XenError } from '@xenbox/abi';
 import type { BlockImage, ImageFormat } from './block-image.js';
 import { SECTOR_SIZE, checkRange, checkWritable } from './image-bounds.js';
 import { imageIoError } from './image-errors.js';
-import { preadFull, pwriteFull } from './file-io.js';
+import { preadFull, pwriteFull, settleAll } from './file-io.js';
 import { Mutex } from './async-mutex.js';
 import {
   HDR_AUTOCLEAR_FEATURES,
@@ -268,7 +268,7 @@ class Qcow2Image implements BlockImage {
       }
     }
     endRun();
-    await Promise.all(ios);
+    await settleAll(ios);
   }
 
   // ---- writes --------------------------------------------------------------
@@ -276,17 +276,17 @@ class Qcow2Image implements BlockImage {
   /** Write in place where clusters are ours alone; allocate (with COW) the rest. */
   private async writeRange(offset: number, data: Buffer): Promise<void> {
     const segs = await this.segments(offset, data.length);
+    // Check every target before the first write starts, so a refusal leaves no I/O behind.
+    for (const s of segs) if (this.inPlace(s)) this.checkDataCluster(s.e.offset, s.g);
     const jobs: Promise<void>[] = [];
     for (let i = 0; i < segs.length; ) {
       const s = segs[i]!;
       let j = i + 1;
       if (this.inPlace(s)) {
-        this.checkDataCluster(s.e.offset, s.g);
         let len = s.n;
         for (; j < segs.length; j++) {
           const t = segs[j]!;
           if (!this.inPlace(t) || t.e.offset !== s.e.offset + s.inCluster + len) break;
-          this.checkDataCluster(t.e.offset, t.g);
           len += t.n;
         }
         jobs.push(pwriteFull(this.fh, data.subarray(s.at, s.at + len), s.e.offset + s.inCluster));
@@ -297,7 +297,7 @@ class Qcow2Image implements BlockImage {
       }
       i = j;
     }
-    await Promise.all(jobs);
+    await settleAll(jobs);
   }
 
   private inPlace(s: Seg): boolean {
@@ -344,12 +344,12 @@ class Qcow2Image implements BlockImage {
     // A zero cluster with a preallocated host cluster of its own (v3,
     // preallocation=metadata) is written in place of the zeros, as QEMU does.
     const reuse = (s: Seg) => s.e.kind === 'zero' && s.e.copied && s.e.offset !== 0;
+    for (const s of segs) if (reuse(s)) this.checkDataCluster(s.e.offset, s.g); // before allocating: no leak on refusal
     const count = segs.filter((s) => !reuse(s)).length;
     const first = count > 0 ? await this.refcounts!.allocate(count) : 0;
     this.hostLimit = Math.max(this.hostLimit, (first + count) * this.cs);
     let next = first;
     const hosts = segs.map((s) => (reuse(s) ? s.e.offset : next++ * this.cs));
-    for (const s of segs) if (reuse(s)) this.checkDataCluster(s.e.offset, s.g);
     let done!: () => void;
     const settled = new Promise<void>((resolve) => (done = resolve));
     for (const s of segs) this.pending.set(s.g, settled);
@@ -379,7 +379,7 @@ class Qcow2Image implements BlockImage {
       writes.push(pwriteFull(this.fh, buf.subarray(i * this.cs, j * this.cs), a.hosts[i]!));
       i = j;
     }
-    await Promise.all(writes);
+    await settleAll(writes);
   }
 
   /** Fill `dst` with the current contents of seg's cluster from byte `from`. */
