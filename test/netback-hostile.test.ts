@@ -170,6 +170,21 @@ describe('a hostile frontend', () => {
     await goodPairWorks(30);
   });
 
+  it('closes the vif of a frontend whose rx req_prod runs far ahead, and the others keep going', async () => {
+    const bad = await h.guest('liar-rx');
+    bad.nf.raw.setRxReqProd(bad.nf.raw.rxReqProdPvt + 5000);
+    await a.nf.send(ethFrame(bad.nf.mac, a.mac, 0x88b5, 64)); // netback looks at the rx ring when a frame is for it
+    const nb = await h.netbackDomid();
+    const be = await h.backendDir(bad);
+    const rel = be.replace(/^\/local\/domain\/\d+\//, '');
+    const deadline = Date.now() + 5000;
+    let err: string | undefined;
+    while (!(err = await h.xs0.tryRead(`/local/domain/${nb}/error/${rel}/error`)) && Date.now() < deadline) await sleep(50);
+    expect(err).toMatch(/^EIO .*claims \d+ requests/);
+    await goodPairWorks(35);
+    await bad.nf.close();
+  });
+
   it('disables the vif of a frontend whose req_prod runs far ahead, says why, and the toolstack removes it cleanly', async () => {
     liar.nf.raw.setTxReqProd(liar.nf.raw.txReqProdPvt + 10_000);
     const nb = await h.netbackDomid();

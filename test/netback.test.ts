@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NETIF_STATS_DIR, XenbusState } from '@xenbox/abi';
 import { readXenbusState, waitForXenbusState } from '@xenbox/libxen';
+import { listDevices, removeDevice } from '../packages/dom0/dist/libxl/device.js';
 import { BROADCAST, Inbox, NetHarness, arpReply, arpRequest, ethFrame, icmpEcho, sleep, type NetGuest } from './netback-harness.js';
 
 let h: NetHarness;
@@ -161,6 +162,27 @@ describe('netback bridges frames between vifs', () => {
     const id = new Inbox(d.nf);
     await c.nf.send(ethFrame(BROADCAST, c.mac, 0x88b5, 64));
     await id.until((f) => f.length >= 1, 5000);
+  });
+});
+
+describe('removal', () => {
+  it('a connected vif removed as xl network-detach does (online=0, Closing, wait for Closed) goes in well under the 10 s timeout and leaves the bridge', async () => {
+    const g = await h.guest('net-detach');
+    const ig = new Inbox(g.nf);
+    await a.nf.send(ethFrame(BROADCAST, a.mac, 0x88b5, 64, 9));
+    await ig.until((f) => f.length >= 1, 5000);
+    const [dev] = await listDevices(h.xs0, g.domid, 'vif');
+    const be = dev!.backendPath;
+    const t0 = Date.now();
+    await removeDevice(h.xs0, dev!, { timeoutMs: 5000 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await h.xs0.tryRead(`${be}/state`)).toBeUndefined();
+    expect(g.nf.connected).toBe(false);
+    ig.clear();
+    await a.nf.send(ethFrame(BROADCAST, a.mac, 0x88b5, 64, 10));
+    await ib.until((f) => f.some((x) => x[20] === ethFrame(BROADCAST, a.mac, 0x88b5, 64, 10)[20]), 5000);
+    await sleep(200);
+    expect(ig.frames).toHaveLength(0);
   });
 });
 

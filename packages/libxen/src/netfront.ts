@@ -701,6 +701,18 @@ export class NetfrontRaw {
     this.nf.notify(link);
   }
 
+  /** Publish any rx req_prod (a lie, for tests) and notify. */
+  setRxReqProd(prod: number): void {
+    const link = this.nf.currentLink;
+    this.nf.ringPage.rx.setU32(RING_REQ_PROD_OFFSET, prod >>> 0);
+    this.nf.notify(link);
+  }
+
+  /** Current private rx producer. */
+  get rxReqProdPvt(): number {
+    return this.nf.currentLink.rx.reqProdPvt;
+  }
+
   /** Current private tx producer. */
   get txReqProdPvt(): number {
     return this.nf.currentLink.tx.reqProdPvt;

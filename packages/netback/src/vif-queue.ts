@@ -218,6 +218,7 @@ export class VifQueue implements BridgePort {
     }
     if (units.length === 0) return false;
     const frames = await this.fetch(units);
+    if (this.closed) return false; // left the bridge meanwhile: do not teach it our address again
     for (const f of frames) this.p.input(this, f);
     // Let the receiving vifs' rounds (started in microtasks by the deliveries) issue their copies
     // first: the frames' path to the other guests is the latency that matters, our answers can follow.
