@@ -7,8 +7,9 @@
  * decoded from the copy), check it (request-check.ts), start it, and go on
  * taking — requests run concurrently, up to the ring's 32.  Data moves by
  * grant copy (copy-batch.ts).  Responses are queued as requests finish and
- * pushed with RING_PUSH_RESPONSES_AND_CHECK_NOTIFY; before sleeping the
- * ring is re-checked with RING_FINAL_CHECK_FOR_REQUESTS.
+ * pushed once per turn of the event loop (see push() on why the notify is
+ * unconditional); before sleeping the ring is re-checked with
+ * RING_FINAL_CHECK_FOR_REQUESTS.
  *
  * A front end that lies about req_prod (more than a ring's worth ahead)
  * makes BackRing throw EIO: the ring is abandoned (`onBroken`), as Linux
@@ -25,6 +26,7 @@ import {
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
   GNTST,
+  RING_RSP_PROD_OFFSET,
   XEN_PAGE_SIZE,
   blkifOpName,
   decodeBlkifRequest,
@@ -34,7 +36,7 @@ import {
   type EvtchnPort,
   type GnttabCopy,
 } from '@xenbox/abi';
-import { BackRing, Mirrors, type Evtchn, type HypervisorConnection, type Logger, type MirrorPage } from '@xenbox/libxen';
+import { BackRing, type Evtchn, type HypervisorConnection, type Logger, type MirrorPage } from '@xenbox/libxen';
 
 import type { BlockImage } from './image/block-image.js';
 import { CopyBatch } from './copy-batch.js';
@@ -74,8 +76,7 @@ export class RingServer {
   private readonly inflight = new Map<bigint, Promise<void>>();
   private serving = false;
   private kicked = false;
-  private pushing = false;
-  private pushAgain = false;
+  private pushScheduled = false;
   private stopped = false;
   private refusals = 0;
   private unsubscribe: (() => void) | null = null;
@@ -104,7 +105,7 @@ export class RingServer {
   snapshot(): Record<string, unknown> {
     const p = this.o.page;
     const shared = p.revoked ? null : { reqProd: p.u32(0), reqEvent: p.u32(4), rspProd: p.u32(8), rspEvent: p.u32(12) };
-    return { reqCons: this.ring.reqCons, rspProdPvt: this.ring.rspProdPvt, shared, inFlight: this.inflight.size, serving: this.serving, pushing: this.pushing, stopped: this.stopped };
+    return { reqCons: this.ring.reqCons, rspProdPvt: this.ring.rspProdPvt, shared, inFlight: this.inflight.size, serving: this.serving, stopped: this.stopped };
   }
 
   /** Serve the ring until it is empty and the final check says so (one pass at a time). */
@@ -270,7 +271,7 @@ export class RingServer {
     }
   }
 
-  /** make_response(): queue it and push (pushes coalesce: one at a time, the last one carries everything queued). */
+  /** make_response(): queue it; the push happens once per turn of the event loop, for all queued. */
   private respond(id: bigint, operation: number, status: number): void {
     try {
       this.ring.queueResponse(encodeBlkifResponse({ id, operation, status }));
@@ -278,28 +279,30 @@ export class RingServer {
       this.broken(e as Error);
       return;
     }
-    void this.push();
+    if (this.pushScheduled) return;
+    this.pushScheduled = true;
+    queueMicrotask(() => this.push());
   }
 
-  private async push(): Promise<void> {
-    if (this.pushing) {
-      this.pushAgain = true;
-      return;
-    }
-    this.pushing = true;
+  /**
+   * RING_PUSH_RESPONSES, then notify unconditionally (ring.h allows a
+   * notification the front end did not ask for).  The check-notify form
+   * needs a full barrier — a mirror sync, one round trip per push — to read
+   * rsp_event; an unconditional notify is a posted message, and the front
+   * end gets one event per batch of responses either way while it is busy.
+   * Evtchn.notify flushes the ring page (the entries, then rsp_prod) before
+   * the send, on the same connection.
+   */
+  private push(): void {
+    this.pushScheduled = false;
+    if (this.stopped) return;
     try {
-      do {
-        this.pushAgain = false;
-        // Data written into the front's pages is in the hypervisor already (grant copy is a call);
-        // still publish any mirror writes before rsp_prod moves (ring.h's wmb()).
-        Mirrors.of(this.o.hv).flush();
-        if (await this.ring.pushResponsesAndCheckNotify()) this.notify();
-      } while (this.pushAgain && !this.stopped);
+      this.o.page.setU32(RING_RSP_PROD_OFFSET, this.ring.rspProdPvt);
     } catch (e) {
       this.broken(e as Error);
-    } finally {
-      this.pushing = false;
+      return;
     }
+    this.notify();
   }
 
   private notify(): void {

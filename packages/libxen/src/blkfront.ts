@@ -175,8 +175,7 @@ export class Blkfront {
   /** Shadows not yet on the ring (waiting for a slot, or for a backend). */
   private readonly queue: Shadow[] = [];
   private nextId = 1n;
-  private pushing = false;
-  private pushAgain = false;
+  private pumpScheduled = false;
   private draining = false;
   private drainAgain = false;
   private reconnecting: Promise<void> | null = null;
@@ -273,7 +272,7 @@ export class Blkfront {
       const sh: Shadow = { id, operation, sector, sectors, pages, indirect, resolve, reject };
       this.shadows.set(id, sh);
       this.queue.push(sh);
-      void this.pump();
+      this.pump();
     });
   }
 
@@ -311,34 +310,37 @@ export class Blkfront {
     return encodeBlkifIndirect({ indirectOp: sh.operation, nrSegments: segs.length, handle, id: sh.id, sector: sh.sector, indirectGrefs: [sh.indirect.ref] });
   }
 
-  /** Move queued requests onto the ring while it has room, then push (one push at a time). */
-  private async pump(): Promise<void> {
-    if (this.pushing) {
-      this.pushAgain = true;
-      return;
-    }
-    this.pushing = true;
+  /** Move queued requests onto the ring while it has room, then push: once per turn of the event loop. */
+  private pump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => this.pumpNow());
+  }
+
+  /**
+   * RING_PUSH_REQUESTS and an unconditional notify: reading req_event for
+   * the check-notify form needs a full barrier (a mirror sync, a round trip
+   * per push); a notification the backend did not need costs one posted
+   * message.  Evtchn.notify flushes the data pages and the ring page (the
+   * entries, then req_prod) before the send, in order on one connection.
+   */
+  private pumpNow(): void {
+    this.pumpScheduled = false;
+    const link = this.link;
+    if (!link) return;
     try {
-      do {
-        this.pushAgain = false;
-        const link = this.link;
-        if (!link) return;
-        let queued = 0;
-        while (this.queue.length && link.ring.freeRequests() > 0) {
-          const sh = this.queue.shift()!;
-          if (!this.shadows.has(sh.id)) continue;
-          link.ring.queueRequest(this.encode(sh));
-          queued++;
-        }
-        if (queued === 0) continue;
-        // The data pages reach the hypervisor before req_prod does (ring.h's wmb()).
-        this.mirrors.flush();
-        if (await link.ring.pushRequestsAndCheckNotify()) this.notify(link);
-      } while (this.pushAgain);
+      let queued = 0;
+      while (this.queue.length && link.ring.freeRequests() > 0) {
+        const sh = this.queue.shift()!;
+        if (!this.shadows.has(sh.id)) continue;
+        link.ring.queueRequest(this.encode(sh));
+        queued++;
+      }
+      if (queued === 0) return;
+      link.ringPage.page.setU32(RING_REQ_PROD_OFFSET, link.ring.reqProdPvt);
+      this.notify(link);
     } catch (e) {
       this.backendLost(`pushing requests failed: ${(e as Error).message}`);
-    } finally {
-      this.pushing = false;
     }
   }
 
@@ -348,6 +350,31 @@ export class Blkfront {
     } catch (e) {
       this.backendLost(`notify failed: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * An event: the hypervisor refreshed every page of ours that changed just
+   * before delivering it, so the responses visible now and the data the
+   * backend copied for them are current together — take them at once, with
+   * no barrier.  Then drain() for the final check.
+   */
+  private onEvent(link: Link): void {
+    if (this.link !== link) {
+      void this.drain();
+      return;
+    }
+    try {
+      const batch: BlkifResponse[] = [];
+      while (link.ring.unconsumedResponses() > 0) batch.push(decodeBlkifResponse(link.ring.takeResponse()));
+      if (batch.length) {
+        this.complete(batch, true).catch((e: unknown) => this.backendLost(`taking responses failed: ${(e as Error).message}`));
+        this.pump();
+      }
+    } catch (e) {
+      this.backendLost(`taking responses failed: ${(e as Error).message}`);
+      return;
+    }
+    void this.drain();
   }
 
   /** Take responses (blkif_interrupt), finishing with RING_FINAL_CHECK_FOR_RESPONSES. */
@@ -367,7 +394,7 @@ export class Blkfront {
           while (link.ring.unconsumedResponses() > 0) batch.push(decodeBlkifResponse(link.ring.takeResponse()));
           if (batch.length) {
             await this.complete(batch);
-            void this.pump(); // slots freed
+            this.pump(); // slots freed
           }
           if (this.link !== link || !(await link.ring.finalCheckForResponses())) break;
         }
@@ -379,7 +406,7 @@ export class Blkfront {
     }
   }
 
-  private async complete(batch: BlkifResponse[]): Promise<void> {
+  private async complete(batch: BlkifResponse[], fresh = false): Promise<void> {
     const done: Array<[Shadow, BlkifResponse]> = [];
     for (const r of batch) {
       const sh = this.shadows.get(r.id);
@@ -390,10 +417,10 @@ export class Blkfront {
       this.shadows.delete(r.id);
       done.push([sh, r]);
     }
-    // A read's pages were written by the backend's grant copy: make sure our mirrors have it (the
-    // event refreshes them, but a response seen through our own ring sync may be ahead of that).
+    // A read's pages were written by the backend's grant copy: unless the responses were taken as an
+    // event delivered them (`fresh`), our ring sync may have shown them before the pages' refresh.
     const readPages = done.filter(([sh, r]) => sh.operation === BLKIF_OP_READ && r.status === BLKIF_RSP_OKAY).flatMap(([sh]) => sh.pages.map((p) => p.page));
-    if (readPages.length) await this.mirrors.sync(readPages);
+    if (readPages.length && !fresh) await this.mirrors.sync(readPages);
     for (const [sh, r] of done) this.finish(sh, r);
   }
 
@@ -484,7 +511,7 @@ export class Blkfront {
     await ringPage!.page.sync();
     const port = await this.evtchn.allocUnbound(be.domid);
     const link: Link = { backend: be.domid, backendPath, ring, ringPage: ringPage!, ringRef, port, off: [] };
-    link.off.push(this.evtchn.onEvent(port, () => void this.drain()));
+    link.off.push(this.evtchn.onEvent(port, () => this.onEvent(link)));
     link.off.push(this.evtchn.onPeerClosed(port, (why) => this.backendLost(`event channel closed: ${why}`)));
     try {
       await writeXenbusKeys(xs, this.dir, {
@@ -590,7 +617,7 @@ export class Blkfront {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    void this.pump();
+    this.pump();
   }
 
   /** Closing -> Closed, and let go of the ring; outstanding requests fail with ENODEV. */
