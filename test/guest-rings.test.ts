@@ -253,3 +253,21 @@ describe('shutdown', () => {
     await w.unwatch();
   });
 });
+
+describe('destroy', () => {
+  it('releases the guest: xenstored unmaps its ring and forgets it, and /vm/<uuid> and /local/domain/<d> go', async () => {
+    const b = domids.xsb!;
+    const vm = await xs.read(`/local/domain/${b}/vm`);
+    const r = await stack.xl('destroy', 'xsb');
+    expect(r.code, r.stderr).toBe(0);
+    delete domids.xsb;
+    const closed = () =>
+      readFileSync(runDirLayout(stack.runDir).logFile('xenstored'), 'utf8')
+        .split('\n')
+        .some((l) => l.includes(`"dom":${b},`) && l.includes('ring connection closed'));
+    await until('xenstored to close the ring', closed);
+    expect(await xs.isDomainIntroduced(b)).toBe(false);
+    await expect(xs.read(`${vm}/name`)).rejects.toMatchObject({ errno: 'ENOENT' });
+    await expect(xs.read(`/local/domain/${b}/name`)).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+});
