@@ -156,6 +156,31 @@ describe('qcow2 images that must not open', () => {
     expect(statSync(path).size).toBe(sizeBefore);
   });
 
+  it('a refcount that would drop below zero is EIO, and then no more metadata is written', async () => {
+    const path = create('1M');
+    const img = await openBlockImage(path, {});
+    await img.write(0, Buffer.alloc(65536, 1));
+    await img.write(2 * 65536, Buffer.alloc(65536, 2));
+    await img.close();
+    // Find guest cluster 0's host cluster and zero its refcount (a corrupt image).
+    const l1Offset = Number(readAt(path, 40, 8).readBigUInt64BE(0));
+    const l2Offset = Number(readAt(path, l1Offset, 8).readBigUInt64BE(0) & ((1n << 56n) - 512n));
+    const host = Number(readAt(path, l2Offset, 8).readBigUInt64BE(0) & ((1n << 56n) - 512n));
+    const rt = Number(readAt(path, 48, 8).readBigUInt64BE(0));
+    const block0 = Number(readAt(path, rt, 8).readBigUInt64BE(0));
+    patch(path, block0 + (host / 65536) * 2, Buffer.alloc(2));
+    const l2Before = readAt(path, l2Offset, 65536);
+    const hostile = await openBlockImage(path, {});
+    expect(await messageOf(hostile.discard(0, 65536))).toMatch(/^EIO: .*refcount of cluster \d+ would drop below zero/);
+    // Memory and file may now disagree: allocating writes and discards are refused with the same error.
+    expect(await messageOf(hostile.write(4 * 65536, Buffer.alloc(512, 3)))).toMatch(/^EIO: .*would drop below zero/);
+    expect(await messageOf(hostile.discard(2 * 65536, 65536))).toMatch(/^EIO: .*would drop below zero/);
+    // Reads still work; the L2 table on disk was not touched.
+    expect(Buffer.from(await hostile.read(2 * 65536, 512)).equals(Buffer.alloc(512, 2))).toBe(true);
+    await hostile.close();
+    expect(readAt(path, l2Offset, 65536).equals(l2Before)).toBe(true);
+  });
+
   it('fuzz: random bytes flipped in the header and metadata give XenErrors only, and never grow the file wildly', async () => {
     // A small image with data, 4 KiB clusters so the metadata is dense.
     const template = tmp.file('fuzz-template.qcow2');

@@ -306,7 +306,7 @@ class Qcow2Image implements BlockImage {
 
   private async allocatingWrite(offset: number, data: Buffer): Promise<void> {
     for (;;) {
-      const plan = await this.mutex.run(() => this.planAllocation(offset, data.length));
+      const plan = await this.mutex.run(() => this.poisonOnThrow(() => this.planAllocation(offset, data.length)));
       if (plan.kind === 'wait') {
         await plan.until;
         continue;
@@ -472,8 +472,22 @@ class Qcow2Image implements BlockImage {
    * then wait for them outside the mutex.
    */
   private async locked(f: () => Promise<MetaOp[]>): Promise<void> {
-    const { written } = await this.mutex.run(async () => ({ written: this.meta.enqueue(await f()) }));
+    const { written } = await this.mutex.run(async () => ({ written: this.meta.enqueue(await this.poisonOnThrow(f)) }));
     await written;
+  }
+
+  /**
+   * Locked: a metadata change that throws half-way stops all later metadata
+   * writes, and no change starts once they are stopped.
+   */
+  private async poisonOnThrow<T>(f: () => Promise<T>): Promise<T> {
+    this.meta.check();
+    try {
+      return await f();
+    } catch (e) {
+      this.meta.poison(e);
+      throw e;
+    }
   }
 
   /** Drop cached L2 tables over the cap, only when no table write is queued (the file is then current). */

@@ -25,6 +25,20 @@ export class MetaWriter {
     return this.queued === 0;
   }
 
+  /**
+   * Refuse every later write: a metadata change failed half-way, so memory
+   * and file may disagree and nothing more may be built on either (QEMU marks
+   * such an image corrupt and stops writing it).
+   */
+  poison(e: unknown): void {
+    this.failed ??= e;
+  }
+
+  /** Throw the failure that stopped the queue, if any: call before changing metadata in memory. */
+  check(): void {
+    if (this.failed !== undefined) throw this.failed;
+  }
+
   /** Queue `ops` after everything queued so far; resolves when they are written. */
   enqueue(ops: MetaOp[]): Promise<void> {
     this.queued++;
