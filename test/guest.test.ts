@@ -165,9 +165,10 @@ describe('xl create', () => {
   });
 
   it('refuses what xenbox cannot build yet, saying what', async () => {
-    const r = await xl('create', config('withdisk', { kernel: `"${image('hello')}"`, disk: "['/tmp/x.img,raw,xvda,rw']" }));
+    const r = await xl('create', config('withramdisk', { kernel: `"${image('hello')}"`, ramdisk: `"${image('hello')}"` }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('disk= needs blkfront/blkback');
+    expect(r.stderr).toContain('ramdisk= is not supported');
+    expect(await row('withramdisk')).toBeUndefined();
   });
 
   it('-n prints the parsed configuration without creating anything', async () => {

@@ -12,6 +12,8 @@ runMain(async () => {
   const dom = await bootstrapDomain({ name: 'netback' });
   const cfg = netbackConfigFromArgs(dom.args, dom.runDir);
   const xs = await dom.xenstore();
+  // Prove our xenstore identity: the toolstack wrote our name under our domain path.
+  dom.log.info({ xenstoreName: await xs.read(`/local/domain/${dom.domid}/name`) }, 'connected to xenstored');
   const netback = new Netback(dom.domid, dom.hv, xs, dom.log, cfg);
   dom.onShutdown(() => netback.stop());
   await netback.start();
