@@ -5,7 +5,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { XenError } from '@xenbox/abi';
+import type { BlockImage } from '../dist/image/block-image.js';
 
 export function tempDir(tag: string): { dir: string; file: (name: string) => string; remove: () => void } {
   const dir = mkdtempSync(`/tmp/xb-${tag}-`);
@@ -111,5 +113,34 @@ export function readAt(path: string, at: number, len: number): Buffer {
   readSync(fd, b, 0, len, at);
   closeSync(fd);
   return b;
+}
+
+
+/** Write `data` at `off` through the image and into the shadow copy. */
+export async function put(img: BlockImage, shadow: Buffer, off: number, data: Buffer): Promise<void> {
+  await img.write(off, data);
+  data.copy(shadow, off);
+}
+
+export function expectClean(path: string): ReturnType<typeof qemuCheck> {
+  const c = qemuCheck(path);
+  expect({ exit: c.exitCode, errors: c.checkErrors, corruptions: c.corruptions, leaks: c.leaks }, c.raw).toEqual({
+    exit: 0,
+    errors: 0,
+    corruptions: 0,
+    leaks: 0,
+  });
+  return c;
+}
+
+export function expectConvertsTo(path: string, shadow: Buffer): void {
+  const raw = qemuConvertToRaw(path, `${path}.raw`);
+  expect(raw.length).toBe(shadow.length);
+  expect(firstDiff(raw, shadow)).toBe(-1);
+}
+
+export async function expectReadsBack(img: BlockImage, shadow: Buffer): Promise<void> {
+  const back = await img.read(0, img.size);
+  expect(firstDiff(back, shadow)).toBe(-1);
 }
 
