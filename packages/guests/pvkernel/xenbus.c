@@ -28,6 +28,8 @@ static struct xenstore_domain_interface *ring;
 static evtchn_port_t port;
 static uint32_t next_req_id = 1;
 static domid_t self_domid;
+/* Set when xenstored broke the protocol (bad indexes, an over-long message): every request is then -EIO, as Linux gives up on the ring. */
+static const char *broken;
 
 /* The message being received (header, then payload as it streams in). */
 static struct {
@@ -91,13 +93,19 @@ static void dispatch(void)
 }
 
 /* Take what xenstored has written; returns nonzero if anything was consumed. */
+static void give_up(const char *why)
+{
+    if (!broken) printk("xenbus: %s: no more xenstore requests\n", why);
+    broken = why;
+}
+
 static int poll_responses(void)
 {
     int progress = 0;
-    for (;;) {
+    while (!broken) {
         uint32_t cons = ring->rsp_cons;
         uint32_t prod = __atomic_load_n(&ring->rsp_prod, __ATOMIC_ACQUIRE);
-        if (prod - cons > XENSTORE_RING_SIZE) { printk("xenbus: bad rsp indexes %u/%u\n", cons, prod); return progress; }
+        if (prod - cons > XENSTORE_RING_SIZE) { give_up("xenstored's rsp indexes are more than a ring apart"); break; }
         if (cons == prod) return progress;
         size_t want = in.got < sizeof in.hdr ? sizeof in.hdr - in.got : sizeof in.hdr + in.hdr.len - in.got;
         size_t n = 0;
@@ -108,15 +116,15 @@ static int poll_responses(void)
         progress = 1;
         in.got += n;
         if (in.got == sizeof in.hdr && in.hdr.len > XENSTORE_PAYLOAD_MAX) {
-            printk("xenbus: reply of %u bytes is over XENSTORE_PAYLOAD_MAX\n", in.hdr.len);
-            in.got = 0;   /* nothing sane to do: Linux kills the connection */
-            return progress;
+            give_up("a message from xenstored is over XENSTORE_PAYLOAD_MAX");
+            break;
         }
         if (in.got == sizeof in.hdr + in.hdr.len) {
             dispatch();
             in.got = 0;
         }
     }
+    return progress;
 }
 
 /* Write bytes into req[], waiting for room. */
@@ -125,7 +133,7 @@ static int ring_write(const char *data, size_t len, uint64_t deadline)
     while (len) {
         uint32_t cons = __atomic_load_n(&ring->req_cons, __ATOMIC_ACQUIRE);
         uint32_t prod = ring->req_prod;
-        if (prod - cons > XENSTORE_RING_SIZE) return -XEN_EIO;
+        if (prod - cons > XENSTORE_RING_SIZE) { give_up("xenstored's req indexes are more than a ring apart"); return -XEN_EIO; }
         size_t room = XENSTORE_RING_SIZE - (prod - cons);
         if (room == 0) {
             poll_responses();   /* xenstored may be waiting for us to drain rsp[] */
@@ -151,6 +159,7 @@ static int ring_write(const char *data, size_t len, uint64_t deadline)
 static int xs_talk(uint32_t type, xenbus_transaction_t t, const char *const *parts, const size_t *lens, int nparts)
 {
     if (!ring) return -XEN_ENODEV;
+    if (broken) return -XEN_EIO;
     size_t total = 0;
     for (int i = 0; i < nparts; i++) total += lens[i];
     if (total > XENSTORE_PAYLOAD_MAX) return -XEN_E2BIG;
@@ -162,6 +171,7 @@ static int xs_talk(uint32_t type, xenbus_transaction_t t, const char *const *par
     if (rc) return rc;
     for (;;) {
         poll_responses();
+        if (broken) return -XEN_EIO;
         if (reply.ready && reply.req_id == hdr.req_id) break;
         reply.ready = 0;   /* a stale reply (an earlier request that timed out) */
         if (now_ns() > deadline) {
