@@ -29,7 +29,8 @@ import { echoOnce, echoPipelined, startRawEcho } from './raw-echo.js';
 const XENBOX = resolve(fileURLToPath(import.meta.url), '../../../packages/dom0/bin/xenbox.js');
 const PINGS = 2000;
 const FRAMES = 20_000;
-const WINDOW = 128;
+/** Frames A may have ahead of B: the ring size, as a streaming netfront fills its ring. */
+const WINDOW = 256;
 
 interface Guest {
   domid: DomId;
