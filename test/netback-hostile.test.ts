@@ -122,6 +122,17 @@ describe('a hostile frontend', () => {
     expect(liar.nf.txResponses.slice(before).map((x) => x.status)).toEqual([NETIF_RSP_OKAY, NETIF_RSP_OKAY, NETIF_RSP_OKAY, NETIF_RSP_OKAY]);
   });
 
+  it('picks up requests published without an event within about a second (the periodic ring check)', async () => {
+    await sleep(300); // let netback go idle with req_event armed
+    const before = liar.nf.txResponses.length;
+    liar.nf.raw.queueTx({ gref: liar.nf.raw.txGref(0), offset: 0, flags: 0, id: nextId++, size: 60 });
+    liar.nf.raw.pushTx(false);
+    const t0 = Date.now();
+    while (liar.nf.txResponses.length === before && Date.now() - t0 < 3000) await sleep(20);
+    expect(liar.nf.txResponses.slice(before).map((r) => r.status)).toEqual([NETIF_RSP_OKAY]);
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+
   it('answers bad grant refs with NETIF_RSP_ERROR', async () => {
     const r = await liarSends([{ gref: 60000, size: 60 }, { gref: 3, size: 60 }]);
     expect(r).toEqual([NETIF_RSP_ERROR, NETIF_RSP_ERROR]);

@@ -689,9 +689,15 @@ export class NetfrontRaw {
     this.nf.currentLink.tx.queueRequest(encodeTxRequest(req));
   }
 
-  /** Publish req_prod = our private producer and notify. */
-  pushTx(): void {
-    this.nf.pushTx(this.nf.currentLink);
+  /** Publish req_prod = our private producer and notify (or, with `notify` false, only publish: a lost event). */
+  pushTx(notify = true): void {
+    const link = this.nf.currentLink;
+    if (notify) {
+      this.nf.pushTx(link);
+      return;
+    }
+    this.nf.ringPage.tx.setU32(RING_REQ_PROD_OFFSET, link.tx.reqProdPvt);
+    this.nf.ringPage.tx.flush();
   }
 
   /** Publish any tx req_prod (a lie, for tests) and notify. */

@@ -62,6 +62,14 @@ const TX_BUDGET = 256;
 const TX_SLOT_BUDGET = 256;
 /** Frames written to the guest per round. */
 const RX_BUDGET = 256;
+/**
+ * How often an idle vif looks at its rings without being told to.  A lost
+ * event (a frontend that missed our req_event, or a notification lost on
+ * the way) would otherwise stall the vif for good; the look costs one mirror
+ * sync.  Work found this way is counted and logged (`lostWakeups`): it
+ * means a notification went missing.
+ */
+export const RING_POLL_MS = 1000;
 /** VLAN tag a frame may carry beyond the MTU (Linux bridge's is_skb_forwardable allows it). */
 const VLAN_HLEN = 4;
 
@@ -107,6 +115,11 @@ export class VifQueue implements BridgePort {
   disabled: string | null = null;
   private readonly c: VifCounters;
   private readonly unsubscribe: () => void;
+  private readonly poller: NodeJS.Timeout;
+  /** The current round was started by the poll, not by an event or a delivery. */
+  private polling = false;
+  /** Rounds started by the poll that found work: notifications that went missing. */
+  lostWakeups = 0;
   /** Last error reasons, for the log without flooding it. */
   private lastRefusal = '';
 
@@ -117,6 +130,8 @@ export class VifQueue implements BridgePort {
     this.rx = BackRing.attach(p.rxPage, NETIF_RX_ENTRY_SIZE);
     this.limiter = p.rate ? new CreditLimiter(p.rate.bytes, p.rate.usecs) : null;
     this.unsubscribe = p.evtchn.onEvent(p.port, () => this.kick());
+    this.poller = setInterval(() => this.poll(), RING_POLL_MS);
+    this.poller.unref();
   }
 
   /** A new `rate` (the key changed, as xen_net_rate_changed follows it). */
@@ -144,9 +159,24 @@ export class VifQueue implements BridgePort {
 
   // ---- the service loop -----------------------------------------------------
 
+  /** The 1 s look at an idle vif (see RING_POLL_MS). */
+  private poll(): void {
+    if (this.running || this.closed || this.disabled) return;
+    this.kick();
+    this.polling = true;
+  }
+
+  /** A round found work: if the poll started it, a notification was lost. */
+  private foundWork(where: string): void {
+    if (!this.polling) return;
+    this.polling = false;
+    if (this.lostWakeups++ === 0) this.p.log.warn({ vif: this.name, where }, 'work found by the periodic ring check: a notification was lost');
+  }
+
   /** Work may be waiting: serve it (the loop starts after the current code, so a bridge's burst of deliveries is one round). */
   kick(): void {
     if (this.closed || this.disabled) return;
+    this.polling = false;
     this.pending = true;
     if (this.running) return;
     this.running = true;
@@ -217,6 +247,7 @@ export class VifQueue implements BridgePort {
       units.push(unit);
     }
     if (units.length === 0) return false;
+    this.foundWork('tx ring');
     const frames = await this.fetch(units);
     if (this.closed) return false; // left the bridge meanwhile: do not teach it our address again
     for (const f of frames) this.p.input(this, f);
@@ -326,6 +357,7 @@ export class VifQueue implements BridgePort {
       plan.push({ frame, reqs });
     }
     if (plan.length === 0) return false;
+    this.foundWork('rx ring');
     const statuses = await this.p.mapper.write(segs);
     let k = 0;
     for (const { frame, reqs } of plan) {
@@ -396,6 +428,7 @@ export class VifQueue implements BridgePort {
     if (this.closed) return;
     this.closed = true;
     if (this.creditTimer) clearTimeout(this.creditTimer);
+    clearInterval(this.poller);
     this.c.rx_dropped += this.rxQueue.length;
     this.rxQueue.length = 0;
     this.unsubscribe();
