@@ -183,6 +183,14 @@ describe('removal', () => {
     await ib.until((f) => f.some((x) => x[20] === ethFrame(BROADCAST, a.mac, 0x88b5, 64, 10)[20]), 5000);
     await sleep(200);
     expect(ig.frames).toHaveLength(0);
+
+    // Forced removal (xl network-detach --force, domain teardown): no handshake, the directories just go.
+    const f = await h.guest('net-detach-force');
+    const [fdev] = await listDevices(h.xs0, f.domid, 'vif');
+    await removeDevice(h.xs0, fdev!, { force: true });
+    const deadline = Date.now() + 3000;
+    while (f.nf.connected && Date.now() < deadline) await sleep(20);
+    expect(f.nf.connected).toBe(false);
   });
 });
 

@@ -254,7 +254,11 @@ export class Netfront {
       try {
         const be = await xs.tryRead(`${this.dir}/backend`);
         const beIdText = await xs.tryRead(`${this.dir}/backend-id`);
-        if ((await xs.tryRead(`${this.dir}/state`)) === undefined) break; // the toolstack removed the device
+        if ((await xs.tryRead(`${this.dir}/state`)) === undefined) {
+          // The toolstack removed the device (xl network-detach, domain teardown).
+          await this.dropLink('device removed');
+          break;
+        }
         if (be !== watched) {
           if (this.link) await this.dropLink(`backend moved to ${be}`);
           await this.backendWatch?.unwatch().catch(() => undefined);
