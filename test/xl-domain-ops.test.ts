@@ -70,6 +70,26 @@ describe('xl mem-set / mem-max', () => {
   });
 });
 
+describe("a guest's balloon follows xl mem-set", () => {
+  it('the PV kernel gives pages back and takes them again; xl list shows it', async () => {
+    const cfg = join(stack.runDir, 'b.cfg');
+    writeFileSync(cfg, `name = "b"\nkernel = "${REPO}/packages/guests/images/pvkernel.elf"\ncmdline = "shell"\nmemory = 32\nmaxmem = 32\n`);
+    expect((await xl('create', cfg)).code).toBe(0);
+    const mem = async () => Number((await xl('list', 'b')).stdout.split('\n')[1]!.slice(46, 52));
+    const until = async (want: number) => {
+      const deadline = Date.now() + 20_000;
+      while ((await mem()) !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      return mem();
+    };
+    expect(await until(32)).toBe(32);
+    expect((await xl('mem-set', 'b', '20m')).code).toBe(0);
+    expect(await until(20)).toBe(20);
+    expect((await xl('mem-set', 'b', '28')).code).toBe(0);
+    expect(await until(28)).toBe(28);
+    expect((await xl('destroy', 'b')).code).toBe(0);
+  });
+});
+
 describe('xl rename', () => {
   it('renames in the hypervisor list, in xenstore and in list -l; a taken name is refused', async () => {
     const d = (await xl('domid', 'm')).stdout.trim();

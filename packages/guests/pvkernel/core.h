@@ -59,6 +59,9 @@ int gnttab_init(void);
 size_t gnttab_refs_in_use(void);
 int xenbus_init(void);   /* 0, or -errno (e.g. -XEN_ENOSYS without HVM params) and no xenstore */
 int xenbus_available(void);
+/* balloon.c: follow memory/target (xl mem-set) from the idle loop. */
+void balloon_poll(void);
+size_t balloon_pages(void);
 
 void shell_run(void) __attribute__((noreturn));
 int cpu_workload(int seconds);

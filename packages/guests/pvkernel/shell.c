@@ -25,6 +25,7 @@ static int getc_wait(void)
 {
     for (;;) {
         devices_poll();
+        balloon_poll();
         int c = console_getc();
         if (c >= 0) return c;
         kernel_wait(now_ns() + (console_ring_connected() ? 1000000000ULL : 20000000ULL));
@@ -113,6 +114,7 @@ static void cmd_free(void)
     size_t total = pages_total(), free = pages_free();
     printk("        total       used       free   (KiB)\n");
     printk("Mem: %10lu %10lu %10lu\n", (unsigned long)(total * 4), (unsigned long)((total - free) * 4), (unsigned long)(free * 4));
+    printk("ballooned out: %lu KiB (xl mem-set)\n", (unsigned long)(balloon_pages() * 4));
     printk("grant refs in use: %lu\n", (unsigned long)gnttab_refs_in_use());
 }
 

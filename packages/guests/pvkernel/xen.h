@@ -98,12 +98,18 @@ _Static_assert(sizeof(struct grant_entry_v1) == 8, "GRANT_ENTRY_V1_SIZE");
 _Static_assert(offsetof(struct gnttab_query_size, status) == 12, "GNTTAB_STRUCT.query_size");
 
 /* ---- memory.h ---- */
+#define XENMEM_decrease_reservation 1
+#define XENMEM_current_reservation 3
+#define XENMEM_populate_physmap 6
 #define XENMEM_add_to_physmap 7
 #define XENMAPSPACE_shared_info 0
 #define XENMAPSPACE_grant_table 1
 
 struct xen_add_to_physmap { domid_t domid; uint16_t size; unsigned int space; xen_ulong_t idx; xen_pfn_t gpfn; };
 _Static_assert(offsetof(struct xen_add_to_physmap, gpfn) == 16 && sizeof(struct xen_add_to_physmap) == 24, "XENMEM_STRUCT.add_to_physmap");
+
+struct xen_memory_reservation { xen_pfn_t extent_start; xen_ulong_t nr_extents; unsigned int extent_order, mem_flags; domid_t domid; };
+_Static_assert(offsetof(struct xen_memory_reservation, domid) == 24 && sizeof(struct xen_memory_reservation) == 32, "XENMEM_STRUCT.reservation");
 
 /* ---- hvm/hvm_op.h, hvm/params.h: where the toolstack put the xenstore and console rings ---- */
 #define HVMOP_get_param 1
