@@ -1,7 +1,8 @@
 /**
  * The PV kernel drivers' pure parts, compiled for the host with gcc:
  * ring.h/blkif.h/netif.h (layouts, both ends of a ring, notification
- * hold-off across the 32-bit wrap, a lying peer), the IP stack (ARP,
+ * hold-off across the 32-bit wrap, a lying peer), blkfront against a fake
+ * backend (reconnection and re-issue, hostile responses), the IP stack (ARP,
  * IPv4, ICMP echo, UDP, hostile frames) and the disktest pattern, which
  * the TypeScript regeneration used by the end-to-end tests must match.
  */
@@ -35,6 +36,13 @@ describe.skipIf(!haveGcc)('pvkernel drivers on the host', () => {
     const exe = build('ring-test', ['test/ring-test.c']);
     const r = spawnSync(exe, { encoding: 'utf8' });
     expect(r.stdout).toMatch(/ring: \d+ checks, 0 failures/);
+    expect(r.status).toBe(0);
+  });
+
+  it('blkfront against a fake blkback: persistent/indirect and plain requests, out-of-order answers, errors, a bogus id, a lying rsp_prod, and backends that die with requests in flight (every one re-issued, every write on the disk)', () => {
+    const exe = build('blkfront-test', ['test/blkfront-test.c', 'blkfront.c', 'pattern.c', 'args.c']);
+    const r = spawnSync(exe, { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stdout).toMatch(/blkfront: \d+ checks, 0 failures/);
     expect(r.status).toBe(0);
   });
 

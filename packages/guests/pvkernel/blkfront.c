@@ -424,6 +424,7 @@ int blk_submit(struct blkfront *d, struct blk_io *io)
         }
     io->done = 0;
     io->status = 0;
+    if (!d->inflight) d->last_progress_ns = now_ns();   /* the stall clock starts with the first request out */
     s->io = io;
     s->on_ring = 0;
     d->inflight++;
@@ -616,7 +617,7 @@ static int blkfront_connect(struct blkfront *d, uint64_t deadline)
     xenbus_watch(path, d->watch_token);
     xenbus_watch(d->be_state_path, d->watch_token);
     d->connected = 1;
-    d->last_health_ns = now_ns();
+    d->last_health_ns = d->last_progress_ns = now_ns();
     return 0;
 fail:
     blkfront_teardown(d);

@@ -285,6 +285,9 @@ int netfront_xmit(struct netfront *d, const void *frame, size_t len)
     req->id = (uint16_t)id;
     req->size = (uint16_t)len;
     d->tx.req_prod_pvt++;
+    int idle = 1;
+    for (unsigned i = 0; i < NETFRONT_TX_BUFS && idle; i++) idle = !d->tx_busy[i];
+    if (idle) d->last_tx_progress_ns = now_ns();   /* the stall clock starts with the first frame out */
     d->tx_busy[id] = 1;
     int notify;
     RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&d->tx, notify);

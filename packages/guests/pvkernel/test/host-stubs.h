@@ -34,7 +34,17 @@ int printk(const char *fmt, ...)
     return n;
 }
 uint64_t now_ns(void) { return fake_now; }
-void kernel_wait(uint64_t deadline_ns) { fake_now = deadline_ns > fake_now ? deadline_ns : fake_now + 1000000; }
+/* What "the rest of the world" does while the kernel sleeps (a fake backend, a peer). */
+static void (*wait_hook)(void);
+void kernel_wait(uint64_t deadline_ns)
+{
+    if (wait_hook) {
+        wait_hook();
+        fake_now += 1000000;
+        return;
+    }
+    fake_now = deadline_ns > fake_now ? deadline_ns : fake_now + 1000000;
+}
 domid_t xen_domid(void) { return 3; }
 const char *kernel_cmdline(void) { return ""; }
 const char *cmdline_value(const char *key) { (void)key; return NULL; }
