@@ -15,6 +15,9 @@ export type MetaOp = { kind: 'write'; offset: number; data: Buffer } | { kind: '
 export class MetaWriter {
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
+  /** Batches queued so far, and how many of them are written (they complete in order). */
+  private enqueued = 0;
+  private written = 0;
   /** The first write that failed: nothing after it may reach the file (it could depend on it). */
   private failed: unknown;
 
@@ -39,10 +42,24 @@ export class MetaWriter {
     if (this.failed !== undefined) throw this.failed;
   }
 
+  /** The number the next enqueue() call's batch gets. */
+  get nextBatch(): number {
+    return this.enqueued + 1;
+  }
+
+  /** How many batches are on the file (all batches up to this number). */
+  get writtenBatches(): number {
+    return this.written;
+  }
+
   /** Queue `ops` after everything queued so far; resolves when they are written. */
   enqueue(ops: MetaOp[]): Promise<void> {
     this.queued++;
-    const run = this.tail.then(() => this.run(ops));
+    const batch = ++this.enqueued;
+    const run = this.tail.then(async () => {
+      await this.run(ops);
+      this.written = batch;
+    });
     this.tail = run.then(
       () => void this.queued--,
       () => void this.queued--,
@@ -63,3 +80,4 @@ export class MetaWriter {
     }
   }
 }
+

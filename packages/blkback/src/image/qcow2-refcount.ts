@@ -44,8 +44,13 @@ export class Qcow2Refcounts {
   private readonly dirty = new Map<number, DirtyRange>();
   /** Every cluster below this one is in use (or quarantined). */
   private freeHint = 0;
-  /** Freed clusters that in-flight I/O may still touch: cluster -> op sequence at the free. */
-  private readonly quarantine = new Map<number, number>();
+  /**
+   * Freed clusters not to be reused yet: cluster -> the op sequence at the
+   * free (I/O started up to then may still touch it) and the metadata batch
+   * that drops the mapping to it (until that is on the file, a crash would
+   * bring the old mapping back, pointing at whatever the cluster then holds).
+   */
+  private readonly quarantine = new Map<number, { seq: number; batch: number }>();
 
   private constructor(
     private readonly fh: FileHandle,
@@ -91,11 +96,13 @@ export class Qcow2Refcounts {
   }
 
   /**
-   * The sequence number of the oldest data I/O still in flight (Infinity if
-   * none), set by the image: a quarantined cluster freed before that I/O
-   * started may be reused, for data or metadata alike.
+   * The sequence number of the oldest I/O still in flight (Infinity if none),
+   * set by the image: a quarantined cluster freed before that I/O started may
+   * be reused, for data or metadata alike.
    */
   oldestInflight: () => number = () => Infinity;
+  /** How many metadata batches are written (set by the image). */
+  writtenBatches: () => number = () => Infinity;
 
   /**
    * Allocate `n` contiguous clusters with refcount 1; returns the first
@@ -104,7 +111,7 @@ export class Qcow2Refcounts {
    * are covered by themselves or by each other).
    */
   async allocate(n: number): Promise<number> {
-    this.releaseQuarantine(this.oldestInflight());
+    this.releaseQuarantine();
     let m = n;
     for (;;) {
       const start = await this.findFreeRun(m);
@@ -118,13 +125,17 @@ export class Qcow2Refcounts {
     }
   }
 
-  /** Drop one reference to each cluster in [c, c+n); freed clusters wait out I/O started up to `seq`. */
-  async decref(c: number, n = 1, seq = -1): Promise<void> {
+  /**
+   * Drop one reference to each cluster in [c, c+n).  With `fence`, a freed
+   * cluster waits out the I/O started up to fence.seq and the write of
+   * metadata batch fence.batch before it is reused.
+   */
+  async decref(c: number, n = 1, fence?: { seq: number; batch: number }): Promise<void> {
     for (let i = c; i < c + n; i++) {
       const v = await this.get(i);
       if (v === 0) throw new XenError('EIO', `${this.path}: qcow2 refcount of cluster ${i} would drop below zero (corrupt image)`);
       this.set(i, v - 1);
-      if (v === 1) this.noteFreed(i, seq);
+      if (v === 1) this.noteFreed(i, fence);
     }
   }
 
@@ -156,17 +167,20 @@ export class Qcow2Refcounts {
     return ops;
   }
 
-  private releaseQuarantine(fence: number): void {
-    // Entries are in increasing sequence order (the Map keeps insertion order).
-    for (const [c, seq] of this.quarantine) {
-      if (seq >= fence) break;
+  private releaseQuarantine(): void {
+    if (this.quarantine.size === 0) return;
+    const oldest = this.oldestInflight();
+    const written = this.writtenBatches();
+    // Entries are in increasing seq and batch order (the Map keeps insertion order).
+    for (const [c, f] of this.quarantine) {
+      if (f.seq >= oldest || f.batch > written) break;
       this.quarantine.delete(c);
       if (c < this.freeHint) this.freeHint = c;
     }
   }
 
-  private noteFreed(c: number, seq: number): void {
-    if (seq >= 0) this.quarantine.set(c, seq);
+  private noteFreed(c: number, fence: { seq: number; batch: number } | undefined): void {
+    if (fence) this.quarantine.set(c, fence);
     else if (c < this.freeHint) this.freeHint = c;
   }
 
