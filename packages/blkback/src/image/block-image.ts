@@ -30,10 +30,10 @@ export interface BlockImage {
   /** Make everything written so far durable (fdatasync, and for qcow2 the metadata first). */
   flush(): Promise<void>;
   /**
-   * Discard a range; reads of it then return zeros.  raw: zeros are written
-   * (Node has no fallocate(PUNCH_HOLE)); qcow2: whole clusters inside the
-   * range are deallocated (zero clusters if there is a backing file),
-   * partially covered ones zeroed.
+   * Discard a range; reads of it then return zeros and the size stays.
+   * raw: a hole is punched (1 MiB or more) or zeros are written; qcow2: whole
+   * clusters inside the range are deallocated (zero clusters if there is a
+   * backing file), partially covered ones zeroed.
    */
   discard(offset: number, length: number): Promise<void>;
   close(): Promise<void>;
