@@ -161,7 +161,8 @@ export class VifQueue implements BridgePort {
 
   /** The 1 s look at an idle vif (see RING_POLL_MS). */
   private poll(): void {
-    if (this.running || this.closed || this.disabled) return;
+    // A rate-limited vif waits for its credit timer, which kicks it.
+    if (this.running || this.closed || this.disabled || this.held) return;
     this.kick();
     this.polling = true;
   }
