@@ -1,8 +1,8 @@
 /**
  * blkfront re-issues in-flight writes after blkback restarts: the block
  * driver domain is killed with 32 writes on its ring, the supervisor starts
- * a new one (a new domain), the vbd is pointed at it as the toolstack would,
- * and every write the front end was told succeeded is on disk.
+ * a new one (a new domain) and moves the vbd to it, and every write the
+ * front end was told succeeded is on disk.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,16 +67,17 @@ describe('blkback restart', () => {
     process.kill(victim.pid!, 'SIGKILL');
     for (const [sector, data] of late) expected.set(data, sector * 512);
 
-    // The supervisor restarts blkback as a new domain; the toolstack's part: point the vbd at it.
+    // The supervisor restarts blkback as a new domain and moves the vbd to it (dom0
+    // libxl/device-rebind.ts): new backend directory, the front end's backend/backend-id.
     const newBackend = await s.blkbackDomid(true);
     expect(newBackend).not.toBe(oldBackend);
-    await s.repointVbd({ frontend: f.domid, devid: DEVID, params: `raw:${image}`, backend: newBackend });
 
     await Promise.all(writes);
     expect(acked).toBe(32);
     expect(blk.reconnects).toBe(1);
     expect(blk.reissued).toBe(32);
     expect(blk.info.backend).toBe(newBackend);
+    expect(await s.xs.read(`/local/domain/${f.domid}/device/vbd/${DEVID}/backend-id`)).toBe(String(newBackend));
     expect(await s.backendState(f.domid, DEVID, newBackend)).toBe(XenbusState.Connected);
     await blk.flush();
     expect(Buffer.compare(readFileSync(image), expected)).toBe(0);

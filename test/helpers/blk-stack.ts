@@ -1,12 +1,11 @@
 /**
  * A stack with one blkback (and no netback, no guests) plus what the blkback
  * tests need around it: dom0's connections, front-end process domains made
- * the way the toolstack makes them, vbds added with libxl's keys, and the
- * re-pointing of a vbd at a new backend domain after blkback restarts.
+ * the way the toolstack makes them, and vbds added with libxl's keys.
  */
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { XenbusState, backendPath, frontendPath, runDirLayout, type DomId } from '@xenbox/abi';
+import { backendPath, runDirLayout, type DomId } from '@xenbox/abi';
 import { HypervisorConnection, XenstoreClient, readXenbusState } from '@xenbox/libxen';
 // The toolstack's own code, compiled (tests run against dist, as the stack does).
 import { addDevice } from '../../packages/dom0/dist/libxl/device.js';
@@ -68,31 +67,6 @@ export class BlkStack {
   async addVbd(o: { frontend: DomId; devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; discard?: boolean; backend?: DomId }): Promise<void> {
     const backend = o.backend ?? (await this.blkbackDomid());
     await addDevice(this.xs, { kind: 'vbd', backend, frontend: o.frontend, devid: o.devid, ...vbdKeys(o) });
-  }
-
-  /**
-   * Point a vbd at another backend domain (a restarted blkback): write its
-   * backend directory under the new domain as libxl would, then the front
-   * end's `backend`/`backend-id`, and let the new domain read the front
-   * end's nodes, in one transaction.
-   */
-  async repointVbd(o: { frontend: DomId; devid: number; params: string; mode?: 'w' | 'r'; deviceType?: 'disk' | 'cdrom'; backend: DomId }): Promise<void> {
-    const fe = frontendPath(o.frontend, 'vbd', o.devid);
-    const be = backendPath(o.backend, 'vbd', o.frontend, o.devid);
-    const { backendKeys } = vbdKeys(o);
-    await this.xs.transaction(async (t) => {
-      await t.mkdir(be);
-      await t.setPerms(be, [{ id: o.backend, perm: 'n' }, { id: o.frontend, perm: 'r' }]);
-      const keys = { frontend: fe, 'frontend-id': String(o.frontend), online: '1', state: String(XenbusState.Initialising), ...backendKeys };
-      for (const [k, v] of Object.entries(keys)) await t.write(`${be}/${k}`, v);
-      await t.write(`${fe}/backend`, be);
-      await t.write(`${fe}/backend-id`, String(o.backend));
-      // The front end's nodes named the old backend as their reader: the new one must read them
-      // (each node carries its own permissions, set when it was created).
-      const fePerms = [{ id: o.frontend, perm: 'n' as const }, { id: o.backend, perm: 'r' as const }];
-      await t.setPerms(fe, fePerms);
-      for (const k of await t.directory(fe)) await t.setPerms(`${fe}/${k}`, fePerms);
-    });
   }
 
   async backendState(frontend: DomId, devid: number, backend?: DomId): Promise<number> {

@@ -39,7 +39,8 @@ import {
 import { BackRing, type Evtchn, type HypervisorConnection, type Logger, type MirrorPage } from '@xenbox/libxen';
 
 import type { BlockImage } from './image/block-image.js';
-import { CopyBatch } from './copy-batch.js';
+import type { CopyBatch } from './copy-batch.js';
+import type { PersistentGrants } from './persistent-grants.js';
 import { checkIndirectSegments, checkRequest, type RequestPlan, type SegmentCopy, type VbdLimits } from './request-check.js';
 import type { VbdStats } from './vbd-stats.js';
 
@@ -59,6 +60,8 @@ export interface RingServerOptions {
   limits: VbdLimits;
   stats: VbdStats;
   log: Logger;
+  /** Mapped grants kept for reuse, when the front end offered feature-persistent; null = grant copy only. */
+  persistent: PersistentGrants | null;
   /** The ring is unusable (a lying front end, or the page went away). */
   onBroken(e: Error): void;
 }
@@ -77,6 +80,7 @@ export class RingServer {
   private serving = false;
   private kicked = false;
   private pushScheduled = false;
+  private eventKick = false;
   private stopped = false;
   private refusals = 0;
   private unsubscribe: (() => void) | null = null;
@@ -86,7 +90,10 @@ export class RingServer {
   }
 
   start(): void {
-    this.unsubscribe = this.o.evtchn.onEvent(this.o.port, () => this.kick());
+    this.unsubscribe = this.o.evtchn.onEvent(this.o.port, () => {
+      this.eventKick = !this.serving;
+      this.kick();
+    });
     this.kick();
   }
 
@@ -97,6 +104,11 @@ export class RingServer {
     await Promise.allSettled([...this.inflight.values()]);
   }
 
+  /** Unmap the persistent grants (after stop()). */
+  async releaseGrants(): Promise<void> {
+    await this.o.persistent?.unmapAll();
+  }
+
   get inFlight(): number {
     return this.inflight.size;
   }
@@ -105,7 +117,7 @@ export class RingServer {
   snapshot(): Record<string, unknown> {
     const p = this.o.page;
     const shared = p.revoked ? null : { reqProd: p.u32(0), reqEvent: p.u32(4), rspProd: p.u32(8), rspEvent: p.u32(12) };
-    return { reqCons: this.ring.reqCons, rspProdPvt: this.ring.rspProdPvt, shared, inFlight: this.inflight.size, serving: this.serving, stopped: this.stopped };
+    return { reqCons: this.ring.reqCons, rspProdPvt: this.ring.rspProdPvt, persistentGrants: this.o.persistent?.size ?? 0, shared, inFlight: this.inflight.size, serving: this.serving, stopped: this.stopped };
   }
 
   /** Serve the ring until it is empty and the final check says so (one pass at a time). */
@@ -125,9 +137,14 @@ export class RingServer {
     try {
       do {
         this.kicked = false;
+        // Requests taken before the first await came with the event that woke us: the hypervisor
+        // refreshed our mirrors (ring and persistently mapped data pages) together just before it.
+        let fresh = this.eventKick;
+        this.eventKick = false;
         for (;;) {
-          while (!this.stopped && this.ring.unconsumedRequests() > 0) this.dispatch(this.ring.takeRequest());
+          while (!this.stopped && this.ring.unconsumedRequests() > 0) this.dispatch(this.ring.takeRequest(), fresh);
           if (this.stopped || !(await this.ring.finalCheckForRequests())) break;
+          fresh = false;
         }
       } while (this.kicked && !this.stopped);
     } catch (e) {
@@ -145,7 +162,7 @@ export class RingServer {
   }
 
   /** One request, from the private copy of its slot. */
-  private dispatch(entry: Uint8Array): void {
+  private dispatch(entry: Uint8Array, fresh: boolean): void {
     const req = decodeBlkifRequest(entry);
     const plan = checkRequest(req, this.o.limits);
     this.count(plan);
@@ -159,7 +176,7 @@ export class RingServer {
       this.refuse(plan.id, plan.rspOp, plan.why, plan.status);
       return;
     }
-    const done = this.execute(plan).then(
+    const done = this.execute(plan, fresh).then(
       (o) => this.finish(plan.id, plan.rspOp, o),
       (e: unknown) => this.finish(plan.id, plan.rspOp, { status: BLKIF_RSP_ERROR, why: (e as Error).message }),
     );
@@ -174,17 +191,21 @@ export class RingServer {
     else if (plan.kind === 'discard') s.dsReq++;
   }
 
-  private async execute(plan: RequestPlan): Promise<Outcome> {
+  /**
+   * Run a checked request.  Until its first await this runs inside dispatch(),
+   * so with `fresh` a persistently mapped page is read as the event left it.
+   */
+  private async execute(plan: RequestPlan, fresh: boolean): Promise<Outcome> {
     switch (plan.kind) {
       case 'read':
         return this.read(plan.sector, plan.bytes, plan.segments);
       case 'write':
-        return this.write(plan.sector, plan.segments);
+        return this.write(plan.sector, plan.segments, fresh);
       case 'flush': {
         // A barrier drains what was started before it (Linux: drain_io for WRITE_BARRIER).
         if (plan.barrier) await Promise.allSettled([...this.inflight.values()]);
         if (plan.then) {
-          const w = await this.execute(plan.then);
+          const w = await this.execute(plan.then, fresh && !plan.barrier);
           if (w.status !== BLKIF_RSP_OKAY) return w;
         }
         await this.image().flush();
@@ -194,10 +215,11 @@ export class RingServer {
         await this.image().discard(plan.sector * BLKIF_SECTOR_SIZE, plan.nrSectors * BLKIF_SECTOR_SIZE);
         return { status: BLKIF_RSP_OKAY };
       case 'indirect': {
-        const pages = await this.fetchIndirect(plan.pages);
+        const mapped = fresh ? this.o.persistent?.pagesIfMapped(plan.pages) : null;
+        const pages = mapped ? mapped.map((p) => p.read(0, XEN_PAGE_SIZE)) : await this.fetchIndirect(plan.pages);
         const inner = checkIndirectSegments(plan, pages, this.o.limits);
         if (inner.kind === 'refuse') return { status: inner.status, why: inner.why };
-        return this.execute(inner);
+        return this.execute(inner, fresh && mapped !== null && mapped !== undefined);
       }
       case 'refuse':
         return { status: plan.status, why: plan.why };
@@ -211,6 +233,9 @@ export class RingServer {
 
   /** The descriptor pages of an indirect request, copied (not mapped): the front cannot change them under us. */
   private async fetchIndirect(grefs: number[]): Promise<Uint8Array[]> {
+    const mapped = await this.o.persistent?.pages(grefs, true);
+    if (mapped && 'status' in mapped) throw new RequestFailed(`indirect page (gref ${mapped.gref}): ${gntstMessage(mapped.status)}`);
+    if (mapped) return mapped.map((p) => p.read(0, XEN_PAGE_SIZE));
     const results = await this.o.batch.copy(grefs.map((ref) => this.fromGrant({ gref: ref, offset: 0, len: XEN_PAGE_SIZE })));
     return results.map((r, i) => {
       if (r.status !== GNTST.okay || !r.data) throw new RequestFailed(`indirect page ${i} (gref ${grefs[i]}): ${gntstMessage(r.status)}`);
@@ -222,8 +247,20 @@ export class RingServer {
     return { source: { ref: s.gref, domid: this.o.frontend, offset: s.offset }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: s.len, flags: GNTCOPY_source_gref };
   }
 
-  private async write(sector: number, segs: SegmentCopy[]): Promise<Outcome> {
+  private async write(sector: number, segs: SegmentCopy[], fresh: boolean): Promise<Outcome> {
     const image = this.image();
+    const pg = this.o.persistent;
+    if (pg) {
+      const grefs = segs.map((s) => s.gref);
+      const mapped = (fresh ? pg.pagesIfMapped(grefs) : null) ?? (await pg.pages(grefs, true));
+      if (mapped && 'status' in mapped) return { status: BLKIF_RSP_ERROR, why: `gref ${mapped.gref}: ${gntstMessage(mapped.status)}` };
+      if (mapped) {
+        const data = Buffer.concat(segs.map((s, i) => mapped[i]!.read(s.offset, s.len)));
+        await image.write(sector * BLKIF_SECTOR_SIZE, data);
+        this.o.stats.wrSect += data.length / BLKIF_SECTOR_SIZE;
+        return { status: BLKIF_RSP_OKAY };
+      }
+    }
     const results = await this.o.batch.copy(segs.map((s) => this.fromGrant(s)));
     const chunks: Uint8Array[] = [];
     for (let i = 0; i < results.length; i++) {
@@ -239,6 +276,22 @@ export class RingServer {
 
   private async read(sector: number, bytes: number, segs: SegmentCopy[]): Promise<Outcome> {
     const data = await this.image().read(sector * BLKIF_SECTOR_SIZE, bytes);
+    const pg = this.o.persistent;
+    if (pg) {
+      const grefs = segs.map((s) => s.gref);
+      const mapped = pg.pagesIfMapped(grefs) ?? (await pg.pages(grefs, false));
+      if (mapped && 'status' in mapped) return { status: BLKIF_RSP_ERROR, why: `gref ${mapped.gref}: ${gntstMessage(mapped.status)}` };
+      if (mapped) {
+        // Into the mirrors; push() publishes them with rsp_prod, in one flush before the notify.
+        let at = 0;
+        segs.forEach((s, i) => {
+          mapped[i]!.write(s.offset, data.subarray(at, at + s.len));
+          at += s.len;
+        });
+        this.o.stats.rdSect += bytes / BLKIF_SECTOR_SIZE;
+        return { status: BLKIF_RSP_OKAY };
+      }
+    }
     let pos = 0;
     const ops: GnttabCopy[] = segs.map((s) => {
       const op: GnttabCopy = { source: { bytes: data.subarray(pos, pos + s.len), domid: DOMID_SELF, offset: 0 }, dest: { ref: s.gref, domid: this.o.frontend, offset: s.offset }, len: s.len, flags: GNTCOPY_dest_gref };

@@ -48,6 +48,7 @@ import {
 
 import type { BlockImage, OpenImageOptions } from './image/block-image.js';
 import type { CopyBatch } from './copy-batch.js';
+import { PersistentGrants } from './persistent-grants.js';
 import { RingServer } from './ring-server.js';
 import { readVbdConfig, type VbdConfig } from './vbd-config.js';
 import { newVbdStats, type VbdStats } from './vbd-stats.js';
@@ -245,6 +246,7 @@ export class Vbd {
         limits: { sectors: this.sectors(), readOnly: config.readOnly, discard: config.discard, maxIndirectSegments: BLKIF_MAX_INDIRECT_SEGMENTS },
         stats: this.stats,
         log: this.log,
+        persistent: persistent ? new PersistentGrants(this.ctx.hv, mapper, fe) : null,
         onBroken: (e) => this.ringBroken(server, e),
       });
       this.conn = { handle, page, port, server };
@@ -283,6 +285,7 @@ export class Vbd {
     if (!c) return;
     this.conn = null;
     await c.server.stop();
+    await c.server.releaseGrants();
     await this.ctx.evtchn.close(c.port).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'closing the event channel failed'));
     await this.ctx.mapper.unmap([{ handle: c.handle, page: c.page }]).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'unmapping the ring failed'));
     this.log.info({ why, stats: this.stats }, 'disconnected');

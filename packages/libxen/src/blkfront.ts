@@ -340,7 +340,7 @@ export class Blkfront {
       link.ringPage.page.setU32(RING_REQ_PROD_OFFSET, link.ring.reqProdPvt);
       this.notify(link);
     } catch (e) {
-      this.backendLost(`pushing requests failed: ${(e as Error).message}`);
+      this.backendLost(`pushing requests failed: ${(e as Error).message}`, link);
     }
   }
 
@@ -348,7 +348,7 @@ export class Blkfront {
     try {
       this.evtchn.notify(link.port);
     } catch (e) {
-      this.backendLost(`notify failed: ${(e as Error).message}`);
+      this.backendLost(`notify failed: ${(e as Error).message}`, link);
     }
   }
 
@@ -367,11 +367,11 @@ export class Blkfront {
       const batch: BlkifResponse[] = [];
       while (link.ring.unconsumedResponses() > 0) batch.push(decodeBlkifResponse(link.ring.takeResponse()));
       if (batch.length) {
-        this.complete(batch, true).catch((e: unknown) => this.backendLost(`taking responses failed: ${(e as Error).message}`));
+        this.complete(batch, true).catch((e: unknown) => this.backendLost(`taking responses failed: ${(e as Error).message}`, link));
         this.pump();
       }
     } catch (e) {
-      this.backendLost(`taking responses failed: ${(e as Error).message}`);
+      this.backendLost(`taking responses failed: ${(e as Error).message}`, link);
       return;
     }
     void this.drain();
@@ -384,10 +384,11 @@ export class Blkfront {
       return;
     }
     this.draining = true;
+    let link = this.link;
     try {
       do {
         this.drainAgain = false;
-        const link = this.link;
+        link = this.link;
         if (!link) return;
         for (;;) {
           const batch: BlkifResponse[] = [];
@@ -400,7 +401,7 @@ export class Blkfront {
         }
       } while (this.drainAgain);
     } catch (e) {
-      this.backendLost(`taking responses failed: ${(e as Error).message}`);
+      this.backendLost(`taking responses failed: ${(e as Error).message}`, link);
     } finally {
       this.draining = false;
     }
@@ -459,7 +460,7 @@ export class Blkfront {
     const link = this.link;
     if (!link || this.reconnecting) return;
     void this.o.xs.tryRead(`${this.dir}/backend`).then((p) => {
-      if (this.link === link && p !== undefined && p !== link.backendPath) this.backendLost(`the toolstack re-pointed backend to ${p}`);
+      if (this.link === link && p !== undefined && p !== link.backendPath) this.backendLost(`the toolstack re-pointed backend to ${p}`, link);
     });
   }
 
@@ -468,7 +469,7 @@ export class Blkfront {
   }
 
   /** Read where our backend is, then wait until `ok` holds for its state (following `backend` if it changes). */
-  private async waitBackend(ok: (s: XenbusStateValue) => boolean, deadline: number): Promise<{ path: string; domid: DomId; state: XenbusStateValue }> {
+  private async waitBackend(ok: (s: XenbusStateValue) => boolean, deadline: number, pinned?: string): Promise<{ path: string; domid: DomId; state: XenbusStateValue }> {
     let watched: string | null = null;
     let w: XsWatch | null = null;
     try {
@@ -476,6 +477,7 @@ export class Blkfront {
         if (this.closed) throw new XenError('ENODEV', `vbd ${this.o.devid}: closed`);
         const path = await this.o.xs.tryRead(`${this.dir}/backend`);
         const idText = await this.o.xs.tryRead(`${this.dir}/backend-id`);
+        if (pinned !== undefined && path !== pinned) throw new XenError('ENODEV', `vbd ${this.o.devid}: backend re-pointed from ${pinned} to ${path ?? '(none)'} during the handshake`);
         if (path !== undefined && path !== watched) {
           await w?.unwatch().catch(() => undefined);
           w = await this.o.xs.watch(`${path}/state`);
@@ -485,7 +487,8 @@ export class Blkfront {
           })();
         }
         if (path !== undefined && idText !== undefined && /^\d+$/.test(idText)) {
-          const state = parseXenbusState(await this.o.xs.tryRead(`${path}/state`));
+          // A dead backend domain's directory may read EACCES on its way out: that is "gone".
+          const state = parseXenbusState(await this.o.xs.tryRead(`${path}/state`).catch(() => undefined));
           if (ok(state)) return { path, domid: Number(idText), state };
         }
         const left = deadline - Date.now();
@@ -501,7 +504,9 @@ export class Blkfront {
   private async handshake(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const xs = this.o.xs;
-    const be = await this.waitBackend((s) => s === XenbusState.InitWait || s === XenbusState.Connected, deadline);
+    // Only a backend offering the device (InitWait) is talked to, as blkback_changed() does: a
+    // Connected one is still serving an earlier ring (a stale directory of a dead backend).
+    const be = await this.waitBackend((s) => s === XenbusState.InitWait, deadline);
     const backendPath = be.path;
     await this.repointGrants(be.domid);
     const [ringPage] = await allocOwnPages(this.o.hv, 1);
@@ -512,7 +517,7 @@ export class Blkfront {
     const port = await this.evtchn.allocUnbound(be.domid);
     const link: Link = { backend: be.domid, backendPath, ring, ringPage: ringPage!, ringRef, port, off: [] };
     link.off.push(this.evtchn.onEvent(port, () => this.onEvent(link)));
-    link.off.push(this.evtchn.onPeerClosed(port, (why) => this.backendLost(`event channel closed: ${why}`)));
+    link.off.push(this.evtchn.onPeerClosed(port, (why) => this.backendLost(`event channel closed: ${why}`, link)));
     try {
       await writeXenbusKeys(xs, this.dir, {
         'ring-ref': ringRef,
@@ -524,7 +529,7 @@ export class Blkfront {
       await this.waitBackend((s) => {
         if (s === XenbusState.Closing || s === XenbusState.Closed) throw new XenError('ENODEV', `backend ${backendPath} went to state ${s} during the handshake`);
         return s === XenbusState.Connected;
-      }, deadline);
+      }, deadline, backendPath);
       this.info_ = await this.readBackendInfo(be.domid, backendPath);
       this.link = link;
       link.off.push(await this.watchBackendState(link));
@@ -565,7 +570,7 @@ export class Blkfront {
       for await (const _ of w) {
         if (this.link !== link) return;
         const s = await readXenbusState(this.o.xs, link.backendPath).catch(() => XenbusState.Unknown);
-        if (s !== XenbusState.Connected && this.link === link) this.backendLost(`backend state ${s}`);
+        if (s !== XenbusState.Connected && this.link === link) this.backendLost(`backend state ${s}`, link);
       }
     })();
     return () => void w.unwatch().catch(() => undefined);
@@ -578,9 +583,10 @@ export class Blkfront {
   }
 
   /** The backend is gone (or going): drop the ring, and reconnect to whichever backend comes. */
-  private backendLost(why: string): void {
-    if (this.closed || this.reconnecting || !this.link) return;
-    const link = this.link;
+  private backendLost(why: string, link: Link | null): void {
+    // Only the link in use can be lost: late news about an earlier one (a stale event, a failed
+    // drain of the old ring) must not tear down its successor.
+    if (this.closed || this.reconnecting || !link || link !== this.link) return;
     this.log?.warn({ why, inFlight: this.shadows.size }, 'backend lost: reconnecting');
     this.link = null;
     for (const off of link.off) off();
@@ -613,6 +619,13 @@ export class Blkfront {
         this.log?.info({ reissue: again.length, backend: this.link?.backendPath }, 'reconnected');
         break;
       } catch (e) {
+        if (e instanceof XenError && e.errno === 'ENOTCONN' && /xenstore client closed/.test(e.message)) {
+          // Our xenstore connection is gone for good: nobody can answer.
+          for (const sh of this.shadows.values()) sh.reject(new XenError('ENODEV', `vbd ${this.o.devid}: xenstore connection closed while reconnecting`));
+          this.shadows.clear();
+          this.queue.length = 0;
+          return;
+        }
         this.log?.warn({ err: (e as Error).message }, 'reconnect attempt failed; retrying');
         await new Promise((r) => setTimeout(r, 200));
       }
