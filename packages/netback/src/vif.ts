@@ -99,6 +99,10 @@ export class Vif {
   async start(): Promise<void> {
     const xs = this.ctx.xs;
     this.frontendDir = (await xs.tryRead(`${this.be}/frontend`)) ?? '';
+    if (!/^\/local\/domain\/\d+\/device\/vif\/\d+$/.test(this.frontendDir)) {
+      await this.fatal('EINVAL', `frontend = "${this.frontendDir}" is not a vif frontend directory (/local/domain/<domid>/device/vif/<devid>)`, true);
+      return;
+    }
     const cfg = await this.readConfig();
     if (!cfg) return;
     this.cfg = cfg;
