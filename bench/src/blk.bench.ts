@@ -6,7 +6,8 @@
  * 64 KiB writes and reads with 32 in flight (MB/s), and 4 KiB random reads
  * and writes with 32 in flight (IOPS).  Baseline, same run, same machine:
  * the same pattern with Node FileHandle I/O on a file of the same size (both
- * through the page cache; blkback does not use O_DIRECT either).
+ * through the page cache; blkback does not use O_DIRECT either).  Twice:
+ * with persistent grants (the default) and with grant copy only.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,14 +44,14 @@ function randomOffsets(n: number, seed: number): number[] {
 }
 
 /** A front-end domain as the toolstack makes one: created, its xenstore home, introduced. */
-async function frontDomain(dom0: HypervisorConnection, xs: XenstoreClient, runDir: string): Promise<{ domid: DomId; hv: HypervisorConnection; xs: XenstoreClient }> {
-  const d = await dom0.call('domctl.createdomain', { name: 'bench-front', kind: 'service' });
+async function frontDomain(dom0: HypervisorConnection, xs: XenstoreClient, runDir: string, name: string): Promise<{ domid: DomId; hv: HypervisorConnection; xs: XenstoreClient }> {
+  const d = await dom0.call('domctl.createdomain', { name, kind: 'service' });
   const home = `/local/domain/${d.domid}`;
   const secret = randomBytes(32).toString('hex');
   await xs.transaction(async (t) => {
     await t.mkdir(home);
     await t.setPerms(home, [{ id: 0, perm: 'n' }, { id: d.domid, perm: 'r' }]);
-    await t.write(`${home}/name`, 'bench-front');
+    await t.write(`${home}/name`, name);
     await t.mkdir(`${home}/device`);
   });
   await xs.introduce(d.domid, { secret });
@@ -128,25 +129,30 @@ export const benchmark: Benchmark = {
     try {
       const backend = (await dom0.call('sysctl.getdomaininfolist', {})).find((d) => d.name === 'blkback');
       if (!backend) throw new Error('the stack has no blkback');
-      const fe = await frontDomain(dom0, xs, runDir);
-      const image = join(tmpDir, 'disk.raw');
-      writeFileSync(image, new Uint8Array(DISK));
-      await addVbd(xs, backend.domid, fe.domid, image);
-      const blk = await Blkfront.connect({ hv: fe.hv, xs: fe.xs, domid: fe.domid, devid: DEVID });
-      progress(`connected (${blk.info.segmentsPerRequest} segments per request); baseline FileHandle`);
+      const out: BenchResult[] = [];
+      progress('baseline: FileHandle');
       const base = await viaFile(join(tmpDir, 'baseline.raw'));
-      progress('through blkfront -> blkback');
-      await viaBlkfront(blk); // warm-up: grants, pages, JIT
-      const got = await viaBlkfront(blk);
-      const out: BenchResult[] = [
-        result('seq write 64 KiB, QD32', got.seqWrite, 'MB/s', base.seqWrite, '>= 0.5x'),
-        result('seq read 64 KiB, QD32', got.seqRead, 'MB/s', base.seqRead, '>= 0.5x'),
-        result('random write 4 KiB, QD32', got.randWrite, 'IOPS', base.randWrite, null),
-        result('random read 4 KiB, QD32', got.randRead, 'IOPS', base.randRead, null),
-      ];
-      await blk.close();
-      fe.xs.close();
-      await fe.hv.close();
+      // Persistent grants (the default: both ends offer it), then grant copy only (the front end does not offer it).
+      for (const persistent of [true, false]) {
+        const fe = await frontDomain(dom0, xs, runDir, persistent ? 'bench-front-p' : 'bench-front-c');
+        const image = join(tmpDir, `disk-${persistent}.raw`);
+        writeFileSync(image, new Uint8Array(DISK));
+        await addVbd(xs, backend.domid, fe.domid, image);
+        const blk = await Blkfront.connect({ hv: fe.hv, xs: fe.xs, domid: fe.domid, devid: DEVID, persistent });
+        const how = persistent ? 'persistent grants' : 'grant copy';
+        progress(`${how}: ${blk.info.segmentsPerRequest} segments per request`);
+        await viaBlkfront(blk); // warm-up: grants, pages, JIT
+        const got = await viaBlkfront(blk);
+        out.push(
+          result(`seq write 64 KiB, QD32 (${how})`, got.seqWrite, 'MB/s', base.seqWrite, '>= 0.5x'),
+          result(`seq read 64 KiB, QD32 (${how})`, got.seqRead, 'MB/s', base.seqRead, '>= 0.5x'),
+          result(`random write 4 KiB, QD32 (${how})`, got.randWrite, 'IOPS', base.randWrite, null),
+          result(`random read 4 KiB, QD32 (${how})`, got.randRead, 'IOPS', base.randRead, null),
+        );
+        await blk.close();
+        fe.xs.close();
+        await fe.hv.close();
+      }
       return out;
     } finally {
       xs.close();

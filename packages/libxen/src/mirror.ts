@@ -141,6 +141,7 @@ export class MirrorPage {
   }
 
   private markDirty(offset: number, len: number): void {
+    if (this.dirty.length === 0) this.owner.noteDirty(this);
     this.dirty = addRange(this.dirty, offset, offset + len);
   }
 
@@ -187,6 +188,8 @@ export class Mirrors {
   private readonly pages = new Map<number, MirrorPage>();
   private seq = 0;
   private readonly revokeListeners = new Set<(page: MirrorPage, why: string) => void>();
+  /** Pages written since their last flush: what a flush of "everything" looks at (not every page held). */
+  private readonly dirtyPages = new Set<MirrorPage>();
 
   private constructor(private readonly hv: HypervisorConnection) {
     hv.on('mirror.refresh', (e: MirrorRefreshEvent) => this.applyRefresh(e.pages));
@@ -219,8 +222,13 @@ export class Mirrors {
     return () => this.revokeListeners.delete(fn);
   }
 
-  /** Post the dirty ranges of `pages` (default: all) in one call. */
-  flush(pages: Iterable<MirrorPage> = this.pages.values()): void {
+  /** @internal A page got its first unflushed write. */
+  noteDirty(page: MirrorPage): void {
+    this.dirtyPages.add(page);
+  }
+
+  /** Post the dirty ranges of `pages` (default: every page with unflushed writes) in one call. */
+  flush(pages: Iterable<MirrorPage> = this.dirtyPages): void {
     const seq = ++this.seq;
     const { writes, touched } = this.collect(pages, seq);
     if (writes.length === 0) return;
@@ -252,7 +260,8 @@ export class Mirrors {
   private collect(pages: Iterable<MirrorPage>, seq: number): { writes: MirrorWrite[]; touched: MirrorPage[] } {
     const writes: MirrorWrite[] = [];
     const touched: MirrorPage[] = [];
-    for (const p of pages) {
+    for (const p of [...pages]) {
+      this.dirtyPages.delete(p);
       const w = p.takeWrites(seq);
       if (w.length) {
         writes.push(...w);
