@@ -11,14 +11,15 @@
  *  - a read-only disk refuses writes and the guest says so;
  *  - two guests on xenbr0 ping each other and talk UDP.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
 import { patternSectors } from './helpers/disk-pattern.js';
 import { TestStack } from './helpers/stack.js';
-import { REPO } from './helpers/paths.js';
+import { REPO, XL_BIN } from './helpers/paths.js';
 
 const IMAGE = resolve(REPO, 'packages/guests/images/pvkernel.elf');
 const haveQemuImg = spawnSync('qemu-img', ['--version']).status === 0;
@@ -26,6 +27,7 @@ const MiB = 1024 * 1024;
 
 let stack: TestStack;
 const created: string[] = [];
+const consoles: ChildProcessWithoutNullStreams[] = [];
 
 const xl = (...args: string[]) => stack.xl(...args);
 
@@ -81,8 +83,26 @@ beforeAll(async () => {
 
 /** Each test's guests go when it ends, passed or not, so a failure does not load the next test. */
 afterEach(async () => {
+  for (const c of consoles.splice(0)) c.kill();
   for (const name of created.splice(0)) if (stack && (await listed(name))) await xl('destroy', name);
 }, 60_000);
+
+/** `xl console NAME` with a pipe for the keyboard. */
+function attach(name: string): { out: () => string; type: (s: string) => void } {
+  const child = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: 'pipe' });
+  consoles.push(child);
+  let text = '';
+  child.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
+  return { out: () => text, type: (s) => child.stdin.write(s) };
+}
+
+/** Type a line into the shell; what came back once `want` matched. */
+async function typed(con: ReturnType<typeof attach>, line: string, want: RegExp, ms = 60_000): Promise<string> {
+  const from = con.out().length;
+  con.type(line + '\r');
+  await until(`the answer to '${line}'`, () => want.test(con.out().slice(from)), ms, () => `; xl console shows:\n${con.out().slice(from)}`);
+  return con.out().slice(from);
+}
 
 afterAll(async () => {
   await stack?.destroy();
@@ -210,6 +230,28 @@ describe('netfront and the IP stack on xenbr0', () => {
     expect(Math.max(...seqs)).toBe(30);
     expect(Number(sum[1])).toBeGreaterThanOrEqual(20);
   }, 240_000);
+});
+
+describe('the shell commands', () => {
+  it('dd writes the pattern and reads it back with the CRC-32 the host computes; ifconfig, devices; a guest at its prompt answers pings', async () => {
+    const img = rawImage('shell.raw', 4 * MiB);
+    await create('pvs-sh', { disk: `[ "${img},raw,xvda,w" ]`, vif: '[ "bridge=xenbr0,mac=00:16:3e:5a:00:07" ]', cmdline: '"ip=10.0.0.7 shell"' });
+    await printed('pvs-sh', /pvkernel> /, 60_000);
+    const con = attach('pvs-sh');
+    await typed(con, 'echo attached', /attached\r\npvkernel> /, 30_000);
+    // 100 sectors: 13 segments, the last one partial, in one indirect request.
+    expect(await typed(con, 'dd of=xvda seed=4 count=100 seek=8', /pvkernel> $/)).toMatch(/dd: wrote 100 sectors to xvda \(seed 4\), [\d.]+ MB\/s/);
+    const want = (crc32(patternSectors(4n, 8n, 100)) >>> 0).toString(16).padStart(8, '0');
+    expect(await typed(con, 'dd if=xvda count=100 skip=8', /pvkernel> $/)).toContain(`dd: read 100 sectors from xvda, crc32 ${want}`);
+    expect(readFileSync(img).subarray(8 * 512, 108 * 512).equals(patternSectors(4n, 8n, 100))).toBe(true);
+    expect(await typed(con, 'dd if=xvdz', /pvkernel> $/)).toContain('dd: xvdz: no such disk');
+    expect(await typed(con, 'ifconfig', /pvkernel> $/)).toMatch(/eth0: mac 00:16:3e:5a:00:07 inet 10\.0\.0\.7 netmask 255\.255\.255\.0/);
+    expect(await typed(con, 'devices', /pvkernel> $/)).toMatch(/vbd  xvda +devid 51712, 4\.00 MiB, rw[^]*vif  vif0 +mac 00:16:3e:5a:00:07/);
+    // Sitting at its prompt, it still answers ARP and ping (the shell's input wait polls the drivers).
+    await create('pvs-pinger', { vif: '[ "bridge=xenbr0,mac=00:16:3e:5a:00:08" ]', cmdline: '"ip=10.0.0.8 ping 10.0.0.7 count=2 interval=300 wait=60"' });
+    const sum = await printed('pvs-pinger', /2 packets transmitted, (\d+) received/, 90_000);
+    expect(sum[1]).toBe('2');
+  }, 180_000);
 });
 
 describe('the examples', () => {

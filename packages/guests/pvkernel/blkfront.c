@@ -210,7 +210,8 @@ static int issue(struct blkfront *d, unsigned id)
     if (indirect && d->max_indirect < s->nseg) return -XEN_EOPNOTSUPP;
     for (unsigned i = 0; rw && i < s->nseg && rc == 0; i++)
         rc = grant_page(d, &s->data[i], !d->persistent && s->op == BLKIF_OP_WRITE);
-    if (rc == 0 && indirect) rc = grant_page(d, &s->indirect, 1);
+    /* Persistent grants are mapped once for any later use, so writable, indirect pages too (as Linux grants them). */
+    if (rc == 0 && indirect) rc = grant_page(d, &s->indirect, !d->persistent);
     if (rc < 0) {
         if (!d->persistent) shadow_ungrant(s);
         return rc;

@@ -186,6 +186,8 @@ static void backend_die(void)
 static void *seg_page(grant_ref_t g, int write_access)
 {
     if (g >= GREFS || !grant_page_of[g]) { printf("backend: bad gref %u\n", g); exit(2); }
+    /* A persistent grant is mapped once for any later use: writable (xenbox's blkback, like Linux's, maps it so). */
+    if (be.persistent) write_access = 1;
     if (write_access && grant_ro[g]) { printf("backend: write to a read-only grant %u\n", g); exit(2); }
     return grant_page_of[g];
 }
