@@ -31,17 +31,6 @@ import { BlkStack } from './helpers/blk-stack.js';
 const MiB = 1024 * 1024;
 const DEVID = 51712;
 const SECTORS = (1 * MiB) / 512;
-let s: BlkStack;
-let dir: string;
-
-beforeAll(async () => {
-  s = await BlkStack.up('blkh');
-  dir = mkdtempSync('/tmp/xb-blkh-');
-}, 60_000);
-afterAll(async () => {
-  await s?.down();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -54,7 +43,21 @@ function bytes(n: number, seed: number): Uint8Array {
 let nextId = 1n << 40n;
 const id = () => nextId++;
 
-describe('a hostile front end', () => {
+describe.each([
+  { mode: 'grant copy', persistentGrants: false },
+  { mode: 'persistent grants', persistentGrants: true },
+])('a hostile front end against blkback using $mode', ({ persistentGrants }) => {
+  let s: BlkStack;
+  let dir: string;
+  beforeAll(async () => {
+    s = await BlkStack.up('blkh', { persistentGrants });
+    dir = mkdtempSync('/tmp/xb-blkh-');
+  }, 60_000);
+  afterAll(async () => {
+    await s?.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('gets an error for every bad request, cannot touch another vbd, and a lying req_prod shuts only its own device', async () => {
     // The victim: another guest whose vbd the same blkback serves.
     const victimImage = join(dir, 'victim.raw');

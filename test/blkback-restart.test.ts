@@ -17,7 +17,8 @@ let s: BlkStack;
 let dir: string;
 
 beforeAll(async () => {
-  s = await BlkStack.up('blkr');
+  // Persistent grants on: the front end's pages are mapped by the blkback that dies.
+  s = await BlkStack.up('blkr', { persistentGrants: true });
   dir = mkdtempSync('/tmp/xb-blkr-');
 }, 60_000);
 afterAll(async () => {

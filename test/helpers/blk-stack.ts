@@ -29,10 +29,11 @@ export class BlkStack {
     readonly xs: XenstoreClient,
   ) {}
 
-  static async up(tag: string): Promise<BlkStack> {
+  /** `blkbackArgs`: the blkback service's args (e.g. `{ persistentGrants: true }`). */
+  static async up(tag: string, blkbackArgs: Record<string, unknown> = {}): Promise<BlkStack> {
     const cfgDir = tempRunDir(`${tag}cfg`);
     const cfg = join(cfgDir, 'blk.json');
-    writeFileSync(cfg, JSON.stringify({ services: [{ name: 'blkback', kind: 'blkback' }], autostart: null, hypervisor: { pcpus: 1 } }));
+    writeFileSync(cfg, JSON.stringify({ services: [{ name: 'blkback', kind: 'blkback', args: blkbackArgs }], autostart: null, hypervisor: { pcpus: 1 } }));
     try {
       const s = await TestStack.up(tag, ['--config', cfg]);
       const token = readFileSync(runDirLayout(s.runDir).dom0Token, 'utf8').trim();

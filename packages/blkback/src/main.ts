@@ -30,6 +30,8 @@ runMain(async () => {
     batch: new CopyBatch(mapper),
     log: dom.log,
     openImage: openBlockImage,
+    // Stack config: { "kind": "blkback", "args": { "persistentGrants": true } }
+    persistentGrants: dom.args.persistentGrants === true,
   };
   const vbds = new Map<string, Vbd>();
   const watcher = new BackendDeviceWatcher(xs, dom.domid, 'vbd', {
@@ -49,6 +51,7 @@ runMain(async () => {
     },
   });
   await watcher.start();
+  dom.log.info({ persistentGrants: ctx.persistentGrants }, 'serving vbds');
   dom.onShutdown(async () => {
     await watcher.stop();
     await Promise.allSettled([...vbds.values()].map((v) => v.remove()));
