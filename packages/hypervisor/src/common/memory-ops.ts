@@ -26,6 +26,7 @@ import type { HypercallTable } from './hypercall-table.js';
 import type { Page } from './page.js';
 import { snapshot, type Mirror } from './mirror.js';
 import { targetDomain } from './xsm.js';
+import { fullFence } from './fence.js';
 
 /** A page of `d` or EFAULT (an access to an unpopulated frame faults). */
 function pageOf(op: string, d: Domain, gfn: number): Page {
@@ -240,6 +241,8 @@ export function memoryOps(hv: Hypervisor): HypercallTable {
         const op = 'mirror.sync';
         const a = argObject(op, raw);
         if (a.writes !== undefined) applyWrites(op, caller, argRecords(op, a, 'writes', MEMORY_OP_MAX_EXTENTS));
+        // ring.h's mb(): our stores into a guest's page land before we read what its vCPU wrote (common/fence.ts).
+        fullFence();
         const pages: MirrorPageData[] = [];
         for (const mid of argIntArray(op, a, 'mids', MEMORY_OP_MAX_EXTENTS, 0, 0xffff_ffff)) {
           const m = ownMirror(op, caller, mid);

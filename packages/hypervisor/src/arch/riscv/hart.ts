@@ -15,6 +15,7 @@ import { compile, TLB_SIZE, translate, type BlockHelpers } from './translator.js
 import { completeHypercallState, completeMmioState, CSR_SLOT, F, hypercallOf, resetVcpuState, W, type VcpuState } from './vcpu-state.js';
 import { MMIO, MMIO_READ_EXIT, type Bus, type GuestRam } from './memory.js';
 import type { Clint } from './clint.js';
+import { fullFence } from '../../common/fence.js';
 
 /** Why `run` returned. */
 export type ExitReason =
@@ -676,6 +677,10 @@ export class Hart implements BlockHelpers, CsrHost {
     const old = amo64(this.ram.i64, off >> 3, funct5, (BigInt(vh) << 32n) | BigInt(vl >>> 0));
     HI[0] = Number(BigInt.asIntN(32, old >> 32n));
     return Number(BigInt.asIntN(32, old));
+  }
+
+  fence(): void {
+    fullFence();
   }
 
   /** LR: load and remember (address, value); SC succeeds only if memory still holds that value (CAS). */

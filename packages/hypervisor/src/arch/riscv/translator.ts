@@ -35,6 +35,8 @@ export interface BlockHelpers {
   amo(funct5: number, sizeLog2: number, lo: number, hi: number, vl: number, vh: number): number;
   lr(sizeLog2: number, lo: number, hi: number): number;
   sc(sizeLog2: number, lo: number, hi: number, vl: number, vh: number): number;
+  /** FENCE: a full barrier against the other threads touching guest RAM (common/fence.ts). */
+  fence(): void;
   /** Zicsr instruction `inst` with the rs1/uimm operand (vl, vh). */
   csr(inst: number, vl: number, vh: number, k: number): number;
   /** Resolve a pending fault (F[0]) for the instruction at pc; returns k. */
@@ -415,8 +417,14 @@ function emitInstruction(b: BlockSource, inst: number, len: number, pc: number, 
       b.set(dst, 'vl', 'vh');
       return Step.CONTINUE;
     }
-    case 0x0f: // MISC-MEM: FENCE is a no-op (one memory per thread, SAB accesses are ordered by Atomics); FENCE.I ends the block
-      if (f3 === 0) return Step.CONTINUE;
+    case 0x0f: // MISC-MEM: FENCE orders this hart's accesses against other threads (ring.h's mb()); FENCE.I ends the block
+      if (f3 === 0) {
+        // Only an earlier store before a later load can be reordered by the host (TSO) or the JIT; other FENCEs cost nothing.
+        const pred = (inst >>> 24) & 0xf;
+        const succ = (inst >>> 20) & 0xf;
+        if (pred & 0b0001 && succ & 0b0010) b.emit('X.fence();');
+        return Step.CONTINUE;
+      }
       if (f3 === 1) {
         b.emit(`${b.writeback()}return X.system(${inst},${b.pc(pc).join(',')},${len},n+${k});`);
         return Step.END;
