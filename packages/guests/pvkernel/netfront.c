@@ -19,7 +19,7 @@
 #include "netfront.h"
 
 #define CONNECT_TIMEOUT_NS (60ull * 1000000000ull)
-#define HEALTH_CHECK_NS    (1000000000ull)
+#define HEALTH_CHECK_NS    (5000000000ull)   /* watches come first; this is the safety net */
 #define WAIT_SLICE_NS      (200000000ull)
 #define STALL_KICK_NS      (1000000000ull)
 #define MAX_PATH 96
