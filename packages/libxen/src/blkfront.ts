@@ -67,8 +67,6 @@ import { readXenbusState, readXenbusUint, writeXenbusKeys } from './xenbus.js';
 
 /** The `protocol` we write: our layout is byte for byte the x86_64/Arm one (abi/blkif.ts). */
 export const BLKFRONT_PROTOCOL = 'x86_64-abi';
-/** Grant-table frames a front end opens: 8 x 512 refs, for the ring, data pages and indirect pages. */
-const GRANT_FRAMES = 8;
 /** Default cap on the pages one ring request carries (blkfront's max_indirect_segments default is 32). */
 const DEFAULT_MAX_SEGMENTS = 32;
 
@@ -199,7 +197,7 @@ export class Blkfront {
   /** Walk the handshake with the backend the toolstack named and return a connected device. */
   static async connect(o: BlkfrontOptions): Promise<Blkfront> {
     const f = new Blkfront(o);
-    f.table = await GrantTable.open(o.hv, GRANT_FRAMES);
+    f.table = await GrantTable.of(o.hv);
     await f.watchFrontDir();
     await f.handshake(o.timeoutMs ?? 10_000);
     return f;

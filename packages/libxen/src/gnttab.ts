@@ -74,6 +74,9 @@ export async function mapOwnPages(hv: HypervisorConnection, gfns: number[]): Pro
 }
 
 /** The granting side: a grant table of `nrFrames` frames. */
+const SHARED_TABLE_FRAMES = 32;
+const sharedTables = new WeakMap<HypervisorConnection, Promise<GrantTable>>();
+
 export class GrantTable {
   private readonly free: GrantRef[] = [];
 
@@ -84,6 +87,23 @@ export class GrantTable {
     for (let ref = frames.length * GRANT_ENTRIES_PER_FRAME - 1; ref >= GNTTAB_NR_RESERVED_ENTRIES; ref--) this.free.push(ref);
   }
 
+  /**
+   * The domain's grant table: one per connection, shared by every frontend
+   * in the process (a domain has one table; two opened separately would hand
+   * out the same refs).  Opened on first use with `nrFrames` frames
+   * (default 32: 16,352 refs).
+   */
+  static of(hv: HypervisorConnection, nrFrames = SHARED_TABLE_FRAMES): Promise<GrantTable> {
+    let t = sharedTables.get(hv);
+    if (!t) {
+      t = GrantTable.open(hv, nrFrames);
+      sharedTables.set(hv, t);
+      t.catch(() => sharedTables.delete(hv));
+    }
+    return t;
+  }
+
+  /** A table of its own (tests that want a fresh one); frontends use `of`. */
   static async open(hv: HypervisorConnection, nrFrames = 1): Promise<GrantTable> {
     const r = await hv.call('gnttab.setup_table', { dom: DOMID_SELF, nr_frames: nrFrames });
     if (r.status !== GNTST.okay) throw new GrantError(r.status, 'gnttab.setup_table');

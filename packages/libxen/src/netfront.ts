@@ -104,14 +104,6 @@ export interface NetfrontStats {
 
 type FrameHandler = (frame: Uint8Array) => void;
 
-const tables = new WeakMap<HypervisorConnection, Promise<GrantTable>>();
-
-/** One grant table per domain connection, opened on first use (enough for several vifs). */
-function grantTableOf(hv: HypervisorConnection): Promise<GrantTable> {
-  let t = tables.get(hv);
-  if (!t) tables.set(hv, (t = GrantTable.open(hv, 8)));
-  return t;
-}
 
 /** One connection to one backend: rings, grants, channel. */
 interface Link {
@@ -172,7 +164,7 @@ export class Netfront {
 
   /** Allocate the pages, start following xenstore, and wait for the first connection. */
   static async connect(o: NetfrontOptions): Promise<Netfront> {
-    const grants = o.grants ?? (await grantTableOf(o.hv));
+    const grants = o.grants ?? (await GrantTable.of(o.hv));
     const pages = await allocOwnPages(o.hv, 2 + 2 * RING_SLOTS);
     const nf = new Netfront(o, grants, pages.slice(0, 2), pages.slice(2, 2 + RING_SLOTS), pages.slice(2 + RING_SLOTS));
     await nf.start();
