@@ -2,7 +2,9 @@
  * The PV kernel drivers' pure parts, compiled for the host with gcc:
  * ring.h/blkif.h/netif.h (layouts, both ends of a ring, notification
  * hold-off across the 32-bit wrap, a lying peer), blkfront against a fake
- * backend (reconnection and re-issue, hostile responses), the IP stack (ARP,
+ * backend (reconnection and re-issue, hostile responses), netfront against a
+ * fake netback (multi-slot and extra-info frames, hostile responses,
+ * reconnection), the IP stack (ARP,
  * IPv4, ICMP echo, UDP, hostile frames) and the disktest pattern, which
  * the TypeScript regeneration used by the end-to-end tests must match.
  */
@@ -43,6 +45,13 @@ describe.skipIf(!haveGcc)('pvkernel drivers on the host', () => {
     const exe = build('blkfront-test', ['test/blkfront-test.c', 'blkfront.c', 'pattern.c', 'args.c']);
     const r = spawnSync(exe, { encoding: 'utf8', timeout: 20_000 });
     expect(r.stdout).toMatch(/blkfront: \d+ checks, 0 failures/);
+    expect(r.status).toBe(0);
+  });
+
+  it('netfront against a fake netback: handshake keys, a stocked rx ring, frames in one slot, across slots and after an extra-info slot, hostile responses dropped with every buffer posted again, a lying rsp_prod and a backend restart reconnected', () => {
+    const exe = build('netfront-test', ['test/netfront-test.c', 'netfront.c', 'net.c', 'arp.c', 'ip.c', 'icmp.c', 'udp.c']);
+    const r = spawnSync(exe, { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stdout).toMatch(/netfront: \d+ checks, 0 failures/);
     expect(r.status).toBe(0);
   });
 
