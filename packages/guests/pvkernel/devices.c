@@ -15,25 +15,20 @@
 
 #define CMDLINE_MAX 512
 
-/* ip=10.0.0.N (or ip=10.0.0.N/24) from the command line; /24 when no prefix is given. */
+/* ip=10.0.0.N (or ip=10.0.0.N/P) from the command line (the last one, as the core reads it); /24 by default. */
 static void configure_ip(void)
 {
-    char buf[CMDLINE_MAX], *argv[WL_MAX_ARGS * 2];
-    int argc = split_words(kernel_cmdline(), buf, sizeof(buf), argv, WL_MAX_ARGS * 2);
-    for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "ip=", 3) != 0) continue;
-        char *v = argv[i] + 3, *slash = v;
-        unsigned long long prefix = 24;
-        while (*slash && *slash != '/') slash++;
-        if (*slash) {
-            *slash = '\0';
-            if (parse_u64(slash + 1, &prefix) < 0 || prefix < 1 || prefix > 30) prefix = 24;
-        }
-        uint32_t ip;
-        if (ip_parse(v, &ip) < 0) { printk("net: ignoring ip=%s (not an IPv4 address)\n", v); return; }
-        net_set_ip(ip, ~0u << (32 - prefix));
-        return;
-    }
+    const char *v = cmdline_value("ip");
+    if (!v) return;
+    char addr[20];
+    unsigned long long prefix = 24;
+    size_t n = 0;
+    while (v[n] && v[n] != '/' && n + 1 < sizeof(addr)) { addr[n] = v[n]; n++; }
+    addr[n] = '\0';
+    if (v[n] == '/' && (parse_u64(v + n + 1, &prefix) < 0 || prefix < 1 || prefix > 30)) prefix = 24;
+    uint32_t ip;
+    if (ip_parse(addr, &ip) < 0) { printk("net: ignoring ip=%s (not an IPv4 address)\n", v); return; }
+    net_set_ip(ip, ~0u << (32 - prefix));
 }
 
 void devices_init(void)
