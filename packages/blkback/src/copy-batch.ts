@@ -33,7 +33,7 @@ export class CopyBatch {
       for (const op of ops) this.ops.push(op);
       if (!this.scheduled) {
         this.scheduled = true;
-        queueMicrotask(() => this.send());
+        setImmediate(() => this.send());
       }
     });
   }

@@ -334,7 +334,7 @@ export class RingServer {
     }
     if (this.pushScheduled) return;
     this.pushScheduled = true;
-    queueMicrotask(() => this.push());
+    setImmediate(() => this.push());
   }
 
   /**

@@ -312,7 +312,7 @@ export class Blkfront {
   private pump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    queueMicrotask(() => this.pumpNow());
+    setImmediate(() => this.pumpNow());
   }
 
   /**
