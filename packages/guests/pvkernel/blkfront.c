@@ -632,9 +632,45 @@ fail:
  * blkif_recover).  Writes are idempotent, so repeating one the old
  * backend may have done is harmless; skipping one is what must not happen.
  */
+/*
+ * Did the toolstack take the device away (xl block-detach: the backend's
+ * `online` is 0; a forced detach: our directory is gone), rather than the
+ * backend dying?  Then there is nothing to reconnect to.
+ */
+static int detached(struct blkfront *d)
+{
+    char path[MAX_PATH + 16], buf[8];
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) == -XEN_ENOENT) return 1;
+    snprintk(path, sizeof(path), "%s/online", d->backend);
+    return xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && strcmp(buf, "0") == 0;
+}
+
+static void fail_all(struct blkfront *d, int16_t status)
+{
+    for (unsigned i = 0; i < BLK_RING_SIZE; i++)
+        if (d->shadow[i].io) {
+            d->shadow[i].on_ring = 1;
+            complete(d, i, status);
+        }
+}
+
 static void blkfront_recover(struct blkfront *d)
 {
     if (d->connected && d->ring_page) take_responses(d);
+    if (detached(d)) {
+        /* As Linux blkfront_closing(): let go, say Closed, fail what is left. */
+        printk("blkfront %s: detached by the toolstack; %d request(s) failed\n", d->name, d->inflight);
+        char path[MAX_PATH + 16];
+        snprintk(path, sizeof(path), "%s/backend", d->node);
+        xenbus_unwatch(path, d->watch_token);
+        xenbus_unwatch(d->be_state_path, d->watch_token);
+        blkfront_teardown(d);
+        xenbus_switch_state(d->node, XenbusStateClosed);
+        d->dead = 1;
+        fail_all(d, BLKIF_RSP_ERROR);
+        return;
+    }
     char path[MAX_PATH + 16];
     snprintk(path, sizeof(path), "%s/backend", d->node);
     xenbus_unwatch(path, d->watch_token);
@@ -652,11 +688,7 @@ static void blkfront_recover(struct blkfront *d)
         printk("blkfront %s: reconnect failed (%d; backend %s in state %d); failing %d request(s)\n", d->name, rc,
                d->backend, backend_state(d), d->inflight);
         d->dead = 1;
-        for (unsigned i = 0; i < BLK_RING_SIZE; i++)
-            if (d->shadow[i].io) {
-                d->shadow[i].on_ring = 1;
-                complete(d, i, BLKIF_RSP_ERROR);
-            }
+        fail_all(d, BLKIF_RSP_ERROR);
         return;
     }
     d->reconnects++;

@@ -48,10 +48,7 @@ void devices_init(void)
 void devices_poll(void)
 {
     net_poll();
-    for (int i = 0; i < blkfront_count(); i++) {
-        struct blkfront *d = blkfront_get(i);
-        if (blk_inflight(d)) blk_poll(d);
-    }
+    for (int i = 0; i < blkfront_count(); i++) blk_poll(blkfront_get(i));
 }
 
 void devices_list(void)

@@ -453,8 +453,30 @@ fail:
     return rc;
 }
 
+/* The toolstack took the vif away (backend `online` 0, or our directory gone): nothing to reconnect to. */
+static int detached(struct netfront *d)
+{
+    char path[MAX_PATH + 16], buf[8];
+    snprintk(path, sizeof(path), "%s/backend", d->node);
+    if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) == -XEN_ENOENT) return 1;
+    snprintk(path, sizeof(path), "%s/online", d->backend);
+    return xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && strcmp(buf, "0") == 0;
+}
+
 static void netfront_recover(struct netfront *d)
 {
+    if (detached(d)) {
+        printk("netfront %s: detached by the toolstack\n", d->name);
+        char path[MAX_PATH + 16];
+        snprintk(path, sizeof(path), "%s/backend", d->node);
+        xenbus_unwatch(path, d->watch_token);
+        xenbus_unwatch(d->be_state_path, d->watch_token);
+        netfront_teardown(d);
+        xenbus_switch_state(d->node, XenbusStateClosed);
+        d->dead = 1;
+        if (d->index == 0) netif0.up = 0;
+        return;
+    }
     char path[MAX_PATH + 16];
     snprintk(path, sizeof(path), "%s/backend", d->node);
     xenbus_unwatch(path, d->watch_token);
