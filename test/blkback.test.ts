@@ -39,7 +39,8 @@ async function front(name: string, file: string, opts: { params?: string; mode?:
   const f = await s.frontDomain(name);
   const devid = 51712;
   await s.addVbd({ frontend: f.domid, devid, params: opts.params ?? `raw:${file}`, mode: opts.mode, deviceType: opts.deviceType, discard: opts.discard });
-  const blk = await Blkfront.connect({ hv: f.hv, xs: f.xs, domid: f.domid, devid });
+  const dbg: any = { child: () => dbg, info: (...a: unknown[]) => process.env.XB_DBG && console.error('INFO', JSON.stringify(a)), warn: (...a: unknown[]) => process.env.XB_DBG && console.error('WARN', JSON.stringify(a)) };
+  const blk = await Blkfront.connect({ hv: f.hv, xs: f.xs, domid: f.domid, devid, log: dbg });
   return { f, blk, devid };
 }
 
@@ -139,6 +140,32 @@ describe('the xenbus state machine', () => {
     await s.xs.write(`${be}/online`, '0');
     await waitFor(async () => (await s.backendState(f.domid, devid)) === XenbusState.Closed);
     await again.close();
+  }, 30_000);
+});
+
+describe('blkfront reconnects on the same backend path', () => {
+  it('re-issues what was in flight when its backend closes and comes back to InitWait', async () => {
+    const file = join(dir, 'bounce.raw');
+    writeFileSync(file, new Uint8Array(4 * MiB));
+    const { blk, f, devid } = await front('fe-bounce', file);
+    const be = `/local/domain/${await s.blkbackDomid()}/backend/vbd/${f.domid}/${devid}`;
+    const { pid } = await s.stack.service('blkback');
+    // Freeze blkback with 32 writes on the ring and the toolstack-side close (state=Closing) pending.
+    process.kill(pid!, 'SIGSTOP');
+    const writes = Array.from({ length: 32 }, (_, i) => [i * 128, pattern(64 * 1024, 500 + i)] as const);
+    const done = writes.map(([sector, data]) => blk.write(sector, data));
+    await waitFor(async () => blk.inFlight === 32 && blk.raw.ring.reqProdPvt - blk.raw.ring.rspCons === 32);
+    await s.xs.write(`${be}/state`, String(XenbusState.Closing));
+    process.kill(pid!, 'SIGCONT');
+    await Promise.all(done);
+    expect(blk.reconnects).toBe(1);
+    expect(await s.backendState(f.domid, devid)).toBe(XenbusState.Connected);
+    await blk.flush();
+    const expected = new Uint8Array(4 * MiB);
+    for (const [sector, data] of writes) expected.set(data, sector * 512);
+    expect(Buffer.compare(readFileSync(file), expected)).toBe(0);
+    expect(Buffer.compare(await blk.read(0, 8192), expected)).toBe(0);
+    await blk.close();
   }, 30_000);
 });
 

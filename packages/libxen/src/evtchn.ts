@@ -45,7 +45,15 @@ export class Evtchn {
 
   /** Offer a port to `remoteDom` (EVTCHNOP_alloc_unbound). */
   async allocUnbound(remoteDom: DomId, dom: DomId = DOMID_SELF): Promise<EvtchnPort> {
-    return (await this.hv.call('evtchn.alloc_unbound', { dom, remote_dom: remoteDom })).port;
+    const port = (await this.hv.call('evtchn.alloc_unbound', { dom, remote_dom: remoteDom })).port;
+    // A fresh port: news about an earlier channel that had the same number (a peer_closed that
+    // crossed our close) is not about this one.
+    if (dom === DOMID_SELF) this.forgetPort(port);
+    return port;
+  }
+
+  private forgetPort(port: EvtchnPort): void {
+    this.peerGone.delete(port);
   }
 
   async bindInterdomain(remoteDom: DomId, remotePort: EvtchnPort): Promise<EvtchnPort> {
@@ -91,6 +99,7 @@ export class Evtchn {
     this.closeHandlers.delete(port);
     this.peerGone.delete(port);
     await this.hv.call('evtchn.close', { port });
+    this.forgetPort(port); // a peer_closed may have crossed the close
   }
 
   status(port: EvtchnPort, dom: DomId = DOMID_SELF): Promise<EvtchnStatusReply> {
