@@ -116,7 +116,10 @@ interface Shadow {
   operation: number;
   sector: number;
   sectors: number;
-  pages: GrantedPage[];
+  /** A write's bytes until they are in its pages. */
+  data: Uint8Array | null;
+  /** Given when the request first goes on a ring, kept until its response. */
+  pages: GrantedPage[] | null;
   indirect: GrantedPage | null;
   resolve(data: Uint8Array | null): void;
   reject(e: Error): void;
@@ -174,6 +177,7 @@ export class Blkfront {
   private readonly queue: Shadow[] = [];
   private nextId = 1n;
   private pumpScheduled = false;
+  private growing = false;
   private draining = false;
   private drainAgain = false;
   private reconnecting: Promise<void> | null = null;
@@ -258,20 +262,63 @@ export class Blkfront {
     return out;
   }
 
-  private async submit(operation: number, sector: number, sectors: number, data: Uint8Array | null): Promise<Uint8Array | null> {
-    if (this.closed) throw new XenError('ENODEV', `vbd ${this.o.devid}: closed`);
-    const nPages = operation === BLKIF_OP_READ || operation === BLKIF_OP_WRITE ? Math.ceil(sectors / BLKIF_SECTORS_PER_PAGE) : 0;
-    const pages = await this.takePages(nPages + (nPages > BLKIF_MAX_SEGMENTS_PER_REQUEST ? 1 : 0));
-    const indirect = nPages > BLKIF_MAX_SEGMENTS_PER_REQUEST ? pages.pop()! : null;
-    if (data) for (let i = 0; i < pages.length; i++) pages[i]!.page.write(0, data.subarray(i * XEN_PAGE_SIZE, (i + 1) * XEN_PAGE_SIZE));
+  private submit(operation: number, sector: number, sectors: number, data: Uint8Array | null): Promise<Uint8Array | null> {
+    if (this.closed) return Promise.reject(new XenError('ENODEV', `vbd ${this.o.devid}: closed`));
     return new Promise((resolve, reject) => {
       const id = this.nextId;
       this.nextId = (this.nextId + 1n) & 0xffff_ffff_ffff_ffffn;
-      const sh: Shadow = { id, operation, sector, sectors, pages, indirect, resolve, reject };
+      const sh: Shadow = { id, operation, sector, sectors, data, pages: null, indirect: null, resolve, reject };
       this.shadows.set(id, sh);
       this.queue.push(sh);
       this.pump();
     });
+  }
+
+  /** Pages (data, and a descriptor page if indirect) a request needs on the ring. */
+  private pagesNeeded(sh: Shadow): number {
+    const n = sh.operation === BLKIF_OP_READ || sh.operation === BLKIF_OP_WRITE ? Math.ceil(sh.sectors / BLKIF_SECTORS_PER_PAGE) : 0;
+    return n + (n > BLKIF_MAX_SEGMENTS_PER_REQUEST ? 1 : 0);
+  }
+
+  /**
+   * Give a request its pages as it goes on the ring (so pages in use are
+   * bounded by the ring, not by what callers queue); false when the pool
+   * must grow first.  A write's bytes go into its pages here, once: a
+   * re-issue finds them still there.
+   */
+  private attachPages(sh: Shadow): boolean {
+    if (sh.pages) return true;
+    const n = this.pagesNeeded(sh);
+    if (this.freePages.length < n) {
+      void this.growPool(n);
+      return false;
+    }
+    const pages = this.freePages.splice(this.freePages.length - n, n);
+    sh.indirect = n > BLKIF_MAX_SEGMENTS_PER_REQUEST ? pages.pop()! : null;
+    sh.pages = pages;
+    if (sh.data) for (let i = 0; i < pages.length; i++) pages[i]!.page.write(0, sh.data.subarray(i * XEN_PAGE_SIZE, (i + 1) * XEN_PAGE_SIZE));
+    sh.data = null;
+    return true;
+  }
+
+  /** Allocate and grant at least `n` more free pages (one growth at a time), then pump again. */
+  private async growPool(n: number): Promise<void> {
+    if (this.growing) return;
+    this.growing = true;
+    try {
+      await this.takePages(n).then((pages) => this.freePages.push(...pages));
+    } catch (e) {
+      // Out of memory for pages: fail what waits for them rather than hang.
+      const sh = this.queue[0];
+      if (sh && !sh.pages) {
+        this.queue.shift();
+        this.shadows.delete(sh.id);
+        sh.reject(e as Error);
+      }
+    } finally {
+      this.growing = false;
+    }
+    this.pump();
   }
 
   /** Pages of ours granted to the backend, allocating and granting more when the free list runs out. */
@@ -292,15 +339,17 @@ export class Blkfront {
   }
 
   private releasePages(sh: Shadow): void {
-    this.freePages.push(...sh.pages);
+    if (sh.pages) this.freePages.push(...sh.pages);
     if (sh.indirect) this.freePages.push(sh.indirect);
+    sh.pages = null;
+    sh.indirect = null;
   }
 
   /** The ring request for a shadow (again on a reissue: the pages still hold the data). */
   private encode(sh: Shadow): Uint8Array {
     const handle = this.o.devid & 0xffff;
     if (sh.operation === BLKIF_OP_DISCARD) return encodeBlkifDiscard({ handle, id: sh.id, sector: sh.sector, nrSectors: sh.sectors });
-    const segs = sh.pages.map((p, i) => ({ gref: p.ref, firstSect: 0, lastSect: Math.min(BLKIF_SECTORS_PER_PAGE, sh.sectors - i * BLKIF_SECTORS_PER_PAGE) - 1 }));
+    const segs = (sh.pages ?? []).map((p, i) => ({ gref: p.ref, firstSect: 0, lastSect: Math.min(BLKIF_SECTORS_PER_PAGE, sh.sectors - i * BLKIF_SECTORS_PER_PAGE) - 1 }));
     if (!sh.indirect) return encodeBlkifRequest({ operation: sh.operation, handle, id: sh.id, sector: sh.sector, segments: segs });
     const desc = new Uint8Array(XEN_PAGE_SIZE);
     segs.forEach((s, i) => encodeBlkifSegment(desc, i * BLKIF_SEGMENT_SIZE, s));
@@ -329,8 +378,13 @@ export class Blkfront {
     try {
       let queued = 0;
       while (this.queue.length && link.ring.freeRequests() > 0) {
-        const sh = this.queue.shift()!;
-        if (!this.shadows.has(sh.id)) continue;
+        const sh = this.queue[0]!;
+        if (!this.shadows.has(sh.id)) {
+          this.queue.shift();
+          continue;
+        }
+        if (!this.attachPages(sh)) break; // the pool grows, then pumps again
+        this.queue.shift();
         link.ring.queueRequest(this.encode(sh));
         queued++;
       }
@@ -418,7 +472,7 @@ export class Blkfront {
     }
     // A read's pages were written by the backend's grant copy: unless the responses were taken as an
     // event delivered them (`fresh`), our ring sync may have shown them before the pages' refresh.
-    const readPages = done.filter(([sh, r]) => sh.operation === BLKIF_OP_READ && r.status === BLKIF_RSP_OKAY).flatMap(([sh]) => sh.pages.map((p) => p.page));
+    const readPages = done.filter(([sh, r]) => sh.operation === BLKIF_OP_READ && r.status === BLKIF_RSP_OKAY).flatMap(([sh]) => (sh.pages ?? []).map((p) => p.page));
     if (readPages.length && !fresh) await this.mirrors.sync(readPages);
     for (const [sh, r] of done) this.finish(sh, r);
   }
@@ -436,7 +490,8 @@ export class Blkfront {
     let data: Uint8Array | null = null;
     if (sh.operation === BLKIF_OP_READ) {
       data = new Uint8Array(sh.sectors * BLKIF_SECTOR_SIZE);
-      for (let i = 0; i < sh.pages.length; i++) data.set(sh.pages[i]!.page.read(0, Math.min(XEN_PAGE_SIZE, data.length - i * XEN_PAGE_SIZE)), i * XEN_PAGE_SIZE);
+      const pages = sh.pages ?? [];
+      for (let i = 0; i < pages.length; i++) data.set(pages[i]!.page.read(0, Math.min(XEN_PAGE_SIZE, data.length - i * XEN_PAGE_SIZE)), i * XEN_PAGE_SIZE);
     }
     this.releasePages(sh);
     sh.resolve(data);
