@@ -57,15 +57,15 @@ describe('blkback restart', () => {
     for (const [sector, data] of early) expected.set(data, sector * 512);
 
     // Freeze blkback so the 32 writes sit on its ring unanswered, then kill it.
-    const victim = await s.stack.service('blkback');
-    process.kill(victim.pid!, 'SIGSTOP');
+    const victimPid = s.blkbackPid();
+    process.kill(victimPid, 'SIGSTOP');
     const late = Array.from({ length: 32 }, (_, i) => [2048 + i * 128, bytes(64 * 1024, 2000 + i)] as const);
     let acked = 0;
     const writes = late.map(([sector, data]) => blk.write(sector, data).then(() => acked++));
     await waitFor(() => blk.inFlight === 32 && blk.raw.ring.reqProdPvt - blk.raw.ring.rspCons === 32);
     await new Promise((r) => setTimeout(r, 100));
     expect(acked).toBe(0);
-    process.kill(victim.pid!, 'SIGKILL');
+    process.kill(victimPid, 'SIGKILL');
     for (const [sector, data] of late) expected.set(data, sector * 512);
 
     // The supervisor restarts blkback as a new domain and moves the vbd to it (dom0

@@ -149,14 +149,14 @@ describe('blkfront reconnects on the same backend path', () => {
     writeFileSync(file, new Uint8Array(4 * MiB));
     const { blk, f, devid } = await front('fe-bounce', file);
     const be = `/local/domain/${await s.blkbackDomid()}/backend/vbd/${f.domid}/${devid}`;
-    const { pid } = await s.stack.service('blkback');
+    const pid = s.blkbackPid();
     // Freeze blkback with 32 writes on the ring and the toolstack-side close (state=Closing) pending.
-    process.kill(pid!, 'SIGSTOP');
+    process.kill(pid, 'SIGSTOP');
     const writes = Array.from({ length: 32 }, (_, i) => [i * 128, pattern(64 * 1024, 500 + i)] as const);
     const done = writes.map(([sector, data]) => blk.write(sector, data));
     await waitFor(async () => blk.inFlight === 32 && blk.raw.ring.reqProdPvt - blk.raw.ring.rspCons === 32);
     await s.xs.write(`${be}/state`, String(XenbusState.Closing));
-    process.kill(pid!, 'SIGCONT');
+    process.kill(pid, 'SIGCONT');
     await Promise.all(done);
     expect(blk.reconnects).toBe(1);
     expect(await s.backendState(f.domid, devid)).toBe(XenbusState.Connected);

@@ -5,7 +5,7 @@
  */
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { backendPath, runDirLayout, type DomId } from '@xenbox/abi';
+import { backendPath, runDirLayout, type DomId, type ServiceStatus } from '@xenbox/abi';
 import { HypervisorConnection, XenstoreClient, readXenbusState } from '@xenbox/libxen';
 // The toolstack's own code, compiled (tests run against dist, as the stack does).
 import { addDevice } from '../../packages/dom0/dist/libxl/device.js';
@@ -45,12 +45,33 @@ export class BlkStack {
     }
   }
 
-  /** The blkback's domid (asked of the supervisor once; `fresh` after a restart). */
+  /** A service as the supervisor's state file has it (no `xenbox status` process per look). */
+  service(name: string): ServiceStatus | undefined {
+    try {
+      const st = JSON.parse(readFileSync(runDirLayout(this.stack.runDir).supervisorState, 'utf8')) as { services: ServiceStatus[] };
+      return st.services.find((x) => x.name === name);
+    } catch {
+      return undefined; // being rewritten; look again
+    }
+  }
+
+  /** The blkback's domid (looked up once; `fresh` waits for a new incarnation after a restart). */
   async blkbackDomid(fresh = false): Promise<DomId> {
     if (this.blkback !== null && !fresh) return this.blkback;
-    const s = await this.stack.waitFor('blkback', (x) => x.state === 'ready' && x.domid !== null && x.domid !== this.blkback, 15_000);
-    this.blkback = s.domid!;
-    return this.blkback;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const x = this.service('blkback');
+      if (x && x.state === 'ready' && x.domid !== null && x.domid !== this.blkback) return (this.blkback = x.domid);
+      if (Date.now() > deadline) throw new Error(`blkback is not ready: ${JSON.stringify(x)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The blkback process's pid. */
+  blkbackPid(): number {
+    const pid = this.service('blkback')?.pid;
+    if (!pid) throw new Error('blkback has no pid');
+    return pid;
   }
 
   /** A process domain to run a front end in: created, introduced to xenstored, connected. */
