@@ -76,9 +76,9 @@ describe('blkback killed again and again under a disktest', () => {
     await create('chaos-disk', { disk: `[ "${img},raw,xvda,w" ]`, cmdline: '"disktest seed=31 mb=32 then=shell"' });
     await printed('chaos-disk', /disktest: xvda, seed 31/, 60_000);
     const plot = join(stack.runDir, 'chaos.svg');
-    const report = await chaos(['--target', 'blkback', '--every', '400ms', '--for', '10s', '--jitter', '0.5', '--seed', '7', '--plot', plot]);
+    const report = await chaos(['--target', 'blkback', '--every', '400ms', '--for', '12s', '--jitter', '0.5', '--seed', '7', '--plot', plot]);
     console.info(`chaos: ${report.kills} kills, ${report.recovered} recovered, recovery ms ${report.recoveryMs.join(' ')}`);
-    expect(report.kills).toBeGreaterThanOrEqual(8);
+    expect(report.kills).toBeGreaterThanOrEqual(6);
     expect(report.recovered).toBe(report.kills);
     const m = await printed('chaos-disk', /disktest: wrote 32 MiB at [\d.]+ MB\/s, read at [\d.]+ MB\/s, verify (OK|FAILED)/, 300_000);
     const lost = /disktest: the backend went away (\d+) time\(s\); (\d+) request\(s\) were issued again/.exec(consoleLog('chaos-disk'));
@@ -90,6 +90,8 @@ describe('blkback killed again and again under a disktest', () => {
     expect(data.subarray(32 * MiB).every((b) => b === 0)).toBe(true);
     const svg = readFileSync(plot, 'utf8');
     expect(svg.match(/<line class="kill"/g)?.length).toBe(report.kills);
+    // blkback's published counters give the guest's disk line.
+    expect(svg).toContain('chaos-disk disk');
   }, 400_000);
 });
 

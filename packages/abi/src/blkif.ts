@@ -242,3 +242,12 @@ const OP_NAMES: Record<number, string> = {
 export function blkifOpName(op: number): string {
   return OP_NAMES[op] ?? `unknown op ${op}`;
 }
+
+/**
+ * Per-vbd counters blkback publishes under `<backend dir>/statistics/`
+ * once a second (xenbox's stand-in for Linux blkback's sysfs
+ * `statistics/` files, which xentop reads): the same names.
+ */
+export const BLKIF_STATS_DIR = 'statistics';
+export const BLKIF_STAT_NAMES = ['oo_req', 'rd_req', 'wr_req', 'f_req', 'ds_req', 'rd_sect', 'wr_sect'] as const;
+export type BlkifStatName = (typeof BLKIF_STAT_NAMES)[number];

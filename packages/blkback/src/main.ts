@@ -12,9 +12,12 @@ import { BackendDeviceWatcher, Evtchn, GrantMapper, bootstrapDomain, runMain } f
 import { openBlockImage } from './image/block-image.js';
 import { CopyBatch } from './copy-batch.js';
 import { Vbd, type BlkbackContext } from './vbd.js';
+import { publishVbdStats } from './vbd-stats.js';
 
 /** How often the per-vbd counters are logged (only when they moved). */
 const STATS_LOG_MS = Number(process.env.XENBOX_BLKBACK_STATS_MS) || 30_000;
+/** How often they reach xenstore (as netback's vif counters do). */
+const STATS_PUBLISH_MS = 1000;
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'blkback' });
@@ -63,5 +66,15 @@ runMain(async () => {
     last = now;
     for (const v of vbds.values()) v.log.info({ stats: v.stats, ring: v.ringSnapshot(), copyCalls: ctx.batch.calls, copyOps: ctx.batch.opsCopied }, 'vbd stats');
   }, STATS_LOG_MS).unref();
+  // Counters for dom0's tools (xl top, xenbox chaos --plot), when they moved.
+  const published = new Map<string, string>();
+  setInterval(() => {
+    for (const v of vbds.values()) {
+      const now = JSON.stringify(v.stats);
+      if (published.get(v.path) === now) continue;
+      published.set(v.path, now);
+      publishVbdStats(xs, v.path, v.stats).catch((e: Error) => v.log.warn({ err: e.message }, 'publishing counters failed'));
+    }
+  }, STATS_PUBLISH_MS).unref();
   dom.ready();
 });

@@ -12,7 +12,7 @@
  * wr_req, rd_sect, wr_sect — the names of Linux blkback's sysfs statistics,
  * which xentop reads).
  */
-import type { DomainInfo, DomId } from '@xenbox/abi';
+import type { BlkifStatName, DomainInfo, DomId, NetifStatName } from '@xenbox/abi';
 import { XenstoreClient } from '@xenbox/libxen';
 import { listDevices } from '../libxl/device.js';
 import type { XlContext } from './context.js';
@@ -98,7 +98,7 @@ export function formatTop(prev: TopSample | null, cur: TopSample, elapsedUs: num
 }
 
 /** A backend's statistics/<name>, 0 when it publishes none. */
-async function stat(xs: XenstoreClient, backendPath: string, name: string): Promise<number> {
+async function stat(xs: XenstoreClient, backendPath: string, name: BlkifStatName | NetifStatName): Promise<number> {
   const v = await xs.tryRead(`${backendPath}/statistics/${name}`);
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : 0;
 }
