@@ -125,7 +125,7 @@ describe('guests that shut themselves down', () => {
     const next = await until('a restarted domain', async () => {
       const x = await row('again');
       return x && x.domid !== first ? x : undefined;
-    });
+    }, 15_000);
     expect(next.domid).toBeGreaterThan(first);
     expect(readFileSync(runDirLayout(stack.runDir).logFile('xl-again'), 'utf8')).toContain('action is restart');
     // Stop the loop: destroy it until the monitor has nothing left to restart.
@@ -133,7 +133,7 @@ describe('guests that shut themselves down', () => {
       await xl('destroy', 'again');
       await new Promise((r) => setTimeout(r, 300));
       return (await row('again')) === undefined;
-    }, 10_000);
+    }, 20_000);
   });
 });
 
