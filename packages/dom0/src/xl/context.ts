@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { XenError, isValidDomId, runDirLayout, type DomId, type DomainInfo } from '@xenbox/abi';
-import { HypervisorConnection } from '@xenbox/libxen';
+import { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { defaultRunDir } from '../run-dir-default.js';
 
 export interface XlContext {
@@ -38,4 +38,16 @@ export async function findDomain(ctx: XlContext, spec: string): Promise<DomainIn
 
 export async function findDomid(ctx: XlContext, spec: string): Promise<DomId> {
   return (await findDomain(ctx, spec)).domid;
+}
+
+/** Run `fn` with a xenstore connection (xs_open), closed afterwards; ENOTCONN naming why if xenstored cannot be reached. */
+export async function withXenstore<T>(ctx: XlContext, fn: (xs: XenstoreClient) => Promise<T>): Promise<T> {
+  const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 10_000 }).catch((e: Error) => {
+    throw new XenError('ENOTCONN', `cannot reach xenstored: ${e.message}`);
+  });
+  try {
+    return await fn(xs);
+  } finally {
+    xs.close();
+  }
 }

@@ -4,27 +4,15 @@
  * writes the device's two xenstore directories; the guest's frontend and
  * the driver domain's backend then connect on their own.
  */
-import { XenError, type DomId } from '@xenbox/abi';
-import { XenstoreClient } from '@xenbox/libxen';
+import type { DomId } from '@xenbox/abi';
 import { parseDiskSpec } from '../xlcfg/disk-spec.js';
 import { parseNicArgs } from '../xlcfg/vif-spec.js';
 import { removeDevice } from '../libxl/device.js';
 import { BLOCK_LIST_HEADER, addDisk, blockListRow, findDisk } from '../libxl/device-vbd.js';
 import { NETWORK_LIST_HEADER, addNic, findNic, networkListRow } from '../libxl/device-vif.js';
 import { listDevices } from '../libxl/device.js';
-import { findDomid, type XlContext } from './context.js';
+import { findDomid, withXenstore, type XlContext } from './context.js';
 import { XlFailure } from './failure.js';
-
-async function withXenstore<T>(ctx: XlContext, fn: (xs: XenstoreClient) => Promise<T>): Promise<T> {
-  const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 10_000 }).catch((e: Error) => {
-    throw new XenError('ENOTCONN', `cannot reach xenstored: ${e.message}`);
-  });
-  try {
-    return await fn(xs);
-  } finally {
-    xs.close();
-  }
-}
 
 /** `xl block-attach DOM SPEC...`: "libxl_device_disk_add failed." on error, as xl. */
 export async function xlBlockAttach(ctx: XlContext, dom: string, specs: string[]): Promise<void> {

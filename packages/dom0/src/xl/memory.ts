@@ -2,23 +2,10 @@
  * `xl mem-set`, `xl mem-max` and `xl rename` (tools/xl/xl_mem.c,
  * xl_misc.c): messages and exit codes as xl's.
  */
-import { XenstoreClient } from '@xenbox/libxen';
-import { XenError } from '@xenbox/abi';
 import { parseMemSizeKb, renameDomain, setMaxMemory, setMemoryTarget } from '../libxl/domain-memory.js';
 import { loadUserdata, storeUserdata } from '../libxl/userdata.js';
-import { findDomid, type XlContext } from './context.js';
+import { findDomid, withXenstore, type XlContext } from './context.js';
 import { XlFailure } from './failure.js';
-
-async function withXs<T>(ctx: XlContext, fn: (xs: XenstoreClient) => Promise<T>): Promise<T> {
-  const xs = await XenstoreClient.connectRunDir(ctx.runDir, { timeoutMs: 10_000 }).catch((e: Error) => {
-    throw new XenError('ENOTCONN', `cannot reach xenstored: ${e.message}`);
-  });
-  try {
-    return await fn(xs);
-  } finally {
-    xs.close();
-  }
-}
 
 function memKb(mem: string): number {
   const kb = parseMemSizeKb(mem);
@@ -29,7 +16,7 @@ function memKb(mem: string): number {
 export async function xlMemSet(ctx: XlContext, dom: string, mem: string): Promise<void> {
   const domid = await findDomid(ctx, dom);
   const kb = memKb(mem);
-  await withXs(ctx, (xs) =>
+  await withXenstore(ctx, (xs) =>
     setMemoryTarget(ctx.hv, xs, domid, kb).catch((e: Error) => {
       throw new XlFailure(`libxl: error: ${e.message}\ncannot set domid ${domid} memory target to : ${mem}`);
     }),
@@ -39,7 +26,7 @@ export async function xlMemSet(ctx: XlContext, dom: string, mem: string): Promis
 export async function xlMemMax(ctx: XlContext, dom: string, mem: string): Promise<void> {
   const domid = await findDomid(ctx, dom);
   const kb = memKb(mem);
-  await withXs(ctx, (xs) =>
+  await withXenstore(ctx, (xs) =>
     setMaxMemory(ctx.hv, xs, domid, kb).catch((e: Error) => {
       throw new XlFailure(`libxl: error: ${e.message}\ncannot set domid ${domid} static max memory to : ${mem}`);
     }),
@@ -48,7 +35,7 @@ export async function xlMemMax(ctx: XlContext, dom: string, mem: string): Promis
 
 export async function xlRename(ctx: XlContext, dom: string, name: string): Promise<void> {
   const domid = await findDomid(ctx, dom);
-  await withXs(ctx, (xs) =>
+  await withXenstore(ctx, (xs) =>
     renameDomain(ctx.hv, xs, domid, name).catch((e: Error) => {
       throw new XlFailure(`libxl: error: ${e.message}\nCan't rename domain '${dom}'.`);
     }),
