@@ -6,7 +6,8 @@
  * new domain.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runDirLayout } from '@xenbox/abi';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from './helpers/paths.js';
@@ -165,6 +166,29 @@ describe('hotplug with xl', () => {
     expect(byMac.code).toBe(1);
     expect(byMac.stderr).toBe('Error: Device xvdq not connected.\n');
   });
+});
+
+describe('a disk attached to a running guest', () => {
+  it("xl block-attach: the PV kernel's blkfront sees the new disk and connects it (block-list state 4)", async () => {
+    const cfg = join(stack.runDir, 'hot.cfg');
+    writeFileSync(cfg, `name = "hot"\nkernel = "${REPO}/packages/guests/images/pvkernel.elf"\nmemory = 32\ncmdline = "shell"\n`);
+    expect((await xl('create', cfg)).code).toBe(0);
+    const log = () => (existsSync(runDirLayout(stack.runDir).consoleLog('hot')) ? readFileSync(runDirLayout(stack.runDir).consoleLog('hot'), 'utf8') : '');
+    const until = async (what: string, f: () => boolean | Promise<boolean>) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await f())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; console:\n${log()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await until('the shell', () => log().includes('pvkernel> '));
+    const a = await xl('block-attach', 'hot', `${img},raw,xvdb,w`);
+    expect(a.code, a.stderr).toBe(0);
+    await until('blkfront to connect xvdb', () => /blkfront xvdb: 2048 sectors of 512 bytes/.test(log()));
+    expect(log()).toContain('blkfront: new virtual disk 51728');
+    await until('block-list to show it connected', async () => /^51728 +\d+ +\d+ +4 /m.test((await xl('block-list', 'hot')).stdout));
+    expect((await xl('destroy', 'hot')).code).toBe(0);
+  }, 90_000);
 });
 
 describe('devices follow a restarted driver domain', () => {

@@ -752,6 +752,44 @@ int blkfront_probe(void)
     return ndevs;
 }
 
+/*
+ * Hotplug (`xl block-attach` while we run): a watch on device/vbd; a devid
+ * we do not have whose frontend state is Initialising is a new disk, which
+ * we connect as at boot (Linux: xenbus_probe_frontend's watch on "device").
+ */
+#define HOTPLUG_TOKEN "blkfront-hotplug"
+static int hotplug_watching;
+
+static int have_devid(unsigned long long devid)
+{
+    for (int i = 0; i < ndevs; i++)
+        if (devs[i].devid == devid) return 1;
+    return 0;
+}
+
+void blkfront_hotplug_poll(void)
+{
+    if (!hotplug_watching) {
+        if (xenbus_watch("device/vbd", HOTPLUG_TOKEN) != 0) return;
+        hotplug_watching = 1;
+        (void)xenbus_watch_pending(HOTPLUG_TOKEN); /* the registration's own event */
+        return;
+    }
+    if (!xenbus_watch_pending(HOTPLUG_TOKEN)) return;
+    char list[256], path[MAX_PATH];
+    int n = xenbus_ls(XBT_NIL, "device/vbd", list, sizeof(list));
+    const char *p = list;
+    for (int i = 0; i < n; i++, p += strlen(p) + 1) {
+        unsigned long long devid;
+        long state;
+        if (parse_u64(p, &devid) < 0 || have_devid(devid)) continue;
+        snprintk(path, sizeof(path), "device/vbd/%s/state", p);
+        if (xenbus_read_int(XBT_NIL, path, &state) != 0 || state != XenbusStateInitialising) continue;
+        printk("blkfront: new virtual disk %s\n", p);
+        blkfront_add(p);
+    }
+}
+
 int blkfront_count(void)
 {
     return ndevs;

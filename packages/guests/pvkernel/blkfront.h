@@ -55,6 +55,7 @@ struct blkfront_info {
 
 int blkfront_probe(void);                    /* number of vbds connected */
 int blkfront_count(void);
+void blkfront_hotplug_poll(void);            /* connect disks attached while we run (xl block-attach) */
 struct blkfront *blkfront_get(int index);
 /* By name ("xvda"), devid ("51712") or index ("0"); NULL if none. */
 struct blkfront *blkfront_find(const char *name);

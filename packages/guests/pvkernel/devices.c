@@ -48,6 +48,7 @@ void devices_init(void)
 void devices_poll(void)
 {
     net_poll();
+    blkfront_hotplug_poll();
     for (int i = 0; i < blkfront_count(); i++) blk_poll(blkfront_get(i));
 }
 
