@@ -71,11 +71,22 @@ runMain(async () => {
   const dom = await bootstrapDomain({ name: 'xenconsoled' });
   const hub = new ConsoleHub(dom.layout);
   const names = new Map<DomId, string>();
-  const output = (domid: DomId, data: Uint8Array) =>
-    nameOf(dom, domid, names).then(
-      (name) => hub.output(domid, name, data),
-      () => hub.output(domid, `d${domid}`, data),
-    );
+  // One chain per guest: a chunk waits for the one before it, even while the
+  // guest's name is still being looked up (a later chunk that found the name
+  // cached used to overtake an earlier one still waiting for its lookup).
+  const chains = new Map<DomId, Promise<void>>();
+  const output = (domid: DomId, data: Uint8Array) => {
+    const next = (chains.get(domid) ?? Promise.resolve())
+      .then(() => nameOf(dom, domid, names))
+      .then(
+        (name) => hub.output(domid, name, data),
+        () => hub.output(domid, `d${domid}`, data),
+      );
+    chains.set(domid, next);
+    void next.finally(() => {
+      if (chains.get(domid) === next) chains.delete(domid);
+    });
+  };
   // A guest's SBI console and its console ring, one stream switching at line ends (console-merge.ts).
   const merges = new Map<DomId, ConsoleMerge>();
   const merged = (domid: DomId, src: ConsoleSource, data: Uint8Array) => {
