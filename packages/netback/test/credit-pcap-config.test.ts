@@ -1,5 +1,5 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PCAP_MAGIC, parseNetifRate } from '@xenbox/abi';
 import { CreditLimiter, PcapWriter, completeChecksum, netbackConfigFromArgs, onesSum } from '@xenbox/netback';
@@ -38,6 +38,7 @@ describe('pcap capture', () => {
     expect(b.length).toBe(24 + 16 + 60);
     expect([b.readUInt32LE(24 + 8), b.readUInt32LE(24 + 12)]).toEqual([60, 60]);
     w.close();
+    rmSync(dirname(file), { recursive: true, force: true });
   });
 });
 

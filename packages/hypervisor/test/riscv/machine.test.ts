@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,7 @@ describe('device tree', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xb-fdt-'));
     writeFileSync(join(dir, 'virt.dtb'), virtDeviceTree({ memBytes: 256 << 20, harts: 2, bootargs: 'x' }));
     const dts = execFileSync('dtc', ['-I', 'dtb', '-O', 'dts', join(dir, 'virt.dtb')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    rmSync(dir, { recursive: true, force: true });
     expect(dts).toContain('memory@80000000');
     expect(dts).toContain('reg = <0x00 0x80000000 0x00 0x10000000>');
     expect(dts).toContain('timebase-frequency = <0x989680>');
