@@ -16,8 +16,8 @@ import { publishVbdStats } from './vbd-stats.js';
 
 /** How often the per-vbd counters are logged (only when they moved). */
 const STATS_LOG_MS = Number(process.env.XENBOX_BLKBACK_STATS_MS) || 30_000;
-/** How often they reach xenstore (as netback's vif counters do). */
-const STATS_PUBLISH_MS = 1000;
+/** How often they reach xenstore when they moved: often enough that an incarnation living under a second (chaos runs) still publishes. */
+const STATS_PUBLISH_MS = 250;
 
 runMain(async () => {
   const dom = await bootstrapDomain({ name: 'blkback' });
