@@ -637,15 +637,6 @@ fail:
  * `online` is 0; a forced detach: our directory is gone), rather than the
  * backend dying?  Then there is nothing to reconnect to.
  */
-static int detached(struct blkfront *d)
-{
-    char path[MAX_PATH + 16], buf[8];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) == -XEN_ENOENT) return 1;
-    snprintk(path, sizeof(path), "%s/online", d->backend);
-    return xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && strcmp(buf, "0") == 0;
-}
-
 static void fail_all(struct blkfront *d, int16_t status)
 {
     for (unsigned i = 0; i < BLK_RING_SIZE; i++)
@@ -658,7 +649,7 @@ static void fail_all(struct blkfront *d, int16_t status)
 static void blkfront_recover(struct blkfront *d)
 {
     if (d->connected && d->ring_page) take_responses(d);
-    if (detached(d)) {
+    if (xenbus_device_detached(d->node, d->backend)) {
         /* As Linux blkfront_closing(): let go, say Closed, fail what is left. */
         printk("blkfront %s: detached by the toolstack; %d request(s) failed\n", d->name, d->inflight);
         char path[MAX_PATH + 16];

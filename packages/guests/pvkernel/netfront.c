@@ -453,19 +453,9 @@ fail:
     return rc;
 }
 
-/* The toolstack took the vif away (backend `online` 0, or our directory gone): nothing to reconnect to. */
-static int detached(struct netfront *d)
-{
-    char path[MAX_PATH + 16], buf[8];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) == -XEN_ENOENT) return 1;
-    snprintk(path, sizeof(path), "%s/online", d->backend);
-    return xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && strcmp(buf, "0") == 0;
-}
-
 static void netfront_recover(struct netfront *d)
 {
-    if (detached(d)) {
+    if (xenbus_device_detached(d->node, d->backend)) {
         printk("netfront %s: detached by the toolstack\n", d->name);
         char path[MAX_PATH + 16];
         snprintk(path, sizeof(path), "%s/backend", d->node);
