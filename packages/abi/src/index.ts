@@ -30,3 +30,4 @@ export * from './pcap.js';
 export * from './hvm-params.js';
 export * from './console-ring.js';
 export * from './evtchn-reoffer.js';
+export * from './virtio.js';
