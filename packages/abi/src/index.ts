@@ -31,3 +31,4 @@ export * from './hvm-params.js';
 export * from './console-ring.js';
 export * from './evtchn-reoffer.js';
 export * from './virtio.js';
+export * from './virtio-net.js';

@@ -6,3 +6,4 @@ export * from './devices/sifive-test.js';
 export * from './devices/virtio-mmio.js';
 export * from './guest-memory.js';
 export * from './devices/virtqueue.js';
+export * from './devices/virtio-net.js';
