@@ -7,3 +7,4 @@ export * from './devices/virtio-mmio.js';
 export * from './guest-memory.js';
 export * from './devices/virtqueue.js';
 export * from './devices/virtio-net.js';
+export * from './devices/virtio-blk.js';
