@@ -8,3 +8,8 @@ export * from './guest-memory.js';
 export * from './devices/virtqueue.js';
 export * from './devices/virtio-net.js';
 export * from './devices/virtio-blk.js';
+export * from './vnc/text-screen.js';
+export * from './vnc/rfb-server.js';
+export * from './vnc/rfb-protocol.js';
+export * from './vnc/pixel-format.js';
+export * from './vnc/vnc-display.js';
