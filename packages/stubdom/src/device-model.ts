@@ -37,11 +37,16 @@ export class DeviceModel {
   /** Last mirrored values sent: guest-physical addr -> value. */
   private readonly sent = new Map<number, number>();
   private readonly host: DeviceHost;
+  /** A second reader of the guest's console output besides xenconsoled (the VNC text screen, vnc/vnc-console.ts). */
+  onConsoleOutput: ((data: Uint8Array) => void) | null = null;
 
   constructor(readonly target: DomId, private readonly link: DmLink) {
     this.host = {
       setIrq: (source, level) => link.post('hvm.set_irq_level', { domid: target, source, level }),
-      consoleOutput: (data) => link.post('hvm.console_output', { domid: target, data }),
+      consoleOutput: (data) => {
+        link.post('hvm.console_output', { domid: target, data });
+        this.onConsoleOutput?.(data);
+      },
       shutdown: (reason: ShutdownReason) => link.post('hvm.remote_shutdown', { domid: target, reason }),
     };
     this.uart = new Ns16550({ base: VIRT_BOARD.UART0, irq: VIRT_BOARD.UART0_IRQ, host: this.host });

@@ -13,3 +13,4 @@ export * from './vnc/rfb-server.js';
 export * from './vnc/rfb-protocol.js';
 export * from './vnc/pixel-format.js';
 export * from './vnc/vnc-display.js';
+export * from './vnc/vnc-console.js';

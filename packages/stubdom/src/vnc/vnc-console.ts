@@ -1,0 +1,70 @@
+/**
+ * The device model's VNC console (xl.cfg vnc = 1): the guest's UART output
+ * goes to xenconsoled as always and, teed, to an 80×25 TextScreen that an
+ * RFB server shows; keys typed in a VNC viewer reach the UART as if typed in
+ * `xl console`.  QEMU does the same for a serial-only machine: its VNC
+ * display shows the text console of the serial chardev (ui/console.c).
+ *
+ * The toolstack passes the options in XENBOX_ARGS as
+ * `{"vnc": {"listen", "display", "findUnused", "name"}}`, and learns where
+ * the server listens from a `vnc HOST PORT DISPLAY` line the device model
+ * writes before `ready` on its readiness pipe (VNC_READY_RE).
+ */
+import { XenError } from '@xenbox/abi';
+import type { DeviceModel } from '../device-model.js';
+import { RfbServer, type RfbLog } from './rfb-server.js';
+import { TextScreen } from './text-screen.js';
+import { listenVnc, type VncEndpoint, type VncOptions } from './vnc-display.js';
+
+/** The device model's announcement of its VNC endpoint on the readiness pipe. */
+export const VNC_READY_RE = /^vnc (\S+) (\d+) (\d+)$/m;
+
+export function vncReadyLine(ep: VncEndpoint): string {
+  return `vnc ${ep.host} ${ep.port} ${ep.display}\n`;
+}
+
+/** The VNC endpoint in the device model's readiness text, if it announced one. */
+export function parseVncReady(text: string): VncEndpoint | null {
+  const m = VNC_READY_RE.exec(text);
+  return m ? { host: m[1]!, port: Number(m[2]), display: Number(m[3]) } : null;
+}
+
+export interface VncConsoleArgs extends VncOptions {
+  /** The desktop name viewers show: the guest's name. */
+  name: string;
+}
+
+/** The `vnc` member of XENBOX_ARGS, checked; null when VNC is off. */
+export function vncArgs(args: Record<string, unknown>): VncConsoleArgs | null {
+  const v = args.vnc;
+  if (v === undefined || v === null || v === false) return null;
+  const o = v as Partial<VncConsoleArgs>;
+  const bad = (what: string): never => {
+    throw new XenError('EINVAL', `XENBOX_ARGS vnc: ${what}`);
+  };
+  if (typeof v !== 'object') bad('must be an object');
+  if (o.listen !== undefined && typeof o.listen !== 'string') bad('listen must be a string');
+  if (o.display !== undefined && (!Number.isInteger(o.display) || o.display < 0)) bad('display must be a whole number');
+  if (typeof o.findUnused !== 'boolean') bad('findUnused must be a boolean');
+  if (typeof o.name !== 'string') bad('name must be a string');
+  return { findUnused: o.findUnused!, name: o.name!, ...(o.listen !== undefined ? { listen: o.listen } : {}), ...(o.display !== undefined ? { display: o.display } : {}) };
+}
+
+export interface VncConsole {
+  server: RfbServer;
+  screen: TextScreen;
+  endpoint: VncEndpoint;
+}
+
+/** Tee the device model's console into a TextScreen and serve it; resolves once listening. */
+export async function startVncConsole(dm: DeviceModel, o: VncConsoleArgs, log?: RfbLog): Promise<VncConsole> {
+  const screen = new TextScreen();
+  const server = new RfbServer({ screen, name: o.name, onKeyboard: (bytes) => dm.consoleInput(bytes), ...(log ? { log } : {}) });
+  const endpoint = await listenVnc(server, o);
+  dm.onConsoleOutput = (data) => {
+    screen.write(data);
+    server.screenChanged();
+  };
+  log?.info({ ...endpoint }, 'VNC console listening');
+  return { server, screen, endpoint };
+}
