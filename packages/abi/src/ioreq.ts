@@ -107,3 +107,5 @@ export interface IoreqEvents {
 
 /** Environment of a device-model process (besides the XENBOX_* domain variables): its target. */
 export const ENV_DM_TARGET = 'XENBOX_DM_TARGET';
+/** ...and its disks: devids of vbds under its own domain's device/vbd, comma-separated, in virtio-mmio order. */
+export const ENV_DM_VBDS = 'XENBOX_DM_VBDS';

@@ -8,11 +8,11 @@
  * the completion, or in one posted `set_mirror`.  Everything it sends is
  * posted (no round trip waits on it), in order on its one connection.
  */
-import type { DomId, IoreqEvent, IoreqHypercallOp, IoreqHypercalls, MirrorReg, ShutdownReason } from '@xenbox/abi';
+import { XenError, type DomId, type IoreqEvent, type IoreqHypercallOp, type IoreqHypercalls, type MirrorReg, type ShutdownReason } from '@xenbox/abi';
 import type { DeviceHost, MmioDeviceModel } from './device.js';
 import { Ns16550 } from './devices/ns16550.js';
 import { SifiveTest } from './devices/sifive-test.js';
-import { VirtioMmio } from './devices/virtio-mmio.js';
+import { VirtioMmio, type VirtioBackend } from './devices/virtio-mmio.js';
 import { VIRT_BOARD } from './virt-board.js';
 
 /** The device model's view of its hypervisor connection: the ioreq ops, nothing else. */
@@ -28,6 +28,16 @@ export interface DeviceModelStats {
   mirrorUpdates: number;
 }
 
+export interface DeviceModelOptions {
+  /**
+   * The virtio devices in the guest's order (disks, then NICs: main.ts).  The
+   * first takes the highest slot, 0x10008000, as QEMU's first `-device
+   * virtio-*-device` does; U-Boot probes the device tree's slots from there
+   * down, so it becomes `virtio 0` (riscv-platform.md §4).
+   */
+  virtio?: VirtioBackend[];
+}
+
 export class DeviceModel {
   readonly devices: MmioDeviceModel[] = [];
   readonly uart: Ns16550;
@@ -40,7 +50,7 @@ export class DeviceModel {
   /** A second reader of the guest's console output besides xenconsoled (the VNC text screen, vnc/vnc-console.ts). */
   onConsoleOutput: ((data: Uint8Array) => void) | null = null;
 
-  constructor(readonly target: DomId, private readonly link: DmLink) {
+  constructor(readonly target: DomId, private readonly link: DmLink, opts: DeviceModelOptions = {}) {
     this.host = {
       setIrq: (source, level) => link.post('hvm.set_irq_level', { domid: target, source, level }),
       consoleOutput: (data) => {
@@ -51,10 +61,20 @@ export class DeviceModel {
     };
     this.uart = new Ns16550({ base: VIRT_BOARD.UART0, irq: VIRT_BOARD.UART0_IRQ, host: this.host });
     this.test = new SifiveTest(VIRT_BOARD.TEST, this.host);
+    const backends = opts.virtio ?? [];
+    if (backends.length > VIRT_BOARD.VIRTIO_COUNT) throw new XenError('ENOSPC', `${backends.length} virtio devices, but the virt board has ${VIRT_BOARD.VIRTIO_COUNT} virtio-mmio slots`);
     for (let n = 0; n < VIRT_BOARD.VIRTIO_COUNT; n++) {
-      this.virtio.push(new VirtioMmio({ base: VIRT_BOARD.VIRTIO + n * VIRT_BOARD.VIRTIO_STRIDE, irq: VIRT_BOARD.VIRTIO_IRQ + n, host: this.host }));
+      const backend = backends[virtioSlotOrder(n)];
+      this.virtio.push(new VirtioMmio({ base: VIRT_BOARD.VIRTIO + n * VIRT_BOARD.VIRTIO_STRIDE, irq: VIRT_BOARD.VIRTIO_IRQ + n, host: this.host, ...(backend ? { backend } : {}) }));
     }
     this.devices.push(this.test, this.uart, ...this.virtio);
+  }
+
+  /** The transport of the i-th virtio device in the guest's order (its interrupt, its status). */
+  virtioTransport(i: number): VirtioMmio {
+    const t = this.virtio[virtioSlotOrder(i)];
+    if (!t) throw new XenError('EINVAL', `no virtio-mmio slot for device ${i}`);
+    return t;
   }
 
   /** Become the guest's ioreq server and publish the mirror; the guest may run after this. */
@@ -125,4 +145,9 @@ export class DeviceModel {
     if (out.length) this.stats.mirrorUpdates++;
     return out;
   }
+}
+
+/** Slot index <-> place in the guest's order: the list fills the slots from the highest down (an involution). */
+export function virtioSlotOrder(n: number): number {
+  return VIRT_BOARD.VIRTIO_COUNT - 1 - n;
 }

@@ -57,7 +57,7 @@ function setup(info?: ConstructorParameters<typeof MemDisk>[0]) {
   const irqs: boolean[] = [];
   const blk = new VirtioBlk({ disk, mem: ram, serial: 'xenbox-hda' });
   const mmio = new VirtioMmio({ base: 0x10008000, irq: 8, backend: blk, host: { setIrq: (_s, l) => irqs.push(l), consoleOutput: () => undefined, shutdown: () => undefined } });
-  blk.attach(mmio);
+  blk.bindTransport(mmio);
   const drv = new FakeDriverQueue(ram, 16);
   const w = (off: number, v: number) => mmio.write(off, 4, v);
   const start = () => {

@@ -124,7 +124,7 @@ export class VirtioBlk implements VirtioBackend {
   }
 
   /** The transport the device sits behind (for its interrupt and status). */
-  attach(t: VirtioTransportLink): void {
+  bindTransport(t: VirtioTransportLink): void {
     this.transport = t;
   }
 
