@@ -20,6 +20,7 @@ import { checkKeys } from './keys.js';
 import { settingBoolean, settingEnum, settingNumber, settingString, settingStringList, settingStringOrList } from './typed-values.js';
 import { parseDiskSpec, type DiskSpec } from './disk-spec.js';
 import { parseVifSpec, type NicSpec } from './vif-spec.js';
+import { parseVncConfig, type VncConfig } from './vnc-config.js';
 
 export const SHUTDOWN_ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart', 'soft-reset'] as const;
 export type ShutdownAction = (typeof SHUTDOWN_ACTIONS)[number];
@@ -74,6 +75,8 @@ export interface DomainConfig {
   boot?: string;
   /** HVM serial ports (one string or a list in the file). */
   serial?: string[];
+  /** HVM: vnc = 1 and its keys (vnc-config.ts); absent when VNC is off. */
+  vnc?: VncConfig;
   /** HVM: run the device model in a stub domain (xenbox default: yes). */
   deviceModelStubdomain: boolean;
   stubdomainMemoryMiB?: number;
@@ -342,6 +345,7 @@ export function toDomainConfig(config: ParsedConfig): DomainConfig {
     bootloaderArgs,
     boot: type === 'hvm' ? (bootSetting ? checkBootOrder(bootSetting) : 'cd') : undefined,
     serial: type === 'hvm' && serialSetting ? [settingStringOrList(serialSetting)].flat() : undefined,
+    vnc: parseVncConfig(get, type, notes),
     stubdomainMemoryMiB: num('stubdomain_memory', { min: 1 }),
     maxGrantFrames: num('max_grant_frames', { min: 0, max: INT_MAX }),
     maxMaptrackFrames: num('max_maptrack_frames', { min: 0, max: INT_MAX }),

@@ -45,7 +45,7 @@ export interface KeyInfo {
   why?: string;
 }
 
-const NO_DISPLAY = 'xenbox guests have no graphical console (use `xl console`)';
+const NO_DISPLAY = 'xenbox has no graphical display: vnc = 1 shows an HVM guest\'s serial console as text';
 const NO_X86 = 'an x86 platform setting with no meaning on RISC-V';
 const NO_ARM = 'an Arm platform setting with no meaning on RISC-V';
 const OWN_DM = "xenbox always runs its own device model";
@@ -67,15 +67,17 @@ export const XL_CFG_KEYS: readonly KeyInfo[] = [
     'memory', 'maxmem', 'vcpus', 'maxvcpus', 'cpu_weight', 'cap', 'period', 'slice', 'latency', 'extratime',
     'max_grant_frames', 'max_maptrack_frames', 'max_grant_version', 'max_event_channels', 'stubdomain_memory',
   ]),
-  ...keys('implemented', 'boolean', undefined, ['device_model_stubdomain_override', 'driver_domain']),
+  ...keys('implemented', 'boolean', undefined, ['device_model_stubdomain_override', 'driver_domain', 'vnc', 'vncunused']),
+  ...keys('implemented', 'number', undefined, ['vncdisplay']),
+  ...keys('implemented', 'string', undefined, ['vnclisten', 'vncpasswd']),
   ...keys('implemented', 'cpulist', undefined, ['cpus', 'cpus_soft']),
   ...keys('implemented', 'string-list', undefined, ['disk', 'vif']),
   ...keys('implemented', 'string-or-list', undefined, ['serial', 'bootloader_args']),
 
   // --- ignored with a warning -------------------------------------------
-  ...keys('ignored', 'boolean', NO_DISPLAY, ['vnc', 'vncunused', 'sdl', 'opengl', 'nographic', 'spice', 'spicedisable_ticketing', 'spiceagent_mouse', 'spicevdagent', 'spice_clipboard_sharing', 'stdvga', 'vkb_device']),
-  ...keys('ignored', 'number', NO_DISPLAY, ['vncdisplay', 'vncviewer', 'spiceport', 'spicetls_port', 'spiceusbredirection', 'videoram']),
-  ...keys('ignored', 'string', NO_DISPLAY, ['vnclisten', 'vncpasswd', 'keymap', 'display', 'xauthority', 'spicehost', 'spicepasswd', 'spice_image_compression', 'spice_streaming_video', 'vga']),
+  ...keys('ignored', 'boolean', NO_DISPLAY, ['sdl', 'opengl', 'nographic', 'spice', 'spicedisable_ticketing', 'spiceagent_mouse', 'spicevdagent', 'spice_clipboard_sharing', 'stdvga', 'vkb_device']),
+  ...keys('ignored', 'number', NO_DISPLAY, ['vncviewer', 'spiceport', 'spicetls_port', 'spiceusbredirection', 'videoram']),
+  ...keys('ignored', 'string', NO_DISPLAY, ['keymap', 'display', 'xauthority', 'spicehost', 'spicepasswd', 'spice_image_compression', 'spice_streaming_video', 'vga']),
   ...keys('ignored', 'boolean', NO_X86, [
     'hap', 'oos', 'pae', 'acpi', 'acpi_s3', 'acpi_s4', 'acpi_laptop_slate', 'apic', 'nx', 'hpet', 'altp2mhvm', 'nestedhvm',
     'localtime', 'vpt_align', 'xen_platform_pci', 'xen_platform_pci_bar_uc', 'hvm_pirq', 'e820_host', 'pvshim', 'msr_relaxed', 'xend_suspend_evtchn_compat', 'vpmu',

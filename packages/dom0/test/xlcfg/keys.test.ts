@@ -38,7 +38,7 @@ describe('the key table', () => {
   });
 
   it.each([
-    ['vnc', 'ignored'], ['acpi', 'ignored'], ['apic', 'ignored'], ['hap', 'ignored'], ['device_model_version', 'ignored'],
+    ['vnc', 'implemented'], ['vncdisplay', 'implemented'], ['spice', 'ignored'], ['acpi', 'ignored'], ['apic', 'ignored'], ['hap', 'ignored'], ['device_model_version', 'ignored'],
     ['pci', 'unsupported'], ['usb', 'unsupported'], ['usbdevice', 'unsupported'], ['usbctrl', 'unsupported'], ['vtpm', 'unsupported'],
     ['p9', 'unsupported'], ['dtdev', 'unsupported'], ['iomem', 'unsupported'], ['irqs', 'unsupported'],
     ['name', 'implemented'], ['disk', 'implemented'], ['vif', 'implemented'], ['cpus', 'implemented'], ['device_model', 'implemented'],
@@ -57,7 +57,7 @@ describe('checking a config\'s keys', () => {
   });
 
   it('checks the type of ignored keys too', () => {
-    expect(() => checkKeys(parseConfig('vncdisplay = "one"', 't.cfg'))).toThrow("t.cfg:1:14: `vncdisplay' must be a number, but `one' is not a valid number");
+    expect(() => checkKeys(parseConfig('spiceport = "one"', 't.cfg'))).toThrow("t.cfg:1:13: `spiceport' must be a number, but `one' is not a valid number");
   });
 
   it.each([
