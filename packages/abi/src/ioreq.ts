@@ -109,3 +109,5 @@ export interface IoreqEvents {
 export const ENV_DM_TARGET = 'XENBOX_DM_TARGET';
 /** ...and its disks: devids of vbds under its own domain's device/vbd, comma-separated, in virtio-mmio order. */
 export const ENV_DM_VBDS = 'XENBOX_DM_VBDS';
+/** ...and its NICs: devids of vifs under its own domain's device/vif, comma-separated, in virtio-mmio order. */
+export const ENV_DM_VIFS = 'XENBOX_DM_VIFS';

@@ -17,10 +17,11 @@
  * serves until its domain or its guest is destroyed.
  */
 import { closeSync, writeSync } from 'node:fs';
-import { ENV_DM_TARGET, ENV_DM_VBDS, XenError, isValidDomId, type DomId } from '@xenbox/abi';
+import { ENV_DM_TARGET, ENV_DM_VBDS, ENV_DM_VIFS, XenError, isValidDomId, type DomId } from '@xenbox/abi';
 import { Blkfront, bootstrapDomain, runMain, type DomainProcess } from '@xenbox/libxen';
 import { DeviceModel } from './device-model.js';
 import { VirtioBlk } from './devices/virtio-blk.js';
+import { connectNics, emulatedNics } from './emulated-nics.js';
 import { ForeignMemory } from './guest-memory.js';
 import { startVncConsole, vncArgs, vncReadyLine } from './vnc/vnc-console.js';
 
@@ -63,8 +64,13 @@ runMain(async () => {
   const target = Number(process.env[ENV_DM_TARGET] ?? dom.args.target);
   if (!isValidDomId(target)) throw new Error(`${ENV_DM_TARGET} must name the guest's domid (got ${process.env[ENV_DM_TARGET] ?? 'nothing'})`);
   const disks = await connectDisks(dom, target);
-  const dm = new DeviceModel(target, dom.hv, { virtio: [...disks] });
+  // NICs after the disks (the toolstack's vif= order), each with a netfront of ours to netback.
+  const vifs = devidList(ENV_DM_VIFS);
+  const xs = vifs.length ? await dom.xenstore() : null;
+  const nics = xs ? await emulatedNics(xs, dom.domid, vifs, new ForeignMemory(dom.hv, target), dom.log) : [];
+  const dm = new DeviceModel(target, dom.hv, { virtio: [...disks, ...nics.map((n) => n.net)] });
   disks.forEach((d, i) => d.bindTransport(dm.virtioTransport(i)));
+  nics.forEach((n, i) => n.net.bindTransport(dm.virtioTransport(disks.length + i)));
   dom.hv.on('hvm.ioreq', (ev) => {
     if (ev.domid === target) dm.handleIoreq(ev);
   });
@@ -74,13 +80,14 @@ runMain(async () => {
   dom.hv.on('hvm.ioreq_server.destroyed', (ev) => {
     if (ev.domid === target) void dom.shutdown(`the guest d${target} is gone: ${ev.reason}`);
   });
-  dom.onShutdown(() => dom.log.info({ target, ...dm.stats, disks: disks.map((d) => d.stats) }, 'device model statistics'));
+  dom.onShutdown(() => dom.log.info({ target, ...dm.stats, disks: disks.map((d) => d.stats), nics: nics.map((n) => n.net.stats) }, 'device model statistics'));
   // xl.cfg vnc = 1: the serial console on an RFB server too, listening before the guest runs.
   const vncOpts = vncArgs(dom.args);
   const vnc = vncOpts ? await startVncConsole(dm, vncOpts, dom.log) : null;
   if (vnc) dom.onShutdown(() => vnc.server.close());
   await dm.start();
   dom.log.info({ target, ranges: dm.ranges() }, 'serving the guest as its ioreq server');
+  if (xs && nics.length) dom.onShutdown(connectNics({ hv: dom.hv, xs, self: dom.domid, log: dom.log }, nics));
   tellSpawner(vnc ? vncReadyLine(vnc.endpoint) : '');
   dom.ready();
 });

@@ -11,6 +11,7 @@ import {
   VIRTIO_NET_F_MAC,
   VIRTIO_NET_F_STATUS,
   VIRTIO_NET_HDR_SIZE,
+  VIRTIO_STATUS_DEVICE_NEEDS_RESET,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
 } from '@xenbox/abi';
@@ -141,13 +142,12 @@ async function settle(): Promise<void> {
 function setUp(o: { link?: FakeLink | null } = {}) {
   const mem = new FakeMemory();
   const irqs: boolean[] = [];
-  const resets: string[] = [];
   const host = { setIrq: (_s: number, level: boolean) => irqs.push(level), consoleOutput: () => undefined, shutdown: () => undefined };
-  let mmio: VirtioMmio | null = null;
-  const net = new VirtioNet({ mac: MAC, memory: mem, interrupt: (b) => mmio!.interrupt(b as 1 | 2), needsReset: (why) => resets.push(why) });
-  mmio = new VirtioMmio({ base: 0x1000_8000, irq: 8, host, backend: net });
+  const net = new VirtioNet({ mac: MAC, memory: mem });
+  const mmio = new VirtioMmio({ base: 0x1000_8000, irq: 8, host, backend: net });
+  net.bindTransport(mmio);
   const link = o.link === undefined ? new FakeLink() : o.link;
-  if (link) net.attach(link);
+  if (link) net.setLink(link);
   mmio.write(VIRTIO_MMIO.INTERRUPT_ACK, 4, 3);
   mmio.write(VIRTIO_MMIO.DRIVER_FEATURES_SEL, 4, 0);
   mmio.write(VIRTIO_MMIO.DRIVER_FEATURES, 4, Number(VIRTIO_NET_F_MAC));
@@ -158,8 +158,8 @@ function setUp(o: { link?: FakeLink | null } = {}) {
   rx.setUp(mmio);
   tx.setUp(mmio);
   mmio.write(VIRTIO_MMIO.STATUS, 4, 0xf);
-  const notify = (q: DriverQueue) => mmio!.write(VIRTIO_MMIO.QUEUE_NOTIFY, 4, q.index);
-  return { mem, mmio, net, link, rx, tx, irqs, resets, notify };
+  const notify = (q: DriverQueue) => mmio.write(VIRTIO_MMIO.QUEUE_NOTIFY, 4, q.index);
+  return { mem, mmio, net, link, rx, tx, irqs, notify };
 }
 
 /** A U-Boot style transmit: a 12-byte zeroed header buffer, then the frame's buffer. */
@@ -195,7 +195,7 @@ describe('virtio-net: what the driver reads', () => {
     expect(Array.from({ length: 6 }, (_, i) => t.mmio.read(VIRTIO_MMIO.CONFIG + i, 1))).toEqual([...MAC]);
     expect(t.mmio.read(VIRTIO_MMIO.CONFIG, 4)).toBe(0x123e1600);
     expect(t.mmio.read(VIRTIO_MMIO.CONFIG + 6, 2)).toBe(0);
-    t.net.attach(new FakeLink());
+    t.net.setLink(new FakeLink());
     expect(t.mmio.read(VIRTIO_MMIO.CONFIG + 6, 2)).toBe(1);
     expect(t.mmio.read(VIRTIO_MMIO.INTERRUPT_STATUS, 4)).toBe(2);
     expect(t.mmio.read(VIRTIO_MMIO.CONFIG + 0x40, 4)).toBe(0);
@@ -243,7 +243,8 @@ describe('virtio-net transmit', () => {
     expect(t.link!.sent.map((f) => f.length)).toEqual([64]);
     expect(t.tx.takeUsed()).toEqual([{ id: short, len: 0 }, { id: runt, len: 0 }, { id: huge, len: 0 }, { id: good, len: 0 }]);
     expect(t.net.stats).toMatchObject({ txPackets: 1, txErrors: 3 });
-    expect(t.resets).toEqual([]);
+    expect(t.net.lastError).toBeNull();
+    expect(t.mmio.read(VIRTIO_MMIO.STATUS, 4) & VIRTIO_STATUS_DEVICE_NEEDS_RESET).toBe(0);
   });
 
   it('drops frames while the frontend is not connected (netback restarting), still giving the buffers back', async () => {
@@ -266,8 +267,9 @@ describe('virtio-net transmit', () => {
     t.tx.add([{ addr: at, len: VIRTIO_NET_HDR_SIZE }, { addr: at, len: 60 }], { loopTo: 0 });
     t.notify(t.tx);
     await settle();
-    expect(t.resets).toHaveLength(1);
-    expect(t.resets[0]).toMatch(/transmitq: .*loops/);
+    expect(t.net.lastError).toMatch(/transmitq: .*loops/);
+    expect(t.mmio.read(VIRTIO_MMIO.STATUS, 4) & VIRTIO_STATUS_DEVICE_NEEDS_RESET).toBe(VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    expect(t.mmio.read(VIRTIO_MMIO.INTERRUPT_STATUS, 4) & 2).toBe(2);
     expect(t.link!.sent).toEqual([]);
     // After the driver resets the device and sets the queues up again it works.
     t.mmio.write(VIRTIO_MMIO.STATUS, 4, 0);

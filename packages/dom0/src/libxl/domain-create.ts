@@ -25,7 +25,8 @@ import { addNic } from './device-vif.js';
 import { applySchedParams } from './domain-sched.js';
 import { buildDomainRings } from './domain-rings.js';
 import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
-import { firmwarePath, hvmGuestImage, readFirmware, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
+import { firmwarePath, hvmGuestImage, readFirmware, removeDeviceModelDevices, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
+import { addGuestNics, withMacs } from './hvm-nics.js';
 
 export interface CreateDeps {
   hv: HypervisorConnection;
@@ -40,7 +41,6 @@ export interface CreateDeps {
 export function refuseUnsupported(cfg: DomainConfig): void {
   if (cfg.type === 'hvm') {
     if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= for HVM guests needs virtio-blk in the device model over blkfront, which xenbox has not built yet`);
-    if (cfg.nics.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: vif= for HVM guests needs virtio-net in the device model over netfront, which xenbox has not built yet`);
     return;
   }
   if (cfg.ramdisk) throw new XenError('EOPNOTSUPP', `${cfg.name}: ramdisk= is not supported by xenbox's PVH builder yet`);
@@ -154,11 +154,15 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
     deps.say?.(`domainbuilder: ${fw.path} at 0x${image.entry.toString(16)} (M-mode), device tree at 0x${image.dtbAddr.toString(16)}`);
     await loadAndPrepare(deps, domid, cfg, image, 'M');
     storeUserdata(deps.runDir, domid, cfg);
+    const nics = withMacs(cfg.nics);
+    if (nics.length && !deps.xs) throw new XenError('ENOTCONN', `${cfg.name}: vif= needs xenstored, which is not reachable`);
+    for (const dev of deps.xs ? await addGuestNics(hv, deps.xs, domid, nics) : []) deps.say?.(`vif ${dev.devid}: backend d${dev.backend} (${dev.backendPath}), emulated as virtio-net by the device model`);
     const dm = await spawnDeviceModel({
-      hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain,
+      hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain, xs: deps.xs, nics,
       ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
     });
     deps.say?.(`device model: ${dm.name} (pid ${dm.pid}${dm.stubdom === null ? ', in dom0' : `, stub domain ${dm.stubdom}`})`);
+    for (const v of dm.vifs ?? []) deps.say?.(`device model vif ${v.devid} of d${v.frontend}: backend d${v.backend} (${v.backendPath})`);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;
   } catch (e) {
@@ -175,9 +179,10 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
  */
 export async function destroyGuest(deps: CreateDeps, domid: DomId): Promise<void> {
   if (deps.xs) await removeAllDevices(deps.xs, domid);
+  if (deps.xs && deps.runDir) await removeDeviceModelDevices(deps.xs, deps.runDir, domid);
   await deps.hv.call('domctl.destroydomain', { domid });
   if (deps.runDir) {
-    await stopDeviceModel(deps.hv, deps.runDir, domid);
+    await stopDeviceModel(deps.hv, deps.runDir, domid, deps.xs);
     removeUserdata(deps.runDir, domid);
   }
   if (deps.xs) await releaseDomain(deps.xs, domid);

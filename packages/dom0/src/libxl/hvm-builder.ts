@@ -21,12 +21,16 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ENV_DM_TARGET, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
+  ENV_DM_TARGET, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
 } from '@xenbox/abi';
-import type { HypervisorConnection } from '@xenbox/libxen';
+import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
 import { ENV_SUPERVISED } from '../supervisor/run-dir.js';
 import type { GuestImage, ImageChunk } from './guest-image.js';
+import type { NicSpec } from '../xlcfg/vif-spec.js';
+import type { DeviceRef } from './device.js';
+import { introduceDomain, releaseDomain } from './domain-xenstore.js';
+import { addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
 
 /** xenbox's HVM firmware: Debian's u-boot-qemu build for QEMU virt, M-mode (riscv-platform.md §3.1). */
 export const DEFAULT_HVM_FIRMWARE = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
@@ -74,6 +78,8 @@ export interface DeviceModelRecord {
   /** The stub domain's domid, or null for a dom0-hosted device model. */
   stubdom: DomId | null;
   name: string;
+  /** Its own vifs, the emulated NICs' way to netback (hvm-nics.ts), in virtio-mmio order. */
+  vifs?: DeviceRef[];
 }
 
 const dmDir = (runDir: string): string => join(runDir, 'dm');
@@ -105,6 +111,10 @@ export interface SpawnDmOptions {
   /** Own stub domain (default) or a dom0 process (device_model_stubdomain_override = 0). */
   stubdomain: boolean;
   stubdomMemKb?: number;
+  /** xenstored: the stub domain is introduced to it, and given its vifs. */
+  xs?: XenstoreClient | null;
+  /** The guest's vif= entries (MACs fixed): the device model gets a vif for each (hvm-nics.ts). */
+  nics?: NicSpec[];
 }
 
 /**
@@ -122,6 +132,18 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
   } else {
     token = `@${runDirLayout(o.runDir).dom0Token}`;
   }
+  let xsSecret: string | undefined;
+  let vifs: DeviceRef[] = [];
+  try {
+    if (o.xs && stubdom !== null) xsSecret = await introduceDomain(o.xs, stubdom, name);
+    if (o.nics?.length) {
+      if (!o.xs) throw new XenError('ENOTCONN', `${o.guestName}: vif= needs xenstored, which is not reachable`);
+      vifs = await addDeviceModelNics(o.hv, o.xs, stubdom ?? 0, o.nics);
+    }
+  } catch (e) {
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs);
+    throw e;
+  }
   const logs = runDirLayout(o.runDir).logs;
   mkdirSync(logs, { recursive: true, mode: 0o700 });
   const out = openSync(join(logs, `${name}.out`), 'a', 0o600);
@@ -135,6 +157,8 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
       [ENV_TOKEN]: token,
       [ENV_NAME]: name,
       [ENV_DM_TARGET]: String(o.guest),
+      [ENV_DM_VIFS]: vifs.map((v) => v.devid).join(','),
+      ...(xsSecret ? { [ENV_XS_SECRET]: xsSecret } : {}),
       // Marked like the supervisor's children, so `xenbox down` finds it.
       [ENV_SUPERVISED]: resolve(o.runDir),
     },
@@ -159,13 +183,13 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
     });
   } catch (e) {
     child.kill('SIGKILL');
-    if (stubdom !== null) await o.hv.call('domctl.destroydomain', { domid: stubdom }).catch(() => undefined);
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs);
     throw e;
   }
   (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
   child.removeAllListeners('exit');
   child.unref();
-  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name };
+  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...(vifs.length ? { vifs } : {}) };
   mkdirSync(dmDir(o.runDir), { recursive: true, mode: 0o700 });
   writeFileSync(dmFile(o.runDir, o.guest), JSON.stringify(rec) + '\n', { mode: 0o600 });
   return rec;
@@ -177,11 +201,30 @@ export function deviceModelDied(runDir: string, guest: DomId): DeviceModelRecord
   return rec && !isAlive(rec.pid) ? rec : null;
 }
 
+/** Its vifs, its stub domain and that domain's xenstore home go (each step tolerates what is already gone). */
+async function forgetDeviceModelDomain(hv: HypervisorConnection, xs: XenstoreClient | null | undefined, stubdom: DomId | null, vifs: DeviceRef[]): Promise<void> {
+  if (xs) await removeDeviceModelNics(xs, vifs);
+  if (stubdom === null) return;
+  await hv.call('domctl.destroydomain', { domid: stubdom }).catch(() => undefined);
+  if (xs) await releaseDomain(xs, stubdom).catch(() => undefined);
+}
+
+/**
+ * Remove the device model's vifs while its frontend directories still exist
+ * (libxl_domain_destroy removes devices before the domains: the guest's
+ * destruction takes its stub domain along, and xenstored then drops the
+ * stub domain's nodes).
+ */
+export async function removeDeviceModelDevices(xs: XenstoreClient, runDir: string, guest: DomId): Promise<void> {
+  const rec = deviceModelOf(runDir, guest);
+  if (rec?.vifs) await removeDeviceModelNics(xs, rec.vifs);
+}
+
 /** End a guest's device model: after the guest is destroyed, its stub domain goes and the process with it. */
-export async function stopDeviceModel(hv: HypervisorConnection, runDir: string, guest: DomId): Promise<void> {
+export async function stopDeviceModel(hv: HypervisorConnection, runDir: string, guest: DomId, xs?: XenstoreClient | null): Promise<void> {
   const rec = deviceModelOf(runDir, guest);
   if (!rec) return;
-  if (rec.stubdom !== null) await hv.call('domctl.destroydomain', { domid: rec.stubdom }).catch(() => undefined);
+  await forgetDeviceModelDomain(hv, xs, rec.stubdom, rec.vifs ?? []);
   if (isAlive(rec.pid)) {
     try {
       process.kill(rec.pid, 'SIGTERM');

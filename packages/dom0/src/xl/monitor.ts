@@ -88,7 +88,7 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
         const dm = deps.runDir ? deviceModelDied(deps.runDir, domid) : null;
         if (dm) {
           log.warn({ dom: domid, dm: dm.name, pid: dm.pid }, `device model ${dm.name} (pid ${dm.pid}) died: crashing domain ${domid}`);
-          await stopDeviceModel(deps.hv, deps.runDir!, domid);
+          await stopDeviceModel(deps.hv, deps.runDir!, domid, deps.xs);
           await deps.hv.call('domctl.shutdown', { domid, reason: 'crash' }).catch(() => undefined);
         }
         continue;

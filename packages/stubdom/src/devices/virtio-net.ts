@@ -52,9 +52,12 @@ import {
   VIRTIO_NET_RX_QUEUE,
   VIRTIO_NET_S_LINK_UP,
   VIRTIO_NET_TX_QUEUE,
+  VIRTIO_STATUS_DEVICE_NEEDS_RESET,
   encodeVirtioNetRxHeader,
 } from '@xenbox/abi';
+import type { Logger } from '@xenbox/libxen';
 import type { GuestMemory } from '../guest-memory.js';
+import type { VirtioTransportLink } from './virtio-blk.js';
 import type { VirtioBackend, VirtqueueState } from './virtio-mmio.js';
 import { Virtqueue, type DescChain } from './virtqueue.js';
 
@@ -83,12 +86,7 @@ export interface VirtioNetStats {
 export interface VirtioNetOptions {
   mac: Uint8Array;
   memory: GuestMemory;
-  /** Raise the slot's interrupt (VirtioMmio.interrupt). */
-  interrupt(bits: number): void;
-  /** Something went wrong that the log should say. */
-  warn?(msg: string, detail?: Record<string, unknown>): void;
-  /** A queue broke (Virtqueue.broken): set DEVICE_NEEDS_RESET, as QEMU's virtio_error does. */
-  needsReset?(why: string): void;
+  log?: Logger;
 }
 
 /** Frames waiting for their turn at the receive queue; beyond this they are dropped. */
@@ -101,6 +99,7 @@ export class VirtioNet implements VirtioBackend {
   readonly queues = 2;
   readonly stats: VirtioNetStats = { txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0 };
   private link: NetLink | null = null;
+  private transport: VirtioTransportLink | null = null;
   private unsubscribe: (() => void) | null = null;
   /** Bumped on reset: work started before it must not touch guest memory. */
   private epoch = 0;
@@ -112,6 +111,8 @@ export class VirtioNet implements VirtioBackend {
   private txPending = false;
   private readonly rxBacklog: Uint8Array[] = [];
   private rxRunning = false;
+  /** Why a queue broke, last time one did. */
+  lastError: string | null = null;
 
   constructor(private readonly o: VirtioNetOptions) {
     if (o.mac.length !== 6) throw new RangeError(`virtio-net: a MAC has 6 octets, not ${o.mac.length}`);
@@ -121,12 +122,17 @@ export class VirtioNet implements VirtioBackend {
     return this.o.mac;
   }
 
-  /** Plug in the network (once the frontend exists); the link comes up (config change). */
-  attach(link: NetLink): void {
+  /** The transport the device sits behind (for its interrupt and status). */
+  bindTransport(t: VirtioTransportLink): void {
+    this.transport = t;
+  }
+
+  /** Plug in the network (once the frontend exists): the link comes up (a config change). */
+  setLink(link: NetLink): void {
     this.unsubscribe?.();
     this.link = link;
     this.unsubscribe = link.onFrame((f) => this.receive(f));
-    this.o.interrupt(VIRTIO_INT_CONFIG_CHANGE);
+    this.transport?.interrupt(VIRTIO_INT_CONFIG_CHANGE);
   }
 
   // ---- config space ---------------------------------------------------------
@@ -224,7 +230,7 @@ export class VirtioNet implements VirtioBackend {
       this.stats.txBytes += frame.length;
     } catch (e) {
       this.stats.txErrors++;
-      this.o.warn?.('virtio-net: the frontend refused a frame', { len: frame.length, err: (e as Error).message });
+      this.o.log?.warn({ len: frame.length, err: (e as Error).message }, 'virtio-net: the frontend refused a frame');
     }
   }
 
@@ -299,14 +305,17 @@ export class VirtioNet implements VirtioBackend {
 
   /** Interrupt the driver if it asked for one (VIRTQ_AVAIL_F_NO_INTERRUPT clear). */
   private signal(vq: Virtqueue): void {
-    if (vq.takeInterrupt()) this.o.interrupt(VIRTIO_INT_USED_BUFFER);
+    if (vq.takeInterrupt()) this.transport?.interrupt(VIRTIO_INT_USED_BUFFER);
   }
 
-  /** A queue the driver broke (a hostile chain): it stops, and the driver is told to reset the device. */
+  /** A queue the driver broke (a hostile chain): it stops, and the driver is told to reset the device (QEMU's virtio_error). */
   private broken(queue: string, e: unknown): void {
-    const why = `virtio-net ${queue}: ${e instanceof Error ? e.message : String(e)}`;
-    this.o.warn?.(why);
-    this.o.needsReset?.(why);
+    const why = `${queue}: ${e instanceof Error ? e.message : String(e)}`;
+    this.lastError = why;
+    this.o.log?.error({ why }, 'virtio-net: device needs reset');
+    if (!this.transport) return;
+    this.transport.status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    this.transport.interrupt(VIRTIO_INT_CONFIG_CHANGE);
   }
 }
 

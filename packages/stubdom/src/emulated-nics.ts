@@ -1,0 +1,59 @@
+/**
+ * The guest's emulated NICs: one virtio-net per vif the toolstack gave the
+ * device model's own domain (ENV_DM_VIFS, devids in the guest's vif= order;
+ * packages/dom0/src/libxl/hvm-nics.ts), each reaching netback's bridge
+ * through a Netfront in this domain, as a Xen stub domain's QEMU reaches it
+ * through MiniOS's netfront.
+ *
+ * The NIC exists from the start with the vif's MAC; its Netfront connects in
+ * the background (the guest need not wait for netback), and from then on
+ * follows netback's restarts by itself (libxen netfront.ts, "reconnect").
+ * Until the first connection the NIC has no link: frames are dropped.
+ */
+import { XenError, frontendPath, parseMac, type DomId } from '@xenbox/abi';
+import { Netfront, type HypervisorConnection, type Logger, type XenstoreClient } from '@xenbox/libxen';
+import type { GuestMemory } from './guest-memory.js';
+import { VirtioNet } from './devices/virtio-net.js';
+
+/** Netfront.connect's wait for the first connection: as long as the device model lives. */
+const CONNECT_FOREVER_MS = 2 ** 31 - 1;
+
+export interface EmulatedNic {
+  devid: number;
+  net: VirtioNet;
+  /** Set once connected. */
+  netfront: Netfront | null;
+}
+
+/** A VirtioNet per vif, its MAC read from our frontend directory (the key libxl writes). */
+export async function emulatedNics(xs: XenstoreClient, self: DomId, devids: number[], memory: GuestMemory, log?: Logger): Promise<EmulatedNic[]> {
+  const out: EmulatedNic[] = [];
+  for (const devid of devids) {
+    const dir = frontendPath(self, 'vif', devid);
+    const text = await xs.tryRead(`${dir}/mac`);
+    const mac = text === undefined ? null : parseMac(text);
+    if (!mac) throw new XenError('EINVAL', `${dir}/mac = ${JSON.stringify(text)} is not a MAC address`);
+    out.push({ devid, net: new VirtioNet({ mac, memory, ...(log ? { log } : {}) }), netfront: null });
+  }
+  return out;
+}
+
+/** Connect each NIC's Netfront in the background; returns a function that closes them. */
+export function connectNics(o: { hv: HypervisorConnection; xs: XenstoreClient; self: DomId; log: Logger }, nics: EmulatedNic[]): () => Promise<void> {
+  let closed = false;
+  for (const nic of nics) {
+    void Netfront.connect({ hv: o.hv, xs: o.xs, domid: o.self, devid: nic.devid, log: o.log, timeoutMs: CONNECT_FOREVER_MS }).then(
+      (nf) => {
+        if (closed) return void nf.close().catch(() => undefined);
+        nic.netfront = nf;
+        nic.net.setLink(nf);
+        o.log.info({ devid: nic.devid, backend: nf.backendId }, 'emulated NIC connected to netback');
+      },
+      (e: Error) => o.log.error({ devid: nic.devid, err: e.message }, 'emulated NIC has no network: its netfront failed'),
+    );
+  }
+  return async () => {
+    closed = true;
+    await Promise.all(nics.map((n) => n.netfront?.close().catch(() => undefined)));
+  };
+}
