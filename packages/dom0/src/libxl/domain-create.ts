@@ -25,6 +25,7 @@ import { addNic } from './device-vif.js';
 import { applySchedParams } from './domain-sched.js';
 import { buildDomainRings } from './domain-rings.js';
 import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
+import { describeVnc } from './hvm-vnc.js';
 import { firmwarePath, hvmGuestImage, readFirmware, removeDeviceModelDevices, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
 import { addGuestNics, withMacs } from './hvm-nics.js';
 
@@ -160,8 +161,10 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
     const dm = await spawnDeviceModel({
       hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain, xs: deps.xs, nics,
       ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
+      ...(cfg.vnc ? { vnc: cfg.vnc } : {}),
     });
     deps.say?.(`device model: ${dm.name} (pid ${dm.pid}${dm.stubdom === null ? ', in dom0' : `, stub domain ${dm.stubdom}`})`);
+    if (dm.vnc) deps.say?.(describeVnc(dm.vnc));
     for (const v of dm.vifs ?? []) deps.say?.(`device model vif ${v.devid} of d${v.frontend}: backend d${v.backend} (${v.backendPath})`);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;

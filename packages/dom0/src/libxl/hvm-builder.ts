@@ -27,6 +27,9 @@ import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
 import { ENV_SUPERVISED } from '../supervisor/run-dir.js';
 import type { GuestImage, ImageChunk } from './guest-image.js';
+import { vncEndpoint, vncEnv } from './hvm-vnc.js';
+import type { VncConfig } from '../xlcfg/vnc-config.js';
+import type { VncEndpoint } from '@xenbox/stubdom';
 import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';
@@ -78,6 +81,8 @@ export interface DeviceModelRecord {
   /** The stub domain's domid, or null for a dom0-hosted device model. */
   stubdom: DomId | null;
   name: string;
+  /** Where its VNC console listens (vnc = 1). */
+  vnc?: VncEndpoint;
   /** Its own vifs, the emulated NICs' way to netback (hvm-nics.ts), in virtio-mmio order. */
   vifs?: DeviceRef[];
 }
@@ -111,6 +116,8 @@ export interface SpawnDmOptions {
   /** Own stub domain (default) or a dom0 process (device_model_stubdomain_override = 0). */
   stubdomain: boolean;
   stubdomMemKb?: number;
+  /** xl.cfg vnc = 1 and its keys: the device model serves the console over VNC too. */
+  vnc?: VncConfig;
   /** xenstored: the stub domain is introduced to it, and given its vifs. */
   xs?: XenstoreClient | null;
   /** The guest's vif= entries (MACs fixed): the device model gets a vif for each (hvm-nics.ts). */
@@ -157,6 +164,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
       [ENV_TOKEN]: token,
       [ENV_NAME]: name,
       [ENV_DM_TARGET]: String(o.guest),
+      ...vncEnv(o.vnc, o.guestName),
       [ENV_DM_VIFS]: vifs.map((v) => v.devid).join(','),
       ...(xsSecret ? { [ENV_XS_SECRET]: xsSecret } : {}),
       // Marked like the supervisor's children, so `xenbox down` finds it.
@@ -164,6 +172,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
     },
   });
   closeSync(out);
+  let readyText = '';
   try {
     await new Promise<void>((res, rej) => {
       const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
@@ -171,6 +180,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
       const timer = setTimeout(() => rej(new XenError('ETIMEDOUT', `${name} did not start serving within ${DM_READY_TIMEOUT_MS} ms (see ${join(logs, name)}.log)`)), DM_READY_TIMEOUT_MS);
       pipe?.on('data', (b: Buffer) => {
         text += b.toString();
+        readyText = text;
         if (text.includes('ready\n')) {
           clearTimeout(timer);
           res();
@@ -189,7 +199,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
   (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
   child.removeAllListeners('exit');
   child.unref();
-  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...(vifs.length ? { vifs } : {}) };
+  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...vncEndpoint(readyText), ...(vifs.length ? { vifs } : {}) };
   mkdirSync(dmDir(o.runDir), { recursive: true, mode: 0o700 });
   writeFileSync(dmFile(o.runDir, o.guest), JSON.stringify(rec) + '\n', { mode: 0o600 });
   return rec;
