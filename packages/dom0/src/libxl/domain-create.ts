@@ -28,6 +28,7 @@ import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
 import { describeVnc } from './hvm-vnc.js';
 import { firmwarePath, hvmGuestImage, readFirmware, removeDeviceModelDevices, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
 import { addGuestNics, withMacs } from './hvm-nics.js';
+import { addGuestDisks, virtioDiskOrder } from './hvm-disks.js';
 
 export interface CreateDeps {
   hv: HypervisorConnection;
@@ -41,7 +42,6 @@ export interface CreateDeps {
 /** What xenbox cannot build yet is refused with the reason, never ignored. */
 export function refuseUnsupported(cfg: DomainConfig): void {
   if (cfg.type === 'hvm') {
-    if (cfg.disks.length) throw new XenError('EOPNOTSUPP', `${cfg.name}: disk= for HVM guests needs virtio-blk in the device model over blkfront, which xenbox has not built yet`);
     return;
   }
   if (cfg.ramdisk) throw new XenError('EOPNOTSUPP', `${cfg.name}: ramdisk= is not supported by xenbox's PVH builder yet`);
@@ -144,6 +144,7 @@ export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { p
  */
 async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string }): Promise<DomId> {
   if (!deps.runDir) throw new XenError('EINVAL', `${cfg.name}: an HVM guest's device model needs the stack's run dir`);
+  for (const d of cfg.disks) checkDisk(d, opts.configDir); // before anything is built
   const fw = firmwarePath(cfg.firmware, opts.configDir);
   if (fw.note) deps.say?.(`xl: note: ${fw.note}`);
   const memBytes = cfg.memoryMiB * 1024 * 1024;
@@ -158,13 +159,17 @@ async function createHvmGuest(deps: CreateDeps, cfg: DomainConfig, opts: { pause
     const nics = withMacs(cfg.nics);
     if (nics.length && !deps.xs) throw new XenError('ENOTCONN', `${cfg.name}: vif= needs xenstored, which is not reachable`);
     for (const dev of deps.xs ? await addGuestNics(hv, deps.xs, domid, nics) : []) deps.say?.(`vif ${dev.devid}: backend d${dev.backend} (${dev.backendPath}), emulated as virtio-net by the device model`);
+    if (cfg.disks.length && !deps.xs) throw new XenError('ENOTCONN', `${cfg.name}: disk= needs xenstored, which is not reachable`);
+    for (const dev of deps.xs ? await addGuestDisks(hv, deps.xs, domid, cfg.disks, opts.configDir) : []) deps.say?.(`disk vbd ${dev.devid}: backend d${dev.backend} (${dev.backendPath}), emulated as virtio-blk by the device model`);
     const dm = await spawnDeviceModel({
       hv, runDir: deps.runDir, guest: domid, guestName: cfg.name, stubdomain: cfg.deviceModelStubdomain, xs: deps.xs, nics,
+      disks: virtioDiskOrder(cfg.disks, cfg.boot), ...(opts.configDir ? { configDir: opts.configDir } : {}),
       ...(cfg.stubdomainMemoryMiB ? { stubdomMemKb: cfg.stubdomainMemoryMiB * 1024 } : {}),
       ...(cfg.vnc ? { vnc: cfg.vnc } : {}),
     });
     deps.say?.(`device model: ${dm.name} (pid ${dm.pid}${dm.stubdom === null ? ', in dom0' : `, stub domain ${dm.stubdom}`})`);
     if (dm.vnc) deps.say?.(describeVnc(dm.vnc));
+    for (const v of dm.vbds ?? []) deps.say?.(`device model vbd ${v.devid} of d${v.frontend}: backend d${v.backend} (${v.backendPath})`);
     for (const v of dm.vifs ?? []) deps.say?.(`device model vif ${v.devid} of d${v.frontend}: backend d${v.backend} (${v.backendPath})`);
     if (!opts.paused) await hv.call('domctl.unpausedomain', { domid });
     return domid;

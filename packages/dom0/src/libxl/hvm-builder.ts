@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ENV_DM_TARGET, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
+  ENV_DM_TARGET, ENV_DM_VBDS, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
 } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
@@ -34,6 +34,8 @@ import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';
 import { addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
+import { addDeviceModelDisks, removeDeviceModelDisks } from './hvm-disks.js';
+import type { DiskSpec } from '../xlcfg/disk-spec.js';
 
 /** xenbox's HVM firmware: Debian's u-boot-qemu build for QEMU virt, M-mode (riscv-platform.md §3.1). */
 export const DEFAULT_HVM_FIRMWARE = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
@@ -85,6 +87,8 @@ export interface DeviceModelRecord {
   vnc?: VncEndpoint;
   /** Its own vifs, the emulated NICs' way to netback (hvm-nics.ts), in virtio-mmio order. */
   vifs?: DeviceRef[];
+  /** Its own vbds, the emulated disks' way to blkback (hvm-disks.ts), in virtio-mmio order. */
+  vbds?: DeviceRef[];
 }
 
 const dmDir = (runDir: string): string => join(runDir, 'dm');
@@ -122,6 +126,10 @@ export interface SpawnDmOptions {
   xs?: XenstoreClient | null;
   /** The guest's vif= entries (MACs fixed): the device model gets a vif for each (hvm-nics.ts). */
   nics?: NicSpec[];
+  /** The guest's disks in virtio order (hvm-disks.ts virtioDiskOrder): the device model gets a vbd for each. */
+  disks?: DiskSpec[];
+  /** Where relative disk targets are looked for. */
+  configDir?: string;
 }
 
 /**
@@ -141,14 +149,19 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
   }
   let xsSecret: string | undefined;
   let vifs: DeviceRef[] = [];
+  let vbds: DeviceRef[] = [];
   try {
     if (o.xs && stubdom !== null) xsSecret = await introduceDomain(o.xs, stubdom, name);
     if (o.nics?.length) {
       if (!o.xs) throw new XenError('ENOTCONN', `${o.guestName}: vif= needs xenstored, which is not reachable`);
       vifs = await addDeviceModelNics(o.hv, o.xs, stubdom ?? 0, o.nics);
     }
+    if (o.disks?.length) {
+      if (!o.xs) throw new XenError('ENOTCONN', `${o.guestName}: disk= needs xenstored, which is not reachable`);
+      vbds = await addDeviceModelDisks(o.hv, o.xs, stubdom ?? 0, o.disks, o.configDir);
+    }
   } catch (e) {
-    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs);
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs, vbds);
     throw e;
   }
   const logs = runDirLayout(o.runDir).logs;
@@ -165,6 +178,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
       [ENV_NAME]: name,
       [ENV_DM_TARGET]: String(o.guest),
       ...vncEnv(o.vnc, o.guestName),
+      [ENV_DM_VBDS]: vbds.map((v) => v.devid).join(','),
       [ENV_DM_VIFS]: vifs.map((v) => v.devid).join(','),
       ...(xsSecret ? { [ENV_XS_SECRET]: xsSecret } : {}),
       // Marked like the supervisor's children, so `xenbox down` finds it.
@@ -193,13 +207,13 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
     });
   } catch (e) {
     child.kill('SIGKILL');
-    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs);
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs, vbds);
     throw e;
   }
   (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
   child.removeAllListeners('exit');
   child.unref();
-  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...vncEndpoint(readyText), ...(vifs.length ? { vifs } : {}) };
+  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...vncEndpoint(readyText), ...(vifs.length ? { vifs } : {}), ...(vbds.length ? { vbds } : {}) };
   mkdirSync(dmDir(o.runDir), { recursive: true, mode: 0o700 });
   writeFileSync(dmFile(o.runDir, o.guest), JSON.stringify(rec) + '\n', { mode: 0o600 });
   return rec;
@@ -211,9 +225,10 @@ export function deviceModelDied(runDir: string, guest: DomId): DeviceModelRecord
   return rec && !isAlive(rec.pid) ? rec : null;
 }
 
-/** Its vifs, its stub domain and that domain's xenstore home go (each step tolerates what is already gone). */
-async function forgetDeviceModelDomain(hv: HypervisorConnection, xs: XenstoreClient | null | undefined, stubdom: DomId | null, vifs: DeviceRef[]): Promise<void> {
+/** Its vifs and vbds, its stub domain and that domain's xenstore home go (each step tolerates what is already gone). */
+async function forgetDeviceModelDomain(hv: HypervisorConnection, xs: XenstoreClient | null | undefined, stubdom: DomId | null, vifs: DeviceRef[], vbds: DeviceRef[] = []): Promise<void> {
   if (xs) await removeDeviceModelNics(xs, vifs);
+  if (xs) await removeDeviceModelDisks(xs, vbds);
   if (stubdom === null) return;
   await hv.call('domctl.destroydomain', { domid: stubdom }).catch(() => undefined);
   if (xs) await releaseDomain(xs, stubdom).catch(() => undefined);
@@ -228,13 +243,14 @@ async function forgetDeviceModelDomain(hv: HypervisorConnection, xs: XenstoreCli
 export async function removeDeviceModelDevices(xs: XenstoreClient, runDir: string, guest: DomId): Promise<void> {
   const rec = deviceModelOf(runDir, guest);
   if (rec?.vifs) await removeDeviceModelNics(xs, rec.vifs);
+  if (rec?.vbds) await removeDeviceModelDisks(xs, rec.vbds);
 }
 
 /** End a guest's device model: after the guest is destroyed, its stub domain goes and the process with it. */
 export async function stopDeviceModel(hv: HypervisorConnection, runDir: string, guest: DomId, xs?: XenstoreClient | null): Promise<void> {
   const rec = deviceModelOf(runDir, guest);
   if (!rec) return;
-  await forgetDeviceModelDomain(hv, xs, rec.stubdom, rec.vifs ?? []);
+  await forgetDeviceModelDomain(hv, xs, rec.stubdom, rec.vifs ?? [], rec.vbds ?? []);
   if (isAlive(rec.pid)) {
     try {
       process.kill(rec.pid, 'SIGTERM');
