@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dealer } from 'zeromq';
 import { encode } from 'msgpackr';
-import { XenError, decodeFrame, ipcEndpoint, runDirLayout, type ErrReplyMsg, type Msg } from '@xenbox/abi';
+import { BULK_REF_EXT, XenError, decodeParts, ipcEndpoint, runDirLayout, type ErrReplyMsg, type Msg } from '@xenbox/abi';
 import { HypervisorConnection, RpcClient } from '@xenbox/libxen';
 import { startHypervisor, type LoneHypervisor } from './helpers/hypervisor.js';
 
@@ -20,8 +20,7 @@ async function rawPeer(receiveTimeout = 3000) {
   return {
     async exchange(...parts: (Buffer | Uint8Array)[]): Promise<Msg[]> {
       await sock.send(parts.length === 1 ? parts[0]! : parts);
-      const [frame] = await sock.receive();
-      return decodeFrame(frame!);
+      return decodeParts(await sock.receive());
     },
     close: () => sock.close(),
   };
@@ -132,8 +131,36 @@ describe('malformed frames', () => {
       expect(reply, what).toMatchObject({ id: null, err: { errno: 'EINVAL' } });
       expect((reply as ErrReplyMsg).err.message, what).toMatch(why);
     }
-    const [multi] = await peer.exchange(encode({ id: 1, op: 'hello', args: {} }), Buffer.from('extra'));
-    expect((multi as ErrReplyMsg).err.message).toMatch(/expected one part/);
+    peer.close();
+    expect((await dom0.call('xen_version', {})).major).toBe(4);
+  });
+
+  it('refuse malformed multipart messages (bulk parts) with EINVAL, and the hypervisor keeps serving', async () => {
+    const peer = await rawPeer();
+    const hello = encode({ id: 1, op: 'hello', args: {} });
+    // {id: 1, op: 'hello', args: <bulk reference (0, 4096)>}, as a hostile peer would write it.
+    const ref = Buffer.alloc(8);
+    ref.writeUInt32BE(4096, 4);
+    const str = (t: string) => Buffer.concat([Buffer.from([0xa0 | t.length]), Buffer.from(t)]);
+    const refCall = Buffer.concat([Buffer.from([0x83]), str('id'), Buffer.from([0x01]), str('op'), str('hello'), str('args'), Buffer.from([0xd7, BULK_REF_EXT]), ref]);
+    const page = Buffer.alloc(4096, 0x41);
+    const cases: Array<[string, Buffer[], RegExp]> = [
+      ['extra parts', [hello, page, Buffer.from('extra')], /3 parts, at most 2/],
+      ['a bulk part nobody refers to', [hello, Buffer.from('extra')], /5 bytes no message refers to/],
+      ['a missing bulk part', [refCall], /without a bulk part/],
+      ['a bulk part shorter than its reference', [refCall, page.subarray(0, 100)], /past the end/],
+      ['an empty bulk part', [hello, Buffer.alloc(0)], /empty bulk part/],
+    ];
+    for (const [what, parts, why] of cases) {
+      const [reply] = await peer.exchange(...parts);
+      expect(reply, what).toMatchObject({ id: null, err: { errno: 'EINVAL' } });
+      expect((reply as ErrReplyMsg).err.message, what).toMatch(why);
+    }
+    // Well-formed bulk is decoded and the call reaches the hypervisor: hello with bytes for args
+    // is refused by hello (a reply tied to call 1), not by the framing (id nil).
+    const [r] = await peer.exchange(refCall, page);
+    expect(r).toMatchObject({ id: 1, err: { errno: 'EACCES' } });
+    expect((r as ErrReplyMsg).err.message).not.toMatch(/malformed frame/);
     peer.close();
     expect((await dom0.call('xen_version', {})).major).toBe(4);
   });
@@ -143,6 +170,15 @@ describe('malformed frames', () => {
     await peer.exchange(encode(1)).catch(() => []); // connect
     const huge = Buffer.alloc(17 * 1024 * 1024, 0x61);
     await expect(peer.exchange(huge)).rejects.toThrow();
+    peer.close();
+    expect((await dom0.call('xen_version', {})).implementation).toBe('xenbox');
+  });
+
+  it('a bulk part over the size limit drops only that peer', async () => {
+    const peer = await rawPeer(500);
+    await peer.exchange(encode(1)).catch(() => []); // connect
+    const huge = Buffer.alloc(17 * 1024 * 1024, 0x61);
+    await expect(peer.exchange(encode({ id: 1, op: 'xen_version', args: {} }), huge)).rejects.toThrow();
     peer.close();
     expect((await dom0.call('xen_version', {})).implementation).toBe('xenbox');
   });

@@ -12,9 +12,15 @@
  * batch): calls issued while a send is in flight travel together, as do the
  * replies and events ready at the same moment.  Batching is what makes many
  * calls in flight cheap (DESIGN §3 cost model).
+ *
+ * A ZeroMQ message is the frame, or the frame and a bulk part holding the
+ * messages' large byte strings (frame-bulk.ts): encodeParts()/decodeParts().
+ * encodeFrame()/decodeFrame() are the one-part form (byte strings inline as
+ * msgpack bin), which every receiver also accepts.
  */
 import { Packr } from 'msgpackr';
 import { XenError, isXenErrno, type XenErrorValue } from './errno.js';
+import { packWithBulk, unpackWithBulk } from './frame-bulk.js';
 
 export interface CallMsg<A = unknown> {
   id: number;
@@ -37,8 +43,10 @@ export interface EventMsg<D = unknown> {
 }
 export type Msg = CallMsg | ReplyMsg | EventMsg;
 
-/** Largest frame any xenbox ROUTER accepts (ZMQ_MAXMSGSIZE); bigger ones drop the peer. */
+/** Largest frame (and bulk part) any xenbox ROUTER accepts (ZMQ_MAXMSGSIZE, per part); bigger ones drop the peer. */
 export const FRAME_MAX_BYTES = 16 * 1024 * 1024;
+/** Parts of one xenbox message: the frame, then at most a bulk part. */
+export const MSG_MAX_PARTS = 2;
 /** Most messages one batch may carry. */
 export const BATCH_MAX_MSGS = 4096;
 /** The id of a posted call: no reply is sent for it. */
@@ -46,13 +54,20 @@ export const POSTED_CALL_ID = 0;
 /** Call ids are unsigned 32-bit and wrap (skipping POSTED_CALL_ID). */
 export const CALL_ID_MAX = 0xffff_ffff;
 
-// Plain msgpack, no records or extensions: peers may be hostile and
-// anything but maps, arrays, strings, numbers, booleans, nil and bin is
-// refused by construction.
+// Plain msgpack, no records or extensions of msgpackr's own: peers may be
+// hostile, and frame-bulk.ts refuses those extensions when decoding.  The
+// one extension is the bulk reference (frame-bulk.ts).
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
+/** One frame, byte strings inline (msgpack bin). */
 export function encodeFrame(msgs: Msg | Msg[]): Buffer {
   return packr.pack(msgs);
+}
+
+/** The parts of a ZeroMQ message: the frame, and the bulk part when a byte string is BULK_MIN_BYTES or longer. */
+export function encodeParts(msgs: Msg | Msg[]): Buffer[] {
+  const [frame, bulk] = packWithBulk(() => packr.pack(msgs));
+  return bulk === null ? [frame] : [frame, bulk];
 }
 
 const malformed = (why: string) => new XenError('EINVAL', `malformed frame: ${why}`);
@@ -95,12 +110,30 @@ export function checkMsg(v: unknown): Msg {
  * message naming the problem; never anything else.
  */
 export function decodeFrame(buf: Uint8Array): Msg[] {
+  return decodeParts([buf]);
+}
+
+/**
+ * Decode the parts of a ZeroMQ message (the frame, and its bulk part if
+ * any) into its messages.  Throws {@link XenError} EINVAL naming the
+ * problem (too many parts, an empty or oversize part, a bulk reference
+ * without a bulk part or out of order, bulk bytes nobody refers to); never
+ * anything else.
+ */
+export function decodeParts(parts: readonly Uint8Array[]): Msg[] {
+  if (parts.length === 0) throw malformed('no parts');
+  if (parts.length > MSG_MAX_PARTS) throw malformed(`${parts.length} parts, at most ${MSG_MAX_PARTS} (a frame and its bulk part)`);
+  const buf = parts[0]!;
+  const bulk = parts[1] ?? null;
   if (buf.byteLength === 0) throw malformed('empty frame');
   if (buf.byteLength > FRAME_MAX_BYTES) throw malformed(`frame of ${buf.byteLength} bytes exceeds ${FRAME_MAX_BYTES}`);
+  if (bulk !== null && bulk.byteLength === 0) throw malformed('empty bulk part');
+  if (bulk !== null && bulk.byteLength > FRAME_MAX_BYTES) throw malformed(`bulk part of ${bulk.byteLength} bytes exceeds ${FRAME_MAX_BYTES}`);
   let value: unknown;
   try {
-    value = packr.unpack(buf);
+    value = unpackWithBulk(bulk, () => packr.unpack(buf));
   } catch (e) {
+    if (e instanceof XenError) throw e;
     throw malformed(`not msgpack (${e instanceof Error ? e.message : String(e)})`);
   }
   if (Array.isArray(value)) {

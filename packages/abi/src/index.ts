@@ -6,6 +6,7 @@ export * from './errno.js';
 export * from './domid.js';
 export * from './domain.js';
 export * from './frame.js';
+export { BULK_MIN_BYTES, BULK_REF_EXT, BULK_REF_BYTES, handOverBulk } from './frame-bulk.js';
 export * from './args.js';
 export * from './hypercall.js';
 export * from './supervisor.js';

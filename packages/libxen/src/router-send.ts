@@ -12,11 +12,13 @@ export const PEER_STALL_MS = 5_000;
 
 export type RouterSendResult = 'sent' | 'closed' | { gone: string };
 
-export async function sendToRouterPeer(sock: Router, identity: Buffer, frame: Buffer, isClosed: () => boolean, stallMs = PEER_STALL_MS): Promise<RouterSendResult> {
+/** `frame` is one part, or the parts of one message (a frame and its bulk part, @xenbox/abi encodeParts). */
+export async function sendToRouterPeer(sock: Router, identity: Buffer, frame: Buffer | readonly Buffer[], isClosed: () => boolean, stallMs = PEER_STALL_MS): Promise<RouterSendResult> {
   const giveUpAt = Date.now() + stallMs;
+  const msg = Buffer.isBuffer(frame) ? [identity, frame] : [identity, ...frame];
   for (;;) {
     try {
-      await sock.send([identity, frame]);
+      await sock.send(msg);
       return 'sent';
     } catch (e) {
       if (isClosed()) return 'closed';

@@ -15,8 +15,8 @@ import {
   CALL_ID_MAX,
   DEFAULT_CALL_TIMEOUT_MS,
   XenError,
-  decodeFrame,
-  encodeFrame,
+  decodeParts,
+  encodeParts,
   isErrReply,
   isEvent,
   isReply,
@@ -179,7 +179,7 @@ export class RpcClient {
         try {
           this.stats.framesSent++;
           this.stats.msgsSent += batch.length;
-          await this.sock.send(encodeFrame(batch.length === 1 ? batch[0]! : batch));
+          await this.sock.send(encodeParts(batch.length === 1 ? batch[0]! : batch));
         } catch (e) {
           this.failBatch(batch, e);
         }
@@ -202,19 +202,16 @@ export class RpcClient {
 
   private async receiveLoop(): Promise<void> {
     try {
-      for await (const [frame] of this.sock) {
-        if (!frame) continue;
-        this.dispatchFrame(frame);
-      }
+      for await (const parts of this.sock) this.dispatchFrame(parts);
     } catch (e) {
       if (!this.closed) this.log?.error({ err: e }, 'receive loop failed');
     }
   }
 
-  private dispatchFrame(frame: Buffer): void {
+  private dispatchFrame(parts: Buffer[]): void {
     let msgs: Msg[];
     try {
-      msgs = decodeFrame(frame);
+      msgs = decodeParts(parts);
     } catch (e) {
       this.log?.warn({ err: e, endpoint: this.endpoint }, 'dropped a malformed frame from the peer');
       return;

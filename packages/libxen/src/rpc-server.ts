@@ -14,8 +14,8 @@ import {
   BATCH_MAX_MSGS,
   POSTED_CALL_ID,
   FRAME_MAX_BYTES,
-  decodeFrame,
-  encodeFrame,
+  decodeParts,
+  encodeParts,
   isCall,
   toErrorValue,
   type CallMsg,
@@ -105,26 +105,22 @@ export class RpcServer<S = unknown> {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const parts of this.sock) {
-        const [identity, frame] = parts;
+        const identity = parts[0];
         if (!identity) continue;
-        const peer = this.peerFor(identity);
-        if (!frame || parts.length !== 2) {
-          this.enqueue(peer, { id: null, err: { errno: 'EINVAL', message: `malformed frame: expected one part, got ${parts.length - 1}` } });
-          continue;
-        }
-        this.serveFrame(peer, frame);
+        this.serveFrame(this.peerFor(identity), parts.slice(1));
       }
     } catch (e) {
       if (!this.closed) this.log.error({ err: e }, 'receive loop failed');
     }
   }
 
-  private serveFrame(peer: Peer<S>, frame: Buffer): void {
+  /** The parts after the identity: the frame and its bulk part, if any (@xenbox/abi decodeParts). */
+  private serveFrame(peer: Peer<S>, parts: Buffer[]): void {
     let msgs: Msg[];
     try {
-      msgs = decodeFrame(frame);
+      msgs = decodeParts(parts);
     } catch (e) {
-      this.log.warn({ peer: peer.key, bytes: frame.length, err: toErrorValue(e) }, 'malformed frame');
+      this.log.warn({ peer: peer.key, parts: parts.length, bytes: parts[0]?.length ?? 0, err: toErrorValue(e) }, 'malformed frame');
       this.enqueue(peer, { id: null, err: toErrorValue(e) });
       return;
     }
@@ -195,7 +191,7 @@ export class RpcServer<S = unknown> {
   }
 
   private async sendTo(peer: Peer<S>, msgs: Msg[]): Promise<boolean> {
-    const r = await sendToRouterPeer(this.sock, peer.identity, encodeFrame(msgs.length === 1 ? msgs[0]! : msgs), () => this.closed);
+    const r = await sendToRouterPeer(this.sock, peer.identity, encodeParts(msgs.length === 1 ? msgs[0]! : msgs), () => this.closed);
     if (r === 'sent') return true;
     if (r !== 'closed') {
       this.log.info({ peer: peer.key, err: r.gone }, 'peer unreachable; dropping it');

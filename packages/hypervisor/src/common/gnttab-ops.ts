@@ -27,6 +27,7 @@ import {
   argOptBool,
   argObject,
   argRecords,
+  handOverBulk,
   type Fields,
   type GntStatus,
   type GnttabCopyResult,
@@ -355,7 +356,10 @@ export function gnttabOps(hv: Hypervisor): HypercallTable {
         const ops = parseCopyOps(raw);
         let inlineBytes = 0;
         for (const c of ops) if (c.dest.inline && (c.flags & GNTCOPY_dest_gref) === 0) inlineBytes += c.len;
-        const inlineOut = inlineBytes ? { buf: Buffer.allocUnsafe(inlineBytes), pos: 0 } : undefined;
+        // Its own buffer (not the small-allocation pool), written once here and
+        // then only read: handed to the transport, it is the reply's bulk part
+        // as is (@xenbox/abi frame-bulk.ts).
+        const inlineOut = inlineBytes ? { buf: handOverBulk(Buffer.allocUnsafeSlow(inlineBytes)), pos: 0 } : undefined;
         const out: GnttabCopyResult[] = new Array(ops.length);
         for (let i = 0; i < ops.length; i++) out[i] = copyOne(hv, caller, ops[i]!, inlineOut);
         return out;
