@@ -14,3 +14,5 @@ export * from './vnc/rfb-protocol.js';
 export * from './vnc/pixel-format.js';
 export * from './vnc/vnc-display.js';
 export * from './vnc/vnc-console.js';
+export * from './vnc/font-8x16.js';
+export * from './vnc/text-renderer.js';
