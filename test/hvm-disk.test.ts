@@ -195,6 +195,18 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     }
   }, 30_000);
 
+  it('with device_model_stubdomain_override = 0 the disk\'s front end is dom0 (its blkfront in the dom0 device model), removed on destroy', async () => {
+    const cfg = join(stack.runDir, 'u0.cfg');
+    writeFileSync(cfg, ['name = "u0"', 'builder = "hvm"', 'memory = 64', 'device_model_stubdomain_override = 0', `disk = [ "${cdrom},raw,hdc:cdrom,r" ]`].join('\n') + '\n');
+    const r = await stack.xl('create', cfg);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/device model vbd \d+ of d0: backend/);
+    const devid = Number(/device model vbd (\d+) of d0/.exec(r.stderr)![1]);
+    expect((await stack.xl('block-list', '0')).stdout).toMatch(new RegExp(`^${devid} +\\d+ +0 +4 `, 'm'));
+    expect((await stack.xl('destroy', 'u0')).code).toBe(0);
+    expect((await stack.xl('block-list', '0')).stdout).not.toMatch(new RegExp(`^${devid} `, 'm'));
+  }, 60_000);
+
   it('`poweroff` ends the guest, its stub domain and both sets of vbds', async () => {
     con.type('poweroff\r');
     await until('ud and ud-dm gone', async () => !(await dom0.call('sysctl.getdomaininfolist', {})).some((d) => d.name.startsWith('ud')));
