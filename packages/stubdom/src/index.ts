@@ -16,3 +16,4 @@ export * from './vnc/vnc-display.js';
 export * from './vnc/vnc-console.js';
 export * from './vnc/font-8x16.js';
 export * from './vnc/text-renderer.js';
+export * from './vnc/vnc-auth.js';

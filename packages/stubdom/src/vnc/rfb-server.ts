@@ -6,7 +6,8 @@
  *
  * Handshake (§7.1–7.3): the server offers version 3.8; a client answering
  * 3.8 or 3.7 gets the list of security types, a 3.3 client (and, per
- * §7.1.1, any other 3.x) is told the type; the only type is None (1).  Then
+ * §7.1.1, any other 3.x) is told the type: None (1), or VNC Authentication
+ * (2, vnc-auth.ts) when the guest's config sets vncpasswd.  Then
  * ClientInit (the shared flag, ignored: every client shares the screen) and
  * ServerInit (640×400, 32-bit true colour, the guest's name).
  *
@@ -25,6 +26,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { KeyboardState } from './keysym.js';
+import { VNC_CHALLENGE_LENGTH, vncAuthOk, vncChallenge } from './vnc-auth.js';
 import { decodePixelFormat, encodePixelFormat, pixelFormatProblem, SERVER_PIXEL_FORMAT, type PixelFormat } from './pixel-format.js';
 import {
   CLIENT_MSG, CLIENT_MSG_LENGTH, ENCODING, RECT_HEADER_LENGTH, RFB_SERVER_VERSION, RFB_VERSION_LENGTH, RFB_VERSION_RE,
@@ -57,6 +59,8 @@ export interface RfbServerOptions {
   name: string;
   /** Bytes typed by a client, for the guest's UART. */
   onKeyboard(bytes: Uint8Array): void;
+  /** xl.cfg vncpasswd: clients must pass VNC Authentication (vnc-auth.ts); none: security type None. */
+  password?: string;
   log?: RfbLog;
   maxClients?: number;
   handshakeTimeoutMs?: number;
@@ -127,7 +131,7 @@ export class RfbServer {
   }
 }
 
-type ConnState = 'version' | 'security' | 'client-init' | 'normal' | 'closed';
+type ConnState = 'version' | 'security' | 'vnc-auth' | 'client-init' | 'normal' | 'closed';
 
 /** One client: its handshake, its pixel format, its pending update request. */
 class RfbConnection {
@@ -142,6 +146,8 @@ class RfbConnection {
   private pending: Rect | null = null;
   /** The screen version this client has seen; -1: nothing yet, so every row is owed. */
   private seen = -1;
+  /** The VNC Authentication challenge sent. */
+  private challenge: Buffer | null = null;
   /** Bytes of a ClientCutText still to be read and dropped. */
   private skip = 0;
   private readonly handshakeTimer: NodeJS.Timeout;
@@ -214,6 +220,8 @@ class RfbConnection {
         return this.readVersion();
       case 'security':
         return this.readSecurityChoice();
+      case 'vnc-auth':
+        return this.readVncAuthResponse();
       case 'client-init':
         return this.readClientInit();
       case 'normal':
@@ -240,33 +248,59 @@ class RfbConnection {
     // §7.1.1: 3.7 and 3.8 as themselves, newer 3.x as 3.8, anything else as 3.3.
     const minor = Number(m[2]);
     this.minor = minor >= 8 ? 8 : minor === 7 ? 7 : 3;
+    const offered = this.offeredType();
     if (this.minor === 3) {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE(SECURITY.NONE);
-      this.socket.write(b);
-      this.state = 'client-init';
+      // 3.3: the server decides, as a U32 (§7.1.2).
+      this.socket.write(u32(offered));
+      this.afterSecurityType(offered);
     } else {
-      this.socket.write(Uint8Array.of(1, SECURITY.NONE));
+      this.socket.write(Uint8Array.of(1, offered));
       this.state = 'security';
     }
+    return true;
+  }
+
+  /** VNC Authentication when the guest's config has a vncpasswd, else None. */
+  private offeredType(): number {
+    return this.srv.opts.password ? SECURITY.VNC_AUTH : SECURITY.NONE;
+  }
+
+  /** The security type is settled: send a challenge, or (None) go on to ClientInit. */
+  private afterSecurityType(type: number): void {
+    if (type === SECURITY.VNC_AUTH) {
+      this.challenge = vncChallenge();
+      this.socket.write(this.challenge);
+      this.state = 'vnc-auth';
+      return;
+    }
+    // §7.1.3: 3.8 sends SecurityResult even for None; 3.3 and 3.7 do not.
+    if (this.minor === 8) this.socket.write(u32(SECURITY_RESULT.OK));
+    this.state = 'client-init';
+  }
+
+  private readVncAuthResponse(): boolean {
+    if (this.buf.length < VNC_CHALLENGE_LENGTH) return false;
+    const response = this.consume(VNC_CHALLENGE_LENGTH);
+    if (!vncAuthOk(this.srv.opts.password!, this.challenge!, response)) {
+      // §7.1.3: after VNC Authentication every version gets a SecurityResult; only 3.8 a reason.
+      this.socket.write(this.minor === 8 ? securityFailure('authentication failed') : u32(SECURITY_RESULT.FAILED));
+      this.close('VNC authentication failed (wrong password)');
+      return false;
+    }
+    this.socket.write(u32(SECURITY_RESULT.OK));
+    this.state = 'client-init';
     return true;
   }
 
   private readSecurityChoice(): boolean {
     if (this.buf.length < 1) return false;
     const type = this.consume(1)[0]!;
-    if (type !== SECURITY.NONE) {
+    if (type !== this.offeredType()) {
       if (this.minor === 8) this.socket.write(securityFailure(`security type ${type} was not offered`));
       this.close(`chose security type ${type}, which was not offered`);
       return false;
     }
-    // §7.1.3: 3.8 sends SecurityResult even for None; 3.7 does not.
-    if (this.minor === 8) {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE(SECURITY_RESULT.OK);
-      this.socket.write(b);
-    }
-    this.state = 'client-init';
+    this.afterSecurityType(type);
     return true;
   }
 
@@ -408,6 +442,12 @@ function intersect(a: Rect, b: Rect): Rect | null {
   const w = Math.min(a.x + a.w, b.x + b.w) - x;
   const h = Math.min(a.y + a.h, b.y + b.h) - y;
   return w > 0 && h > 0 ? { x, y, w, h } : null;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v);
+  return b;
 }
 
 /** §7.1.3 SecurityResult failed, with its reason string (3.8). */

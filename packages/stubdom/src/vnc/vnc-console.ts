@@ -32,6 +32,8 @@ export function parseVncReady(text: string): VncEndpoint | null {
 export interface VncConsoleArgs extends VncOptions {
   /** The desktop name viewers show: the guest's name. */
   name: string;
+  /** vncpasswd: clients must pass VNC Authentication. */
+  passwd?: string;
 }
 
 /** The `vnc` member of XENBOX_ARGS, checked; null when VNC is off. */
@@ -47,7 +49,13 @@ export function vncArgs(args: Record<string, unknown>): VncConsoleArgs | null {
   if (o.display !== undefined && (!Number.isInteger(o.display) || o.display < 0)) bad('display must be a whole number');
   if (typeof o.findUnused !== 'boolean') bad('findUnused must be a boolean');
   if (typeof o.name !== 'string') bad('name must be a string');
-  return { findUnused: o.findUnused!, name: o.name!, ...(o.listen !== undefined ? { listen: o.listen } : {}), ...(o.display !== undefined ? { display: o.display } : {}) };
+  if (o.passwd !== undefined && (typeof o.passwd !== 'string' || o.passwd === '')) bad('passwd must be a non-empty string');
+  return {
+    findUnused: o.findUnused!, name: o.name!,
+    ...(o.listen !== undefined ? { listen: o.listen } : {}),
+    ...(o.display !== undefined ? { display: o.display } : {}),
+    ...(o.passwd !== undefined ? { passwd: o.passwd } : {}),
+  };
 }
 
 export interface VncConsole {
@@ -59,12 +67,12 @@ export interface VncConsole {
 /** Tee the device model's console into a TextScreen and serve it; resolves once listening. */
 export async function startVncConsole(dm: DeviceModel, o: VncConsoleArgs, log?: RfbLog): Promise<VncConsole> {
   const screen = new TextScreen();
-  const server = new RfbServer({ screen, name: o.name, onKeyboard: (bytes) => dm.consoleInput(bytes), ...(log ? { log } : {}) });
+  const server = new RfbServer({ screen, name: o.name, onKeyboard: (bytes) => dm.consoleInput(bytes), ...(o.passwd ? { password: o.passwd } : {}), ...(log ? { log } : {}) });
   const endpoint = await listenVnc(server, o);
   dm.onConsoleOutput = (data) => {
     screen.write(data);
     server.screenChanged();
   };
-  log?.info({ ...endpoint }, 'VNC console listening');
+  log?.info({ ...endpoint, auth: o.passwd ? 'vnc' : 'none' }, 'VNC console listening');
   return { server, screen, endpoint };
 }
