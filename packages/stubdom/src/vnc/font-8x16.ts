@@ -124,3 +124,9 @@ export function glyph(code: number): Uint8Array {
   const at = (c - FONT_FIRST) * FONT_HEIGHT;
   return FONT_BITS.subarray(at, at + FONT_HEIGHT);
 }
+
+/** Row `line` (0–15) of the glyph for `code`, without making a view: the renderer's per-pixel-row path. */
+export function glyphRow(code: number, line: number): number {
+  const c = code >= FONT_FIRST && code <= FONT_LAST ? code : 0x3f;
+  return FONT_BITS[(c - FONT_FIRST) * FONT_HEIGHT + line]!;
+}

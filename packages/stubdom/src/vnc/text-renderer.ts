@@ -4,7 +4,7 @@
  * in the last two pixel rows of its cell (the VGA default cursor shape).
  * The framebuffer is cols×8 by rows×16 pixels, 640×400 for 80×25.
  */
-import { FONT_HEIGHT, FONT_WIDTH, glyph } from './font-8x16.js';
+import { FONT_HEIGHT, FONT_WIDTH, glyphRow } from './font-8x16.js';
 import { pixelBytes, type PixelFormat, type Rgb } from './pixel-format.js';
 import type { TextScreen } from './text-screen.js';
 
@@ -31,19 +31,24 @@ export function renderRect(screen: TextScreen, f: PixelFormat, r: Rect): Buffer 
   const bg = pixelBytes(f, BACKGROUND, BACKGROUND_INDEX);
   const fg = pixelBytes(f, FOREGROUND, FOREGROUND_INDEX);
   const bpp = bg.length;
-  const out = Buffer.allocUnsafe(r.w * r.h * bpp);
+  // Pixels are written as whole units (native order reproduces the bytes pixelBytes laid out).
+  const n = r.w * r.h;
+  const units = bpp === 4 ? new Uint32Array(n) : bpp === 2 ? new Uint16Array(n) : new Uint8Array(n);
+  const unit = (b: Buffer): number => (bpp === 4 ? new Uint32Array(Uint8Array.from(b).buffer)[0]! : bpp === 2 ? new Uint16Array(Uint8Array.from(b).buffer)[0]! : b[0]!);
+  const on = unit(fg);
+  const off = unit(bg);
   let at = 0;
+  const lastCol = Math.floor((r.x + r.w - 1) / FONT_WIDTH);
   for (let y = r.y; y < r.y + r.h; y++) {
     const row = Math.floor(y / FONT_HEIGHT);
     const line = y % FONT_HEIGHT;
     const cursorLine = row === screen.cursorRow && line >= CURSOR_FIRST_LINE;
-    for (let x = r.x; x < r.x + r.w; x++) {
-      const col = Math.floor(x / FONT_WIDTH);
-      const bits = glyph(screen.cells[row * screen.cols + col]!)[line]!;
-      const on = (bits & (0x80 >> (x % FONT_WIDTH))) !== 0 || (cursorLine && col === screen.cursorCol);
-      const px = on ? fg : bg;
-      for (let k = 0; k < bpp; k++) out[at++] = px[k]!;
+    for (let col = Math.floor(r.x / FONT_WIDTH); col <= lastCol; col++) {
+      const bits = cursorLine && col === screen.cursorCol ? 0xff : glyphRow(screen.cells[row * screen.cols + col]!, line);
+      const from = Math.max(col * FONT_WIDTH, r.x);
+      const to = Math.min((col + 1) * FONT_WIDTH, r.x + r.w);
+      for (let x = from; x < to; x++) units[at++] = bits & (0x80 >> (x % FONT_WIDTH)) ? on : off;
     }
   }
-  return out;
+  return Buffer.from(units.buffer, units.byteOffset, units.byteLength);
 }
