@@ -42,14 +42,14 @@ describe.skipIf(!haveGcc)('pvkernel drivers on the host', () => {
   });
 
   it('blkfront against a fake blkback: persistent/indirect and plain requests, out-of-order answers, errors, a bogus id, a lying rsp_prod, and backends that die with requests in flight (every one re-issued, every write on the disk)', () => {
-    const exe = build('blkfront-test', ['test/blkfront-test.c', 'blkfront.c', 'pattern.c', 'args.c']);
+    const exe = build('blkfront-test', ['test/blkfront-test.c', 'blkfront.c', 'xenfront.c', 'pattern.c', 'args.c']);
     const r = spawnSync(exe, { encoding: 'utf8', timeout: 20_000 });
     expect(r.stdout).toMatch(/blkfront: \d+ checks, 0 failures/);
     expect(r.status).toBe(0);
   });
 
   it('netfront against a fake netback: handshake keys, a stocked rx ring, frames in one slot, across slots and after an extra-info slot, hostile responses dropped with every buffer posted again, a lying rsp_prod and a backend restart reconnected', () => {
-    const exe = build('netfront-test', ['test/netfront-test.c', 'netfront.c', 'net.c', 'arp.c', 'ip.c', 'icmp.c', 'udp.c']);
+    const exe = build('netfront-test', ['test/netfront-test.c', 'netfront.c', 'xenfront.c', 'net.c', 'arp.c', 'ip.c', 'icmp.c', 'udp.c']);
     const r = spawnSync(exe, { encoding: 'utf8', timeout: 20_000 });
     expect(r.stdout).toMatch(/netfront: \d+ checks, 0 failures/);
     expect(r.status).toBe(0);

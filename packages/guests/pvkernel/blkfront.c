@@ -17,6 +17,7 @@
 #include "kernel.h"
 #include "klib.h"
 #include "blkfront.h"
+#include "xenfront.h"
 
 #define CONNECT_TIMEOUT_NS   (60ull * 1000000000ull)
 #define HEALTH_CHECK_NS      (1000000000ull)
@@ -45,11 +46,7 @@ struct blk_shadow {
 struct blkfront {
     uint32_t devid;
     char name[16];
-    char node[MAX_PATH];        /* device/vbd/<devid> */
-    char backend[MAX_PATH];     /* its `backend` node */
-    char be_state_path[MAX_PATH + 8];
-    char watch_token[32];
-    domid_t backend_id;
+    struct xenfront xf;         /* device/vbd/<devid>, its backend, the handshake */
     int connected, dead;
     /* the ring */
     void *ring_page;
@@ -78,6 +75,7 @@ static struct blkfront devs[BLKFRONT_MAX_DEVS];
 static int ndevs;
 
 static void blkfront_recover(struct blkfront *d);
+static int reconnect_step(struct blkfront *d);
 
 void blk_devid_name(uint32_t devid, char *buf, size_t len)
 {
@@ -90,48 +88,14 @@ void blk_devid_name(uint32_t devid, char *buf, size_t len)
     }
 }
 
-static int read_backend_int(struct blkfront *d, const char *key, long dflt, long *out)
-{
-    char path[MAX_PATH + 40];
-    snprintk(path, sizeof(path), "%s/%s", d->backend, key);
-    long v;
-    if (xenbus_read_int(XBT_NIL, path, &v) < 0) v = dflt;
-    *out = v;
-    return 0;
-}
-
 /* 64-bit node (sectors can exceed a long on 32-bit; here it is the decimal text). */
 static uint64_t read_backend_u64(struct blkfront *d, const char *key)
 {
     char path[MAX_PATH + 40], buf[32];
     unsigned long long v = 0;
-    snprintk(path, sizeof(path), "%s/%s", d->backend, key);
+    snprintk(path, sizeof(path), "%s/%s", d->xf.backend, key);
     if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) < 0 || parse_u64(buf, &v) < 0) return 0;
     return v;
-}
-
-static int backend_state(struct blkfront *d)
-{
-    long st;
-    if (xenbus_read_int(XBT_NIL, d->be_state_path, &st) < 0) return -1;
-    return (int)st;
-}
-
-/* Read our `backend`/`backend-id` nodes; 1 if they changed, 0 if not, <0 on error. */
-static int read_backend_path(struct blkfront *d)
-{
-    char path[MAX_PATH + 16], be[MAX_PATH];
-    long id;
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    int rc = xenbus_read(XBT_NIL, path, be, sizeof(be));
-    if (rc < 0) return rc;
-    snprintk(path, sizeof(path), "%s/backend-id", d->node);
-    if ((rc = xenbus_read_int(XBT_NIL, path, &id)) < 0) return rc;
-    int changed = strcmp(be, d->backend) != 0 || (domid_t)id != d->backend_id;
-    memcpy(d->backend, be, sizeof(be));
-    d->backend_id = (domid_t)id;
-    snprintk(d->be_state_path, sizeof(d->be_state_path), "%s/state", d->backend);
-    return changed;
 }
 
 static void blkfront_event(evtchn_port_t port, void *arg)
@@ -145,7 +109,7 @@ static void blkfront_event(evtchn_port_t port, void *arg)
 static int grant_page(struct blkfront *d, struct blk_page *p, int readonly)
 {
     if (p->gref != NO_GREF) return 0;
-    int ref = gnttab_grant_access(d->backend_id, p->page, readonly);
+    int ref = gnttab_grant_access(d->xf.backend_id, p->page, readonly);
     if (ref < 0) return ref;
     p->gref = (grant_ref_t)ref;
     return 0;
@@ -312,15 +276,6 @@ static int take_responses(struct blkfront *d)
     return got;
 }
 
-/* Is the backend we are connected to still there and Connected, and still ours? */
-static int backend_healthy(struct blkfront *d)
-{
-    char path[MAX_PATH + 16], be[MAX_PATH];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    if (xenbus_read(XBT_NIL, path, be, sizeof(be)) < 0 || strcmp(be, d->backend) != 0) return 0;
-    return backend_state(d) == XenbusStateConnected;
-}
-
 int blk_poll(struct blkfront *d)
 {
     int got = 0;
@@ -345,11 +300,12 @@ int blk_poll(struct blkfront *d)
         d->last_progress_ns = t;
         evtchn_notify(d->port);
     }
-    int check = xenbus_watch_pending(d->watch_token);
+    if (d->xf.phase != XENFRONT_CONNECTED) return reconnect_step(d) | got;
+    int check = xenfront_event(&d->xf);
     if (!check && d->inflight && t - d->last_health_ns >= HEALTH_CHECK_NS) check = 1;
     if (check || !d->connected) {
         d->last_health_ns = t;
-        if (!d->connected || !backend_healthy(d)) {
+        if (!d->connected || !xenfront_healthy(&d->xf)) {
             blkfront_recover(d);
             got = 1;
         }
@@ -359,7 +315,9 @@ int blk_poll(struct blkfront *d)
 
 static void wait_for_event(struct blkfront *d)
 {
-    if (d->kicked || !d->connected) return;
+    if (d->kicked) return;
+    /* Reconnecting: until the next look of the handshake (a watch event wakes us sooner). */
+    if (!d->connected) { kernel_wait(d->xf.next_look_ns); return; }
     int more;
     RING_FINAL_CHECK_FOR_RESPONSES(&d->ring, more);
     if (!more) kernel_wait(now_ns() + WAIT_SLICE_NS);
@@ -542,9 +500,9 @@ static int write_front_nodes(struct blkfront *d)
         xenbus_transaction_t t;
         int retry = 0, rc = xenbus_transaction_start(&t);
         if (rc < 0) return rc;
-        if ((rc = xenbus_printf(t, d->node, "ring-ref", "%u", (unsigned)d->ring_ref)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "event-channel", "%u", (unsigned)d->port)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "feature-persistent", "%u", d->persistent ? 1u : 0u)) < 0) {
+        if ((rc = xenbus_printf(t, d->xf.node, "ring-ref", "%u", (unsigned)d->ring_ref)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "event-channel", "%u", (unsigned)d->port)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "feature-persistent", "%u", d->persistent ? 1u : 0u)) < 0) {
             xenbus_transaction_end(t, 1, &retry);
             return rc;
         }
@@ -555,88 +513,61 @@ static int write_front_nodes(struct blkfront *d)
 
 static void read_features(struct blkfront *d)
 {
-    long v;
-    read_backend_int(d, "feature-flush-cache", 0, &v); d->feature_flush = v == 1;
-    read_backend_int(d, "feature-barrier", 0, &v); d->feature_barrier = v == 1;
-    read_backend_int(d, "feature-discard", 0, &v); d->feature_discard = v == 1;
-    read_backend_int(d, "feature-persistent", 0, &v); d->persistent = v == 1;
-    read_backend_int(d, "feature-max-indirect-segments", 0, &v);
+    d->feature_flush = xenfront_backend_int(&d->xf, "feature-flush-cache", 0) == 1;
+    d->feature_barrier = xenfront_backend_int(&d->xf, "feature-barrier", 0) == 1;
+    d->feature_discard = xenfront_backend_int(&d->xf, "feature-discard", 0) == 1;
+    d->persistent = xenfront_backend_int(&d->xf, "feature-persistent", 0) == 1;
+    long v = xenfront_backend_int(&d->xf, "feature-max-indirect-segments", 0);
     d->max_indirect = v > 0 ? (uint32_t)v : 0;
     d->segs = d->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
         ? (d->max_indirect < BLKFRONT_MAX_SEGS ? d->max_indirect : BLKFRONT_MAX_SEGS)
         : BLKIF_MAX_SEGMENTS_PER_REQUEST;
 }
 
-/* Wait until the backend named by our `backend` node is in InitWait (following a change of backend). */
-static int wait_backend_initwait(struct blkfront *d, uint64_t deadline)
+/* The backend is in InitWait (xenfront_ops.setup): read its features, grant a ring page, offer a channel, write our keys. */
+static int setup_ring(void *arg)
 {
-    for (;;) {
-        read_backend_path(d);
-        int st = backend_state(d);
-        if (st == XenbusStateInitWait) return 0;
-        if (now_ns() >= deadline) return -XEN_ETIMEDOUT;
-        /* Watch the backend's state; a new backend shows up as a change of our `backend` node. */
-        int rc = xenbus_wait_state(d->backend, XenbusStateInitWait, XenbusStateInitWait, WAIT_SLICE_NS);
-        if (rc < 0 && rc != -XEN_ETIMEDOUT) kernel_wait(now_ns() + WAIT_SLICE_NS);   /* no node yet */
-    }
-}
-
-static int blkfront_connect(struct blkfront *d, uint64_t deadline)
-{
-    int rc = wait_backend_initwait(d, deadline);
-    if (rc < 0) return rc;
+    struct blkfront *d = arg;
     read_features(d);
     if (!(d->ring_page = page_alloc())) return -XEN_ENOMEM;
     blkif_sring_t *sring = d->ring_page;
     SHARED_RING_INIT(sring);
     FRONT_RING_INIT(&d->ring, sring, PAGE_SIZE);
-    int ref = gnttab_grant_access(d->backend_id, d->ring_page, 0);
-    if (ref < 0) { rc = ref; goto fail; }
+    int ref = gnttab_grant_access(d->xf.backend_id, d->ring_page, 0);
+    if (ref < 0) return ref;
     d->ring_ref = (grant_ref_t)ref;
-    if ((rc = evtchn_alloc_unbound(d->backend_id, &d->port)) < 0) goto fail;
+    int rc = evtchn_alloc_unbound(d->xf.backend_id, &d->port);
+    if (rc < 0) return rc;
     d->port_bound = 1;
     d->kicked = 0;
     evtchn_bind_handler(d->port, blkfront_event, d);
-    if ((rc = write_front_nodes(d)) < 0) goto fail;
-    if ((rc = xenbus_switch_state(d->node, XenbusStateInitialised)) < 0) goto fail;
-    for (;;) {
-        uint64_t t = now_ns();
-        if (t >= deadline) { rc = -XEN_ETIMEDOUT; goto fail; }
-        rc = xenbus_wait_state(d->backend, XenbusStateConnected, XenbusStateClosed, deadline - t);
-        if (rc == XenbusStateConnected) break;
-        if (rc >= XenbusStateClosing) { rc = -XEN_EIO; goto fail; }
-        if (rc == -XEN_ETIMEDOUT) goto fail;
-        if (rc < 0) kernel_wait(now_ns() + WAIT_SLICE_NS);   /* the node vanished: its domain may be going */
-    }
+    return write_front_nodes(d);
+}
+
+/* The backend is Connected (xenfront_ops.connected): what it says about the disk. */
+static int backend_connected(void *arg)
+{
+    struct blkfront *d = arg;
     d->sectors = read_backend_u64(d, "sectors");
-    long v;
-    read_backend_int(d, "sector-size", 512, &v); d->sector_size = (uint32_t)v;
-    read_backend_int(d, "info", 0, &v); d->info = (uint32_t)v;
-    if ((rc = xenbus_switch_state(d->node, XenbusStateConnected)) < 0) goto fail;
-    char path[MAX_PATH + 16];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    xenbus_watch(path, d->watch_token);
-    xenbus_watch(d->be_state_path, d->watch_token);
+    d->sector_size = (uint32_t)xenfront_backend_int(&d->xf, "sector-size", 512);
+    d->info = (uint32_t)xenfront_backend_int(&d->xf, "info", 0);
     d->connected = 1;
     d->last_health_ns = d->last_progress_ns = now_ns();
     return 0;
-fail:
-    blkfront_teardown(d);
-    return rc;
 }
 
-/*
- * The backend went away: take what it answered, let go of the old ring,
- * connect to whichever backend our `backend` node names now, and issue
- * again every request that had no response (Linux blkfront_resume +
- * blkif_recover).  Writes are idempotent, so repeating one the old
- * backend may have done is harmless; skipping one is what must not happen.
- */
-/*
- * Did the toolstack take the device away (xl block-detach: the backend's
- * `online` is 0; a forced detach: our directory is gone), rather than the
- * backend dying?  Then there is nothing to reconnect to.
- */
+static void teardown(void *arg)
+{
+    blkfront_teardown(arg);
+}
+
+static const struct xenfront_ops blkfront_ops = {
+    .setup = setup_ring,
+    .teardown = teardown,
+    .connected = backend_connected,
+    .state_after_setup = XenbusStateInitialised,
+};
+
 static void fail_all(struct blkfront *d, int16_t status)
 {
     for (unsigned i = 0; i < BLK_RING_SIZE; i++)
@@ -646,42 +577,44 @@ static void fail_all(struct blkfront *d, int16_t status)
         }
 }
 
+/* The toolstack took the device away (the ring is already torn down): say Closed, fail what is left. */
+static void detached(struct blkfront *d)
+{
+    printk("blkfront %s: detached by the toolstack; %d request(s) failed\n", d->name, d->inflight);
+    xenfront_unwatch(&d->xf);
+    xenbus_switch_state(d->xf.node, XenbusStateClosed);
+    d->dead = 1;
+    fail_all(d, BLKIF_RSP_ERROR);
+}
+
+/*
+ * The backend went away: take what it answered, let go of the old ring and
+ * start the handshake again with whichever backend our `backend` node names
+ * (blk_poll moves it along; requests submitted meanwhile wait in their
+ * shadows).  If instead the toolstack took the device away (xl
+ * block-detach), there is nothing to reconnect to: as Linux
+ * blkfront_closing(), let go, say Closed, fail what is left.
+ */
 static void blkfront_recover(struct blkfront *d)
 {
     if (d->connected && d->ring_page) take_responses(d);
-    if (xenbus_device_detached(d->node, d->backend)) {
-        /* As Linux blkfront_closing(): let go, say Closed, fail what is left. */
-        printk("blkfront %s: detached by the toolstack; %d request(s) failed\n", d->name, d->inflight);
-        char path[MAX_PATH + 16];
-        snprintk(path, sizeof(path), "%s/backend", d->node);
-        xenbus_unwatch(path, d->watch_token);
-        xenbus_unwatch(d->be_state_path, d->watch_token);
+    if (xenbus_device_detached(d->xf.node, d->xf.backend)) {
         blkfront_teardown(d);
-        xenbus_switch_state(d->node, XenbusStateClosed);
-        d->dead = 1;
-        fail_all(d, BLKIF_RSP_ERROR);
+        detached(d);
         return;
     }
-    char path[MAX_PATH + 16];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    xenbus_unwatch(path, d->watch_token);
-    xenbus_unwatch(d->be_state_path, d->watch_token);
     printk("blkfront %s: backend %s went away with %d request(s) in flight; reconnecting\n",
-           d->name, d->backend, d->inflight);
-    uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
-    int rc;
-    do {
-        blkfront_teardown(d);
-        xenbus_switch_state(d->node, XenbusStateInitialising);
-        rc = blkfront_connect(d, deadline);
-    } while (rc < 0 && rc != -XEN_ENOMEM && now_ns() < deadline);
-    if (rc < 0) {
-        printk("blkfront %s: reconnect failed (%d; backend %s in state %d); failing %d request(s)\n", d->name, rc,
-               d->backend, backend_state(d), d->inflight);
-        d->dead = 1;
-        fail_all(d, BLKIF_RSP_ERROR);
-        return;
-    }
+           d->name, d->xf.backend, d->inflight);
+    xenfront_begin(&d->xf, &blkfront_ops, d, CONNECT_TIMEOUT_NS);
+}
+
+/*
+ * Connected again: issue every request that had no response (Linux
+ * blkif_recover).  Writes are idempotent, so repeating one the old backend
+ * may have done is harmless; skipping one is what must not happen.
+ */
+static void reissue_all(struct blkfront *d)
+{
     d->reconnects++;
     unsigned n = 0;
     for (unsigned i = 0; i < BLK_RING_SIZE; i++) {
@@ -693,7 +626,29 @@ static void blkfront_recover(struct blkfront *d)
     d->reissued += n;
     if (n) push(d);
     printk("blkfront %s: reconnected to %s (backend domain %u), %u request(s) issued again\n",
-           d->name, d->backend, (unsigned)d->backend_id, n);
+           d->name, d->xf.backend, (unsigned)d->xf.backend_id, n);
+}
+
+/* One step of a reconnection under way; never blocks. */
+static int reconnect_step(struct blkfront *d)
+{
+    int rc = xenfront_step(&d->xf, &blkfront_ops, d);
+    if (rc == 1) {
+        reissue_all(d);
+        return 1;
+    }
+    if (rc == -XEN_ENODEV) {
+        detached(d);
+        return 1;
+    }
+    if (rc < 0) {
+        printk("blkfront %s: reconnect failed (%d; backend %s in state %d); failing %d request(s)\n", d->name, rc,
+               d->xf.backend, xenfront_backend_state(&d->xf), d->inflight);
+        d->dead = 1;
+        fail_all(d, BLKIF_RSP_ERROR);
+        return 1;
+    }
+    return 0;
 }
 
 static int blkfront_add(const char *name)
@@ -709,22 +664,24 @@ static int blkfront_add(const char *name)
         d->shadow[i].indirect.gref = NO_GREF;
     }
     blk_devid_name(d->devid, d->name, sizeof(d->name));
-    snprintk(d->node, sizeof(d->node), "device/vbd/%s", name);
-    snprintk(d->watch_token, sizeof(d->watch_token), "blkfront-%u", (unsigned)d->devid);
-    int rc = read_backend_path(d);
+    char node[XENFRONT_PATH], token[32];
+    snprintk(node, sizeof(node), "device/vbd/%s", name);
+    snprintk(token, sizeof(token), "blkfront-%u", (unsigned)d->devid);
+    int rc = xenfront_init(&d->xf, node, token);
     if (rc < 0) {
         printk("blkfront %s: no backend node (%d)\n", d->name, rc);
         return rc;
     }
-    if ((rc = blkfront_connect(d, now_ns() + CONNECT_TIMEOUT_NS)) < 0) {
-        printk("blkfront %s: cannot connect to %s (%d)\n", d->name, d->backend, rc);
+    if ((rc = xenfront_connect(&d->xf, &blkfront_ops, d, CONNECT_TIMEOUT_NS)) < 0) {
+        xenfront_unwatch(&d->xf);
+        printk("blkfront %s: cannot connect to %s (%d)\n", d->name, d->xf.backend, rc);
         return rc;
     }
     ndevs++;
     printk("blkfront %s: %lu sectors of 512 bytes (sector-size %u)%s%s, backend domain %u%s%s%s\n",
            d->name, (unsigned long)d->sectors, (unsigned)d->sector_size,
            d->info & VDISK_READONLY ? ", read-only" : "", d->info & VDISK_CDROM ? ", cdrom" : "",
-           (unsigned)d->backend_id, d->feature_flush ? ", flush" : "",
+           (unsigned)d->xf.backend_id, d->feature_flush ? ", flush" : "",
            d->persistent ? ", persistent grants" : "",
            d->segs > BLKIF_MAX_SEGMENTS_PER_REQUEST ? ", indirect" : "");
     return 0;
@@ -817,8 +774,8 @@ void blkfront_get_info(struct blkfront *d, struct blkfront_info *info)
     info->persistent = d->persistent;
     info->max_indirect_segments = d->max_indirect;
     info->segs_per_request = d->segs;
-    info->backend_id = d->backend_id;
-    info->backend = d->backend;
+    info->backend_id = d->xf.backend_id;
+    info->backend = d->xf.backend;
     info->connected = d->connected;
     info->reconnects = d->reconnects;
     info->requests = d->requests;

@@ -83,9 +83,6 @@ int xenbus_watch_pending(const char *token);  /* 1 if an event for `token` arriv
 int xenbus_switch_state(const char *dir, int state);
 /* Wait (watching <dir>/state) until the state is one of min..max or `timeout_ns` passes; the state or -ETIMEDOUT. */
 int xenbus_wait_state(const char *dir, int min, int max, uint64_t timeout_ns);
-/* Did the toolstack take this device away (backend online=0, or the frontend's `backend` key gone)?
- * 0 means the backend merely went away (its domain died) and the front should reconnect. */
-int xenbus_device_detached(const char *frontend_dir, const char *backend_dir);
 domid_t xen_domid(void);   /* our domid (read from xenstore "domid" at boot) */
 
 /* XenbusState (io/xenbus.h) */

@@ -17,6 +17,7 @@
 #include "klib.h"
 #include "net.h"
 #include "netfront.h"
+#include "xenfront.h"
 
 #define CONNECT_TIMEOUT_NS (60ull * 1000000000ull)
 #define HEALTH_CHECK_NS    (5000000000ull)   /* watches come first; this is the safety net */
@@ -33,11 +34,7 @@ struct nf_page {
 struct netfront {
     unsigned index;
     char name[8];
-    char node[MAX_PATH];
-    char backend[MAX_PATH];
-    char be_state_path[MAX_PATH + 8];
-    char watch_token[32];
-    domid_t backend_id;
+    struct xenfront xf;   /* device/vif/<devid>, its backend, the handshake */
     uint8_t mac[ETH_ALEN];
     int connected, dead;
     evtchn_port_t port;
@@ -62,33 +59,12 @@ static int ndevs;
 static uint8_t rx_assembly[ETH_FRAME_MAX + 64];
 
 static void netfront_recover(struct netfront *d);
+static int reconnect_step(struct netfront *d);
 
 static void netfront_event(evtchn_port_t port, void *arg)
 {
     (void)port;
     ((struct netfront *)arg)->kicked = 1;
-}
-
-static int backend_state(struct netfront *d)
-{
-    long st;
-    if (xenbus_read_int(XBT_NIL, d->be_state_path, &st) < 0) return -1;
-    return (int)st;
-}
-
-static int read_backend_path(struct netfront *d)
-{
-    char path[MAX_PATH + 16], be[MAX_PATH];
-    long id;
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    int rc = xenbus_read(XBT_NIL, path, be, sizeof(be));
-    if (rc < 0) return rc;
-    snprintk(path, sizeof(path), "%s/backend-id", d->node);
-    if ((rc = xenbus_read_int(XBT_NIL, path, &id)) < 0) return rc;
-    memcpy(d->backend, be, sizeof(be));
-    d->backend_id = (domid_t)id;
-    snprintk(d->be_state_path, sizeof(d->be_state_path), "%s/state", d->backend);
-    return 0;
 }
 
 static void ungrant(struct nf_page *p, int free_page)
@@ -107,7 +83,7 @@ static void ungrant(struct nf_page *p, int free_page)
 static int grant(struct netfront *d, struct nf_page *p, int readonly)
 {
     if (!p->page && !(p->page = page_alloc())) return -XEN_ENOMEM;
-    int ref = gnttab_grant_access(d->backend_id, p->page, readonly);
+    int ref = gnttab_grant_access(d->xf.backend_id, p->page, readonly);
     if (ref < 0) return ref;
     p->gref = (grant_ref_t)ref;
     return 0;
@@ -299,14 +275,6 @@ int netfront_xmit(struct netfront *d, const void *frame, size_t len)
 
 /* ---- health, poll, wait ---- */
 
-static int backend_healthy(struct netfront *d)
-{
-    char path[MAX_PATH + 16], be[MAX_PATH];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    if (xenbus_read(XBT_NIL, path, be, sizeof(be)) < 0 || strcmp(be, d->backend) != 0) return 0;
-    return backend_state(d) == XenbusStateConnected;
-}
-
 int netfront_poll(struct netfront *d)
 {
     int got = 0;
@@ -326,11 +294,12 @@ int netfront_poll(struct netfront *d)
         d->last_tx_progress_ns = t;
         evtchn_notify(d->port);
     }
-    int check = xenbus_watch_pending(d->watch_token);
+    if (d->xf.phase != XENFRONT_CONNECTED) return reconnect_step(d) | got;
+    int check = xenfront_event(&d->xf);
     if (!check && t - d->last_health_ns >= HEALTH_CHECK_NS) check = 1;
     if (check || !d->connected) {
         d->last_health_ns = t;
-        if (!d->connected || !backend_healthy(d)) {
+        if (!d->connected || !xenfront_healthy(&d->xf)) {
             netfront_recover(d);
             got = 1;
         }
@@ -349,6 +318,8 @@ void netfront_wait(struct netfront *d, uint64_t deadline_ns)
         return;
     }
     uint64_t cap = now_ns() + WAIT_SLICE_NS;
+    /* Reconnecting: no later than the handshake's next look (a watch event wakes us sooner). */
+    if (d && !d->connected && !d->dead && d->xf.next_look_ns < cap) cap = d->xf.next_look_ns;
     kernel_wait(deadline_ns && deadline_ns < cap ? deadline_ns : cap);
 }
 
@@ -380,13 +351,13 @@ static int write_front_nodes(struct netfront *d)
         xenbus_transaction_t t;
         int retry = 0, rc = xenbus_transaction_start(&t);
         if (rc < 0) return rc;
-        if ((rc = xenbus_printf(t, d->node, "tx-ring-ref", "%u", (unsigned)d->tx_ring_page.gref)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "rx-ring-ref", "%u", (unsigned)d->rx_ring_page.gref)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "event-channel", "%u", (unsigned)d->port)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "request-rx-copy", "%u", 1u)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "feature-rx-notify", "%u", 1u)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "feature-no-csum-offload", "%u", 1u)) < 0 ||
-            (rc = xenbus_printf(t, d->node, "feature-sg", "%u", 0u)) < 0) {
+        if ((rc = xenbus_printf(t, d->xf.node, "tx-ring-ref", "%u", (unsigned)d->tx_ring_page.gref)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "rx-ring-ref", "%u", (unsigned)d->rx_ring_page.gref)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "event-channel", "%u", (unsigned)d->port)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "request-rx-copy", "%u", 1u)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "feature-rx-notify", "%u", 1u)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "feature-no-csum-offload", "%u", 1u)) < 0 ||
+            (rc = xenbus_printf(t, d->xf.node, "feature-sg", "%u", 0u)) < 0) {
             xenbus_transaction_end(t, 1, &retry);
             return rc;
         }
@@ -395,22 +366,12 @@ static int write_front_nodes(struct netfront *d)
     }
 }
 
-static int wait_backend_initwait(struct netfront *d, uint64_t deadline)
+/* The backend is in InitWait (xenfront_ops.setup): grant both rings and the buffers, stock rx, offer a channel, write our keys. */
+static int setup_rings(void *arg)
 {
-    for (;;) {
-        read_backend_path(d);
-        if (backend_state(d) == XenbusStateInitWait) return 0;
-        if (now_ns() >= deadline) return -XEN_ETIMEDOUT;
-        int rc = xenbus_wait_state(d->backend, XenbusStateInitWait, XenbusStateInitWait, WAIT_SLICE_NS);
-        if (rc < 0 && rc != -XEN_ETIMEDOUT) kernel_wait(now_ns() + WAIT_SLICE_NS);
-    }
-}
-
-static int netfront_connect(struct netfront *d, uint64_t deadline)
-{
-    int rc = wait_backend_initwait(d, deadline);
-    if (rc < 0) return rc;
-    if ((rc = grant(d, &d->tx_ring_page, 0)) < 0 || (rc = grant(d, &d->rx_ring_page, 0)) < 0) goto fail;
+    struct netfront *d = arg;
+    int rc;
+    if ((rc = grant(d, &d->tx_ring_page, 0)) < 0 || (rc = grant(d, &d->rx_ring_page, 0)) < 0) return rc;
     netif_tx_sring_t *txs = d->tx_ring_page.page;
     netif_rx_sring_t *rxs = d->rx_ring_page.page;
     SHARED_RING_INIT(txs);
@@ -418,82 +379,96 @@ static int netfront_connect(struct netfront *d, uint64_t deadline)
     SHARED_RING_INIT(rxs);
     FRONT_RING_INIT(&d->rx, rxs, PAGE_SIZE);
     for (unsigned i = 0; i < NETFRONT_TX_BUFS; i++)
-        if ((rc = grant(d, &d->txbuf[i], 1)) < 0) goto fail;
+        if ((rc = grant(d, &d->txbuf[i], 1)) < 0) return rc;
     for (unsigned i = 0; i < NETFRONT_RX_BUFS; i++)
-        if ((rc = grant(d, &d->rxbuf[i], 0)) < 0) goto fail;
+        if ((rc = grant(d, &d->rxbuf[i], 0)) < 0) return rc;
     /* Stock the rx ring before the backend can connect (it may deliver at once). */
     for (unsigned i = 0; i < NETFRONT_RX_BUFS; i++) post_rx(d, i);
     RING_PUSH_REQUESTS(&d->rx);
-    if ((rc = evtchn_alloc_unbound(d->backend_id, &d->port)) < 0) goto fail;
+    if ((rc = evtchn_alloc_unbound(d->xf.backend_id, &d->port)) < 0) return rc;
     d->port_bound = 1;
     d->kicked = 0;
     evtchn_bind_handler(d->port, netfront_event, d);
-    if ((rc = write_front_nodes(d)) < 0) goto fail;
-    if ((rc = xenbus_switch_state(d->node, XenbusStateConnected)) < 0) goto fail;
-    for (;;) {
-        uint64_t t = now_ns();
-        if (t >= deadline) { rc = -XEN_ETIMEDOUT; goto fail; }
-        rc = xenbus_wait_state(d->backend, XenbusStateConnected, XenbusStateClosed, deadline - t);
-        if (rc == XenbusStateConnected) break;
-        if (rc >= XenbusStateClosing) { rc = -XEN_EIO; goto fail; }
-        if (rc == -XEN_ETIMEDOUT) goto fail;
-        if (rc < 0) kernel_wait(now_ns() + WAIT_SLICE_NS);
-    }
-    char path[MAX_PATH + 16];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    xenbus_watch(path, d->watch_token);
-    xenbus_watch(d->be_state_path, d->watch_token);
+    return write_front_nodes(d);
+}
+
+/* The backend is Connected (xenfront_ops.connected). */
+static int backend_connected(void *arg)
+{
+    struct netfront *d = arg;
     d->connected = 1;
     d->last_health_ns = now_ns();
     /* Tell the backend about the rx buffers now that it listens. */
     evtchn_notify(d->port);
     return 0;
-fail:
-    netfront_teardown(d);
-    return rc;
 }
 
+static void teardown(void *arg)
+{
+    netfront_teardown(arg);
+}
+
+/* Linux talk_to_netback: Connected as soon as our keys are written, then wait for the backend's. */
+static const struct xenfront_ops netfront_ops = {
+    .setup = setup_rings,
+    .teardown = teardown,
+    .connected = backend_connected,
+    .state_after_setup = XenbusStateConnected,
+};
+
+/* The toolstack took the vif away (the rings are already torn down): say Closed, stay down. */
+static void detached(struct netfront *d)
+{
+    printk("netfront %s: detached by the toolstack\n", d->name);
+    xenfront_unwatch(&d->xf);
+    xenbus_switch_state(d->xf.node, XenbusStateClosed);
+    d->dead = 1;
+    if (d->index == 0) netif0.up = 0;
+}
+
+/*
+ * The backend went away: start the handshake again with whichever backend
+ * our `backend` node names (netfront_poll moves it along without blocking;
+ * frames sent meanwhile are dropped, as on a cable pulled out).
+ */
 static void netfront_recover(struct netfront *d)
 {
-    if (xenbus_device_detached(d->node, d->backend)) {
-        printk("netfront %s: detached by the toolstack\n", d->name);
-        char path[MAX_PATH + 16];
-        snprintk(path, sizeof(path), "%s/backend", d->node);
-        xenbus_unwatch(path, d->watch_token);
-        xenbus_unwatch(d->be_state_path, d->watch_token);
+    if (xenbus_device_detached(d->xf.node, d->xf.backend)) {
         netfront_teardown(d);
-        xenbus_switch_state(d->node, XenbusStateClosed);
-        d->dead = 1;
-        if (d->index == 0) netif0.up = 0;
+        detached(d);
         return;
     }
-    char path[MAX_PATH + 16];
-    snprintk(path, sizeof(path), "%s/backend", d->node);
-    xenbus_unwatch(path, d->watch_token);
-    xenbus_unwatch(d->be_state_path, d->watch_token);
-    printk("netfront %s: backend %s went away; reconnecting\n", d->name, d->backend);
-    uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
-    int rc;
-    do {
-        netfront_teardown(d);
-        xenbus_switch_state(d->node, XenbusStateInitialising);
-        rc = netfront_connect(d, deadline);
-    } while (rc < 0 && rc != -XEN_ENOMEM && now_ns() < deadline);
+    printk("netfront %s: backend %s went away; reconnecting\n", d->name, d->xf.backend);
+    xenfront_begin(&d->xf, &netfront_ops, d, CONNECT_TIMEOUT_NS);
+}
+
+/* One step of a reconnection under way; never blocks. */
+static int reconnect_step(struct netfront *d)
+{
+    int rc = xenfront_step(&d->xf, &netfront_ops, d);
+    if (rc == 1) {
+        d->st.reconnects++;
+        printk("netfront %s: reconnected to %s (backend domain %u)\n", d->name, d->xf.backend, (unsigned)d->xf.backend_id);
+        return 1;
+    }
+    if (rc == -XEN_ENODEV) {
+        detached(d);
+        return 1;
+    }
     if (rc < 0) {
         printk("netfront %s: reconnect failed (%d)\n", d->name, rc);
         d->dead = 1;
-        return;
+        return 1;
     }
-    d->st.reconnects++;
-    printk("netfront %s: reconnected to %s (backend domain %u)\n", d->name, d->backend, (unsigned)d->backend_id);
+    return 0;
 }
 
 static int read_mac(struct netfront *d)
 {
     char path[MAX_PATH + 16], buf[32];
-    snprintk(path, sizeof(path), "%s/mac", d->node);
+    snprintk(path, sizeof(path), "%s/mac", d->xf.node);
     if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && mac_parse(buf, d->mac) == 0) return 0;
-    snprintk(path, sizeof(path), "%s/mac", d->backend);
+    snprintk(path, sizeof(path), "%s/mac", d->xf.backend);
     if (xenbus_read(XBT_NIL, path, buf, sizeof(buf)) >= 0 && mac_parse(buf, d->mac) == 0) return 0;
     return -XEN_ENOENT;
 }
@@ -508,19 +483,21 @@ static int netfront_add(const char *name)
     for (unsigned i = 0; i < NETFRONT_TX_BUFS; i++) d->txbuf[i].gref = NO_GREF;
     for (unsigned i = 0; i < NETFRONT_RX_BUFS; i++) d->rxbuf[i].gref = NO_GREF;
     snprintk(d->name, sizeof(d->name), "vif%d", ndevs);
-    snprintk(d->node, sizeof(d->node), "device/vif/%s", name);
-    snprintk(d->watch_token, sizeof(d->watch_token), "netfront-%s", name);
-    int rc = read_backend_path(d);
-    if (rc < 0) { printk("netfront %s: no backend node (%d)\n", d->node, rc); return rc; }
-    if ((rc = read_mac(d)) < 0) { printk("netfront %s: no usable mac node\n", d->node); return rc; }
-    if ((rc = netfront_connect(d, now_ns() + CONNECT_TIMEOUT_NS)) < 0) {
-        printk("netfront %s: cannot connect to %s (%d)\n", d->node, d->backend, rc);
+    char node[XENFRONT_PATH], token[32];
+    snprintk(node, sizeof(node), "device/vif/%s", name);
+    snprintk(token, sizeof(token), "netfront-%s", name);
+    int rc = xenfront_init(&d->xf, node, token);
+    if (rc < 0) { printk("netfront %s: no backend node (%d)\n", node, rc); return rc; }
+    if ((rc = read_mac(d)) < 0) { printk("netfront %s: no usable mac node\n", node); xenfront_unwatch(&d->xf); return rc; }
+    if ((rc = xenfront_connect(&d->xf, &netfront_ops, d, CONNECT_TIMEOUT_NS)) < 0) {
+        printk("netfront %s: cannot connect to %s (%d)\n", node, d->xf.backend, rc);
+        xenfront_unwatch(&d->xf);
         return rc;
     }
     ndevs++;
     char macb[18];
     printk("netfront %s: mac %s, backend domain %u (%s)\n", d->name, mac_format(d->mac, macb),
-           (unsigned)d->backend_id, d->backend);
+           (unsigned)d->xf.backend_id, d->xf.backend);
     return 0;
 }
 
@@ -552,6 +529,6 @@ int netfront_count(void) { return ndevs; }
 struct netfront *netfront_get(int index) { return index >= 0 && index < ndevs ? &devs[index] : NULL; }
 void netfront_mac(struct netfront *d, uint8_t mac[6]) { memcpy(mac, d->mac, ETH_ALEN); }
 const char *netfront_name(struct netfront *d) { return d->name; }
-const char *netfront_backend(struct netfront *d) { return d->backend; }
+const char *netfront_backend(struct netfront *d) { return d->xf.backend; }
 int netfront_connected(struct netfront *d) { return d->connected; }
 void netfront_get_stats(struct netfront *d, struct netfront_stats *st) { *st = d->st; }

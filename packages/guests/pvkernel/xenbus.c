@@ -314,27 +314,6 @@ int xenbus_switch_state(const char *dir, int state)
     return xenbus_printf(XBT_NIL, dir, "state", "%d", state);
 }
 
-/*
- * libxl's device removal writes online=0 and state=Closing in one
- * transaction, waits for Closed, then removes both directories in another.
- * Read `online` first and the frontend's `backend` second: whichever side of
- * that removal each read lands on, a detach is seen as one.  (The other order
- * could read `backend` just before the removal and `online` just after it,
- * and take a detach for a dead driver domain.)  A driver domain that dies
- * loses its whole /local/domain/<id>, so `online` is gone while the
- * frontend's `backend` stays until the toolstack rebinds it.
- */
-int xenbus_device_detached(const char *frontend_dir, const char *backend_dir)
-{
-    char path[256], buf[8];
-    snprintk(path, sizeof path, "%s/online", backend_dir);
-    int rc = xenbus_read(XBT_NIL, path, buf, sizeof buf);
-    if (rc >= 0) return strcmp(buf, "0") == 0;
-    snprintk(path, sizeof path, "%s/backend", frontend_dir);
-    char be[256];
-    return xenbus_read(XBT_NIL, path, be, sizeof be) == -XEN_ENOENT;
-}
-
 int xenbus_wait_state(const char *dir, int min, int max, uint64_t timeout_ns)
 {
     char path[256], token[TOKEN_MAX];
