@@ -9,12 +9,18 @@
  * driver VMs): a PV kernel's disktest (48 MiB written, then read and
  * verified) with blkback restarted every 10 s, 5 s and 1 s, as a fraction of
  * the same run with no restarts.
+ *
+ * Then isolation (issue #10): the same disktest while netback is held down
+ * for the whole run (`xenbox kill netback --hold`), against the calm run;
+ * and two guests with disks pinging each other while blkback is held down,
+ * against the same pings with nothing down.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, percentile } from '@xenbox/dom0';
+import type { RestartMetrics } from '@xenbox/abi';
 import { median, result, type Benchmark } from './harness.js';
 
 const XENBOX = resolve(fileURLToPath(import.meta.url), '../../../packages/dom0/bin/xenbox.js');
@@ -44,6 +50,46 @@ async function disktest(runDir: string, tmpDir: string, tag: string, during: (do
   const m = result()!;
   const lost = /disktest: the backend went away (\d+) time/.exec(readFileSync(log, 'latin1'));
   return { write: Number(m[1]), read: Number(m[2]), ok: m[3] === 'OK', ms, lost: lost ? Number(lost[1]) : 0 };
+}
+
+/** Two PV kernels with disks on xenbr0, b pinging a (`count` echoes 100 ms apart) while `during` runs; what ping printed. */
+async function pingPair(runDir: string, tmpDir: string, tag: string, count: number, during: () => Promise<unknown>): Promise<{ received: number; avgMs: number; maxMs: number }> {
+  const env = { ...process.env, XENBOX_RUN_DIR: runDir };
+  const names = [`${tag}-a`, `${tag}-b`];
+  const ips = ['10.0.9.1', '10.0.9.2'];
+  const cmd = [`ip=${ips[0]} shell`, `ip=${ips[1]} ping ${ips[0]} count=${count} interval=100 wait=60 then=shell`];
+  names.forEach((n, i) => {
+    const img = join(tmpDir, `${n}.raw`);
+    writeFileSync(img, Buffer.alloc(2 << 20));
+    const cfg = join(tmpDir, `${n}.cfg`);
+    writeFileSync(cfg, `name = "${n}"\nkernel = "${PVKERNEL}"\nmemory = 32\ndisk = [ "${img},raw,xvda,w" ]\nvif = [ "bridge=xenbr0,mac=00:16:3e:7c:00:0${i + 1}" ]\ncmdline = "${cmd[i]}"\n`);
+    execFileSync(process.execPath, [XL, 'create', cfg], { env, stdio: 'ignore' });
+  });
+  const log = join(runDir, 'console', `guest-${names[1]}.log`);
+  const text = () => (existsSync(log) ? readFileSync(log, 'latin1') : '');
+  const t0 = Date.now();
+  while (!/icmp_seq=3 /.test(text())) {
+    if (Date.now() - t0 > 120_000) throw new Error(`${tag}: no ping answered in 2 minutes`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await during();
+  let sum: RegExpExecArray | null = null;
+  while (!(sum = new RegExp(`${count} packets transmitted, (\\d+) received`).exec(text()))) {
+    if (Date.now() - t0 > 300_000) throw new Error(`${tag}: ping did not finish`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const rtt = /rtt min\/avg\/max\/mdev = ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(text());
+  for (const n of names) execFileSync(process.execPath, [XL, 'destroy', n], { env, stdio: 'ignore' });
+  return { received: Number(sum[1]), avgMs: rtt ? Number(rtt[2]) : NaN, maxMs: rtt ? Number(rtt[3]) : NaN };
+}
+
+/** `xenbox kill NAME --hold MS`: down until `xenbox restart NAME` (or the hold ends). */
+function holdDown(runDir: string, name: string, ms: number): void {
+  execFileSync(process.execPath, [XENBOX, 'kill', name, '--hold', `${ms}ms`, '--run-dir', runDir], { stdio: 'ignore' });
+}
+
+function bringBack(runDir: string, name: string): void {
+  execFileSync(process.execPath, [XENBOX, 'restart', name, '--run-dir', runDir], { stdio: 'ignore' });
 }
 
 /** Fork a child that says ready at once; ms from fork to the message. */
@@ -86,15 +132,39 @@ export const benchmark: Benchmark = {
       const calm = await disktest(runDir, tmpDir, 'dt-none', async () => undefined);
       out.push(result('guest disktest write, no restarts', calm.write, 'MB/s', null, null));
       out.push(result('guest disktest read+verify, no restarts', calm.read, 'MB/s', null, null));
+      const restarts: RestartMetrics[] = [];
       for (const everyS of [10, 5, 1]) {
         const r = await disktest(runDir, tmpDir, `dt-${everyS}s`, async (done) => {
           // Kill blkback every `everyS` seconds until the guest has finished.
-          while (!done()) await runChaos(runDir, { target: 'blkback', everyMs: everyS * 1000, forMs: everyS * 1000 + 1, jitter: 0, seed: 1 }, () => undefined);
+          while (!done()) restarts.push(...(await runChaos(runDir, { target: 'blkback', everyMs: everyS * 1000, forMs: everyS * 1000 + 1, jitter: 0, seed: 1 }, () => undefined)).restarts);
         });
         const what = `${r.lost} restarts seen by the guest${r.ok ? '' : ', VERIFY FAILED'}`;
         out.push(result(`guest disktest write, blkback restarted every ${everyS} s (${what})`, r.write, 'MB/s', calm.write, null));
         out.push(result(`guest disktest read+verify, restarted every ${everyS} s`, r.read, 'MB/s', calm.read, null));
       }
+      // The supervisor's per-restart records of those runs (xenbox status --json restartMetrics).
+      const io = restarts.flatMap((x) => (x.firstIoMs === null ? [] : [x.firstIoMs]));
+      const ready = restarts.flatMap((x) => (x.readyMs === null ? [] : [x.readyMs]));
+      if (io.length) {
+        out.push(result(`blkback under a disktest: kill -> ready p50 (${ready.length} restarts)`, percentile(ready, 50), 'ms', base, null));
+        out.push(result(`blkback under a disktest: kill -> first guest I/O answered p50 (${io.length} restarts)`, percentile(io, 50), 'ms', base, null));
+        out.push(result('blkback under a disktest: kill -> first guest I/O answered p99', percentile(io, 99), 'ms', base, null));
+        out.push(result('blkback under a disktest: requests re-issued per restart (mean)', restarts.reduce((n, x) => n + (x.reissued ?? 0), 0) / restarts.length, 'requests', null, null));
+      }
+      progress('isolation: disktest while netback is down, pings while blkback is down');
+      holdDown(runDir, 'netback', 600_000);
+      const noNet = await disktest(runDir, tmpDir, 'dt-nonet', async () => undefined);
+      bringBack(runDir, 'netback');
+      out.push(result(`guest disktest write while netback is down (${noNet.ok ? 'verified' : 'VERIFY FAILED'})`, noNet.write, 'MB/s', calm.write, '>= 0.9x'));
+      out.push(result('guest disktest read+verify while netback is down', noNet.read, 'MB/s', calm.read, '>= 0.9x'));
+      const PINGS = 40;
+      const calmPing = await pingPair(runDir, tmpDir, 'pp-calm', PINGS, async () => undefined);
+      const noBlk = await pingPair(runDir, tmpDir, 'pp-noblk', PINGS, async () => {
+        holdDown(runDir, 'blkback', 3000);
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      out.push(result(`ping answered while blkback is down (${PINGS} sent, 100 ms apart; calm run: ${calmPing.received})`, noBlk.received / PINGS, 'fraction', calmPing.received / PINGS, '1.0'));
+      out.push(result(`ping rtt avg while blkback is down (max ${noBlk.maxMs} ms; calm max ${calmPing.maxMs} ms)`, noBlk.avgMs, 'ms', calmPing.avgMs, null));
       return out;
     } finally {
       execFileSync(process.execPath, [XENBOX, 'down', '--run-dir', runDir], { stdio: 'ignore' });

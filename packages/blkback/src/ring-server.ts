@@ -64,6 +64,12 @@ export interface RingServerOptions {
   persistent: PersistentGrants | null;
   /** The ring is unusable (a lying front end, or the page went away). */
   onBroken(e: Error): void;
+  /**
+   * The first responses are being pushed; `requestsBefore` requests were
+   * taken off the ring by then — after a backend restart, what blkfront
+   * issued again (supervisor restart metrics).
+   */
+  onFirstResponse?(requestsBefore: number): void;
 }
 
 /** A request's outcome: the status, and why when it failed. */
@@ -83,6 +89,9 @@ export class RingServer {
   private eventKick = false;
   private stopped = false;
   private refusals = 0;
+  /** Requests taken off the ring, and whether a response was pushed yet (onFirstResponse). */
+  private taken = 0;
+  private answered = false;
   private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly o: RingServerOptions) {
@@ -163,6 +172,7 @@ export class RingServer {
 
   /** One request, from the private copy of its slot. */
   private dispatch(entry: Uint8Array, fresh: boolean): void {
+    this.taken++;
     const req = decodeBlkifRequest(entry);
     const plan = checkRequest(req, this.o.limits);
     this.count(plan);
@@ -356,6 +366,10 @@ export class RingServer {
       return;
     }
     this.notify();
+    if (!this.answered) {
+      this.answered = true;
+      this.o.onFirstResponse?.(this.taken);
+    }
   }
 
   private notify(): void {

@@ -27,12 +27,14 @@ import {
   XEN_ERRNO,
   XenError,
   XenbusState,
+  deviceName,
   frontendPath,
   xenbusStateName,
   type DomId,
   type XenbusStateValue,
 } from '@xenbox/abi';
 import {
+  notifySupervisor,
   readXenbusState,
   readXenbusUint,
   writeXenbusKeys,
@@ -106,6 +108,11 @@ export class Vbd {
 
   get path(): string {
     return this.dev.path;
+  }
+
+  /** "vbd/<frontend>/<devid>", as the supervisor names devices. */
+  get name(): string {
+    return deviceName('vbd', this.dev.frontend, this.dev.devid);
   }
 
   get connected(): boolean {
@@ -254,12 +261,14 @@ export class Vbd {
         log: this.log,
         persistent: persistent && this.ctx.persistentGrants ? new PersistentGrants(this.ctx.hv, mapper, fe) : null,
         onBroken: (e) => this.ringBroken(server, e),
+        onFirstResponse: (requestsBefore) => notifySupervisor({ type: 'device-first-io', device: this.name, at: Date.now(), requestsBefore }),
       });
       this.conn = { handle, page, port, server };
       const info = (config.readOnly ? VDISK_READONLY : 0) | (config.cdrom ? VDISK_CDROM : 0);
       await writeXenbusKeys(xs, this.path, { sectors: this.sectors(), info, 'sector-size': BLKIF_SECTOR_SIZE, 'physical-sector-size': BLKIF_SECTOR_SIZE });
       await this.switchState(XenbusState.Connected);
       server.start();
+      notifySupervisor({ type: 'device-connected', device: this.name, at: Date.now() });
       this.log.info({ ringRef: ref, port, remotePort, frontPersistent: persistent, mapsGrants: persistent && this.ctx.persistentGrants, sectors: this.sectors() }, 'connected');
     } catch (e) {
       if (!this.conn) {

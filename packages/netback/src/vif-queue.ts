@@ -96,6 +96,8 @@ export interface VifQueueParams {
   input(from: BridgePort, frame: Frame): void;
   /** The frontend broke the ring protocol beyond repair: the queue stopped. */
   onFatal(why: string): void;
+  /** The first response (tx or rx) went to the frontend on this connection (supervisor restart metrics). */
+  onFirstResponse?(): void;
 }
 
 export class VifQueue implements BridgePort {
@@ -104,6 +106,8 @@ export class VifQueue implements BridgePort {
   private readonly rx: BackRing;
   private readonly assembler = new TxAssembler();
   private readonly rxQueue: Frame[] = [];
+  /** Whether a response was published yet (onFirstResponse). */
+  private answered = false;
   private limiter: CreditLimiter | null;
   /** A packet consumed but over its rate credit: it goes first once credit returns. */
   private held: TxUnit | null = null;
@@ -388,6 +392,10 @@ export class VifQueue implements BridgePort {
   /** Publish rsp_prod and tell the frontend (see the header on why always). */
   private publish(page: MirrorPage, ring: BackRing): void {
     page.setU32(RING_RSP_PROD_OFFSET, ring.rspProdPvt);
+    if (!this.answered && ring.rspProdPvt !== 0) {
+      this.answered = true;
+      this.p.onFirstResponse?.();
+    }
     try {
       this.p.evtchn.notify(this.p.port);
     } catch {

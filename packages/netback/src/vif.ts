@@ -25,12 +25,14 @@ import {
   NETIF_DEFAULT_MTU,
   XenError,
   XenbusState,
+  deviceName,
   parseMac,
   parseNetifRate,
   type DomId,
   type XenbusStateValue,
 } from '@xenbox/abi';
 import {
+  notifySupervisor,
   readXenbusState,
   readXenbusUint,
   switchXenbusState,
@@ -81,6 +83,11 @@ export class Vif {
     readonly dev: BackendDevice,
   ) {
     this.name = `vif${dev.frontend}.${dev.devid}`;
+  }
+
+  /** "vif/<frontend>/<devid>", as the supervisor names devices. */
+  private get device(): string {
+    return deviceName('vif', this.dev.frontend, this.dev.devid);
   }
 
   private get be(): string {
@@ -296,10 +303,12 @@ export class Vif {
       frontendCsumOffload,
       input: (from, frame) => bridge.input(from, frame),
       onFatal: (why) => void this.fatal('EIO', `frontend broke the ring protocol: ${why}`, false).catch(() => undefined),
+      onFirstResponse: () => notifySupervisor({ type: 'device-first-io', device: this.device, at: Date.now(), requestsBefore: 0 }),
     });
     this.bridge = bridge;
     bridge.addPort(this.queue);
     await this.setState(XenbusState.Connected);
+    notifySupervisor({ type: 'device-connected', device: this.device, at: Date.now() });
     log.info({ vif: this.name, bridge: cfg.bridge, txRef, rxRef, port, frontendSg, frontendCsumOffload }, 'vif connected');
     this.queue.kick();
   }

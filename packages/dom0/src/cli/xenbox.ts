@@ -135,11 +135,13 @@ program
   .command('kill')
   .description('SIGKILL a service (to test isolation); the supervisor restarts it per policy')
   .argument('<name>')
+  .option('--hold <duration>', 'keep it down this long before the restart (e.g. 5s), to see what guests do meanwhile')
   .option('--run-dir <dir>', 'run directory')
-  .action(async (name: string, o: { runDir?: string }) => {
+  .action(async (name: string, o: { runDir?: string; hold?: string }) => {
     try {
-      const r = await callSupervisor(runDirOf(o), 'kill', { name });
-      console.log(`killed ${r.name} (pid ${r.pid})`);
+      const holdMs = o.hold === undefined ? 0 : parseDuration(o.hold, '--hold');
+      const r = await callSupervisor(runDirOf(o), 'kill', { name, ...(holdMs ? { holdMs } : {}) });
+      console.log(`killed ${r.name} (pid ${r.pid})${holdMs ? `; restarting in ${holdMs} ms` : ''}`);
     } catch (e) {
       die(e);
     }

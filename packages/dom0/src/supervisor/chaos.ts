@@ -5,7 +5,7 @@
  * Every kill and every recovery is printed with a timestamp; the supervisor
  * logs them too and keeps the recovery times (`xenbox status --json`).
  */
-import { XenError, type ServiceStatus } from '@xenbox/abi';
+import { XenError, type RestartMetrics, type ServiceStatus } from '@xenbox/abi';
 import { writeFileSync } from 'node:fs';
 import { callSupervisor } from './control-client.js';
 import { renderChaosSvg, type PlotEvent } from './chaos-plot.js';
@@ -28,6 +28,8 @@ export interface ChaosReport {
   kills: number;
   recovered: number;
   recoveryMs: number[];
+  /** The supervisor's record of each of this run's restarts: time to ready, to devices reconnected, to the first guest I/O, requests re-issued. */
+  restarts: RestartMetrics[];
   /** Seconds since the start of the run of each kill and recovery. */
   events: PlotEvent[];
 }
@@ -81,11 +83,26 @@ async function awaitRecovery(runDir: string, name: string, before: ServiceStatus
   return null;
 }
 
+/**
+ * The restart records made during the run.  A record's first guest I/O can
+ * come a little after its recovery, so wait briefly for the last one.
+ */
+async function restartsSince(runDir: string, name: string, before: number): Promise<RestartMetrics[]> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const recs = (await serviceStatus(runDir, name)).restartMetrics.slice(before);
+    const last = recs[recs.length - 1];
+    if (!last || last.devices === 0 || last.firstIoMs !== null || Date.now() > deadline) return recs;
+    await sleep(100);
+  }
+}
+
 export async function runChaos(runDir: string, o: ChaosOptions, print: (line: string) => void): Promise<ChaosReport> {
   if (o.target === 'hypervisor') throw new XenError('EINVAL', 'killing the hypervisor takes the whole stack down; pick a service domain');
   const random = seededRandom(o.seed);
   const end = Date.now() + o.forMs;
-  const report: ChaosReport = { kills: 0, recovered: 0, recoveryMs: [], events: [] };
+  const report: ChaosReport = { kills: 0, recovered: 0, recoveryMs: [], restarts: [], events: [] };
+  const recordsBefore = (await serviceStatus(runDir, o.target)).restartMetrics.length;
   const t0 = Date.now();
   const at = () => (Date.now() - t0) / 1000;
   const sampler = o.plot ? await ThroughputSampler.start(runDir, o.sampleMs ?? 250, t0) : null;
@@ -119,5 +136,12 @@ export async function runChaos(runDir: string, o: ChaosOptions, print: (line: st
   }
   const r = report.recoveryMs;
   print(`${stamp()} chaos: ${report.kills} kills of ${o.target}, ${report.recovered} recovered; recovery p50 ${percentile(r, 50)} ms, p99 ${percentile(r, 99)} ms, max ${r.length ? Math.max(...r) : NaN} ms`);
+  report.restarts = await restartsSince(runDir, o.target, recordsBefore);
+  const io = report.restarts.flatMap((x) => (x.firstIoMs === null ? [] : [x.firstIoMs]));
+  const reissued = report.restarts.reduce<number | null>((n, x) => (x.reissued === null ? n : (n ?? 0) + x.reissued), null);
+  print(
+    `${stamp()} guest I/O: first completed ${io.length ? `p50 ${percentile(io, 50)} ms, p99 ${percentile(io, 99)} ms after the kill` : 'never (no guest I/O on its devices)'}` +
+      ` (${io.length} of ${report.restarts.length} restarts)${reissued === null ? '' : `; ${reissued} request(s) re-issued by the frontends`}`,
+  );
   return report;
 }

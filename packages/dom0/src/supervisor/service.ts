@@ -11,9 +11,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DomId, ProcessNotice, RestartPolicy, ServiceState, ServiceStatus } from '@xenbox/abi';
+import type { DeviceNotice, DomId, ProcessNotice, RestartPolicy, ServiceState, ServiceStatus } from '@xenbox/abi';
 import { MALLOC_TUNING_ENV } from '@xenbox/libxen';
 import type { SavedBackendDevice } from '../libxl/device-rebind.js';
+import { RestartTracker } from './restart-metrics.js';
 
 export interface ServiceSpec {
   name: string;
@@ -49,6 +50,8 @@ export class Service {
    * incarnation (libxl/device-rebind.ts); `from` is the dead domid.
    */
   orphanedDevices: { from: DomId; devices: SavedBackendDevice[] } | null = null;
+  /** The devices the incarnation being started took over (deviceName form), for its restart record. */
+  movedDevices: string[] = [];
   startedAt: number | null = null;
   restarts = 0;
   lastExit: string | null = null;
@@ -60,9 +63,17 @@ export class Service {
   downSince: number | null = null;
   /** Set by `xenbox kill`: fault injection, which does not count as a crash loop. */
   killRequested = false;
+  /** How long a requested kill keeps it down before the restart (ms). */
+  holdMs = 0;
   readonly recoveryMs: number[] = [];
+  /** Per-restart costs to the guests (restart-metrics.ts); blkfronts re-issue, netfronts do not. */
+  readonly restartMetrics: RestartTracker;
+  /** Where a backend's device notices go (the supervisor logs them). */
+  onDeviceNotice: ((n: DeviceNotice) => void) | null = null;
 
-  constructor(readonly spec: ServiceSpec) {}
+  constructor(readonly spec: ServiceSpec) {
+    this.restartMetrics = new RestartTracker(spec.kind === 'blkback');
+  }
 
   get name(): string {
     return this.spec.name;
@@ -83,6 +94,7 @@ export class Service {
       restarts: this.restarts,
       lastExit: this.lastExit,
       recoveryMs: [...this.recoveryMs],
+      restartMetrics: this.restartMetrics.records.map((r) => ({ ...r })),
     };
   }
 
@@ -120,6 +132,8 @@ export class Service {
           resolve();
         } else if (m?.type === 'fatal') {
           this.lastExit = m.message;
+        } else if ((m?.type === 'device-connected' || m?.type === 'device-first-io') && child === this.child) {
+          this.onDeviceNotice?.(m);
         }
       });
       child.once('exit', (code, signal) => {

@@ -21,9 +21,12 @@ import {
   ENV_TOKEN,
   ENV_XS_SECRET,
   RECOVERY_HISTORY,
+  deviceName,
+  type DeviceNotice,
   XenError,
   argObject,
   argString,
+  argOptInt,
   ipcEndpoint,
   runDirLayout,
   type RunDirLayout,
@@ -170,13 +173,18 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     return s;
   }
 
-  /** SIGKILL a service, as a fault would; the watcher restarts it per policy. */
-  kill(name: string): { name: string; pid: number } {
+  /**
+   * SIGKILL a service, as a fault would; the watcher restarts it per policy,
+   * after `holdMs` if given (to see what guests do while it is down).
+   */
+  kill(name: string, holdMs = 0): { name: string; pid: number } {
     const s = this.find(name);
     const pid = s.pid;
     if (pid === null || !s.child) throw new XenError('ESRCH', `${name} is not running (${s.state})`);
-    this.log.warn({ service: name, pid }, 'killing on request (SIGKILL)');
+    if (s.spec.kind === 'hypervisor' && holdMs) throw new XenError('EINVAL', 'the hypervisor is not restarted, so it cannot be held down');
+    this.log.warn({ service: name, pid, holdMs }, 'killing on request (SIGKILL)');
     s.killRequested = true;
+    s.holdMs = holdMs;
     s.downSince = Date.now();
     s.child.kill('SIGKILL');
     return { name, pid };
@@ -206,6 +214,7 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
 
   private add(spec: ServiceSpec): Service {
     const s = new Service(spec);
+    s.onDeviceNotice = (n) => this.onDeviceNotice(s, n);
     this.services.push(s);
     return s;
   }
@@ -278,6 +287,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     }
     const args = s.spec.env[ENV_ARGS];
     if (args) env[ENV_ARGS] = args;
+    if (s.downSince !== null) s.restartMetrics.begin(s.downSince, s.movedDevices);
+    s.movedDevices = [];
     const ready = s.spawn(this.layout.logs, env, this.readyTimeoutMs, (e, child) => this.exits.set(s, this.onExit(s, e, child)));
     this.report(s, `starting (pid ${s.pid}${s.domid !== null && s.spec.ownDomain ? `, domid ${s.domid}` : ''})`);
     await ready;
@@ -298,12 +309,26 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
 
   /** Record how long the service was down (DESIGN §11 metrics; bench chaos). */
   private noteRecovery(s: Service): number {
-    const ms = Date.now() - s.downSince!;
+    const now = Date.now();
+    const ms = now - s.downSince!;
     s.downSince = null;
     s.recoveryMs.push(ms);
     if (s.recoveryMs.length > RECOVERY_HISTORY) s.recoveryMs.shift();
+    s.restartMetrics.ready(now);
     this.log.info({ service: s.name, recoveryMs: ms }, 'recovered');
     return ms;
+  }
+
+  /** A backend connected a device or answered its first request: complete the restart's record, and say so. */
+  private onDeviceNotice(s: Service, n: DeviceNotice): void {
+    const ev = s.restartMetrics.notice(n);
+    if (!ev) return;
+    const r = ev.record;
+    if (ev.what === 'connected') {
+      this.log.info({ service: s.name, devices: r.devices, connectedMs: ev.ms }, 'every device reconnected after the restart');
+    } else {
+      this.log.info({ service: s.name, device: n.device, firstIoMs: ev.ms, reissued: r.reissued }, 'first guest I/O after the restart');
+    }
   }
 
   // --- watching -----------------------------------------------------------
@@ -349,9 +374,16 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
       // A kill on request is an experiment, not a crash loop: restart at once, uncounted.
       s.killRequested = false;
       s.state = 'restarting';
-      this.report(s, `${how} (on request); restarting`);
-      s.restarts++;
-      this.startIncarnation(s).catch((err) => this.log.warn({ service: s.name, err: (err as Error).message }, 'restart failed'));
+      const hold = s.holdMs;
+      s.holdMs = 0;
+      this.report(s, `${how} (on request); restarting${hold ? ` in ${hold} ms (held down on request)` : ''}`);
+      const again = () => {
+        if (this.shuttingDown || s.state !== 'restarting') return;
+        s.restarts++;
+        this.startIncarnation(s).catch((err) => this.log.warn({ service: s.name, err: (err as Error).message }, 'restart failed'));
+      };
+      if (hold) setTimeout(again, hold);
+      else again();
       return;
     }
     s.restartTimes = s.restartTimes.filter((t) => now - t < windowSeconds * 1000);
@@ -413,7 +445,8 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     s.orphanedDevices = null;
     try {
       const moved = await withTimeout(rebindDevices(this.xs, orphans.devices, orphans.from, domid), XENSTORE_TIMEOUT_MS, `moving devices to d${domid}`);
-      if (moved.length) this.log.info({ service: s.name, from: orphans.from, to: domid, devices: moved.map((d) => `${d.kind}/${d.frontend}/${d.devid}`) }, 'devices moved to the new incarnation');
+      s.movedDevices = moved.map((d) => deviceName(d.kind, d.frontend, d.devid));
+      if (moved.length) this.log.info({ service: s.name, from: orphans.from, to: domid, devices: s.movedDevices }, 'devices moved to the new incarnation');
     } catch (e) {
       this.log.error({ service: s.name, err: (e as Error).message }, 'could not move devices to the new incarnation');
     }
@@ -498,7 +531,10 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
       case 'status':
         return { runDir: this.runDir, pid: process.pid, services: this.status() };
       case 'kill':
-        return this.kill(argString(op, argObject(op, raw), 'name', 64));
+      {
+        const a = argObject(op, raw);
+        return this.kill(argString(op, a, 'name', 64), argOptInt(op, a, 'holdMs', 0, 3_600_000) ?? 0);
+      }
       case 'restart': {
         const name = argString(op, argObject(op, raw), 'name', 64);
         await this.restart(name);
