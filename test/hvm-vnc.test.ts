@@ -125,6 +125,29 @@ describe.skipIf(!haveUboot)(`an HVM guest's VNC console (vnc = 1, vncdisplay = $
     c.sock.destroy();
   }, 90_000);
 
+  it('drops hostile VNC clients with the reason in the device model log, and goes on serving the guest', async () => {
+    const bad = await RawClient.open(port);
+    clients.push(bad);
+    await bad.read(12);
+    bad.send('GET / HTTP/1.1\r\n');
+    expect(await bad.closedWithin()).toBe(true);
+    const huge = await RawClient.open(port);
+    clients.push(huge);
+    await huge.handshake();
+    huge.send([6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // ClientCutText of 4 GiB
+    expect(await huge.closedWithin()).toBe(true);
+    const dmLog = (): string => readFileSync(runDirLayout(stack.runDir).logFile('vnc1-dm'), 'utf8');
+    await until('both reasons in vnc1-dm.log', () => dmLog().includes('bad ProtocolVersion') && dmLog().includes('ClientCutText of 4294967295 bytes'));
+
+    const c = await RawClient.open(port);
+    clients.push(c);
+    await c.handshake();
+    const before = consoleLog('vnc1').length;
+    typeKeys(c, 'echo still here\r');
+    await until('U-Boot answering after the hostile clients', () => consoleLog('vnc1').slice(before).includes('still here\r\n=> '));
+    c.sock.destroy();
+  }, 30_000);
+
   it.skipIf(!existsSync(VNCSNAPSHOT))('vncsnapshot captures a JPEG in which the U-Boot prompt is legible', async () => {
     // A blank screen's JPEG, from a server with nothing written, for scale.
     const blank = new RfbServer({ screen: new TextScreen(), name: 'blank', onKeyboard: () => undefined });
