@@ -234,6 +234,37 @@ describe('hostile clients are disconnected with a logged reason, and the server 
   });
 });
 
+describe('fuzzing the server with random client bytes', () => {
+  it('never throws: each of 60 clients sending 4 KiB of seeded random bytes (before and after the handshake) is served or dropped, and the next client is served', async () => {
+    const f = await start();
+    let seed = 0x9e3779b9;
+    const rand = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    for (let i = 0; i < 60; i++) {
+      const c = await client(f.port);
+      const junk = Buffer.from(Array.from({ length: 4096 }, () => Math.floor(rand() * 256)));
+      // Half of them first complete the handshake, and the junk starts with a plausible message type.
+      if (i % 2) {
+        await c.handshake();
+        junk[0] = i % 7;
+      }
+      c.send(junk);
+      await new Promise((r) => setTimeout(r, 5));
+      c.sock.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(f.srv.clientCount).toBe(0);
+    const d = await client(f.port);
+    await d.handshake();
+    d.updateRequest(false);
+    expect((await d.update())[0]!.w).toBe(640);
+  });
+});
+
 describe('where the server listens (xl.cfg vnclisten, vncdisplay, vncunused as libxl passes them to QEMU)', () => {
   it('reads vnclisten ADDRESS[:DISPLAY] and vncdisplay, and refuses both naming a display', () => {
     expect(vncTarget({ findUnused: false })).toEqual({ host: '127.0.0.1', display: 0 });
