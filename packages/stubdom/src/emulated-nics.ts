@@ -8,7 +8,9 @@
  * The NIC exists from the start with the vif's MAC; its Netfront connects in
  * the background (the guest need not wait for netback), and from then on
  * follows netback's restarts by itself (libxen netfront.ts, "reconnect").
- * Until the first connection the NIC has no link: frames are dropped.
+ * Until the first connection the NIC has no link: frames are dropped.  Each
+ * Netfront holds 514 pages of this domain's memory (the toolstack sizes the
+ * stub domain for it, hvm-nics.ts NETFRONT_MEMKB).
  */
 import { XenError, frontendPath, parseMac, type DomId } from '@xenbox/abi';
 import { Netfront, type HypervisorConnection, type Logger, type XenstoreClient } from '@xenbox/libxen';
@@ -38,20 +40,28 @@ export async function emulatedNics(xs: XenstoreClient, self: DomId, devids: numb
   return out;
 }
 
-/** Connect each NIC's Netfront in the background; returns a function that closes them. */
+/**
+ * Connect the NICs' Netfronts in the background, one after another: each
+ * maps its 514 pages in one call, and several such replies at once travel
+ * as one frame, which can pass the transport's frame limit (seen with eight
+ * NICs).  Returns a function that closes them.
+ */
 export function connectNics(o: { hv: HypervisorConnection; xs: XenstoreClient; self: DomId; log: Logger }, nics: EmulatedNic[]): () => Promise<void> {
   let closed = false;
-  for (const nic of nics) {
-    void Netfront.connect({ hv: o.hv, xs: o.xs, domid: o.self, devid: nic.devid, log: o.log, timeoutMs: CONNECT_FOREVER_MS }).then(
-      (nf) => {
-        if (closed) return void nf.close().catch(() => undefined);
+  void (async () => {
+    for (const nic of nics) {
+      if (closed) return;
+      try {
+        const nf = await Netfront.connect({ hv: o.hv, xs: o.xs, domid: o.self, devid: nic.devid, log: o.log, timeoutMs: CONNECT_FOREVER_MS });
+        if (closed) return void (await nf.close().catch(() => undefined));
         nic.netfront = nf;
         nic.net.setLink(nf);
         o.log.info({ devid: nic.devid, backend: nf.backendId }, 'emulated NIC connected to netback');
-      },
-      (e: Error) => o.log.error({ devid: nic.devid, err: e.message }, 'emulated NIC has no network: its netfront failed'),
-    );
-  }
+      } catch (e) {
+        o.log.error({ devid: nic.devid, err: (e as Error).message }, 'emulated NIC has no network: its netfront failed');
+      }
+    }
+  })();
   return async () => {
     closed = true;
     await Promise.all(nics.map((n) => n.netfront?.close().catch(() => undefined)));

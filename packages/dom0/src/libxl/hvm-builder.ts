@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ENV_DM_TARGET, ENV_DM_VBDS, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, XenError, runDirLayout, type DomId,
+  ENV_DM_TARGET, ENV_DM_VBDS, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, PROCESS_DEFAULT_MAX_MEM_KB, XenError, runDirLayout, type DomId,
 } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
@@ -33,7 +33,7 @@ import type { VncEndpoint } from '@xenbox/stubdom';
 import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';
-import { addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
+import { NETFRONT_MEMKB, addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
 import { addDeviceModelDisks, removeDeviceModelDisks } from './hvm-disks.js';
 import type { DiskSpec } from '../xlcfg/disk-spec.js';
 
@@ -132,6 +132,11 @@ export interface SpawnDmOptions {
   configDir?: string;
 }
 
+/** A stub domain's memory unless stubdomain_memory= says: a process domain's default, plus each NIC's netfront pages. */
+function stubdomDefaultMemKb(o: SpawnDmOptions): number {
+  return PROCESS_DEFAULT_MAX_MEM_KB + (o.nics?.length ?? 0) * NETFRONT_MEMKB;
+}
+
 /**
  * Start the guest's device model and wait until it serves the guest's ioreqs.
  * On failure nothing is left: the process is killed and its domain destroyed.
@@ -141,7 +146,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
   let stubdom: DomId | null = null;
   let token: string;
   if (o.stubdomain) {
-    const d = await o.hv.call('domctl.createdomain', { name, kind: 'stubdom', target: o.guest, ...(o.stubdomMemKb ? { max_memkb: o.stubdomMemKb } : {}) });
+    const d = await o.hv.call('domctl.createdomain', { name, kind: 'stubdom', target: o.guest, max_memkb: o.stubdomMemKb ?? stubdomDefaultMemKb(o) });
     stubdom = d.domid;
     token = d.token;
   } else {

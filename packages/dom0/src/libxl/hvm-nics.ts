@@ -23,6 +23,13 @@ import type { NicSpec } from '../xlcfg/vif-spec.js';
 import { listDevices, removeDevice, type DeviceRef } from './device.js';
 import { addNic, randomMacTail } from './device-vif.js';
 
+/**
+ * What one NIC costs the device model's domain: its netfront's own pages (2
+ * rings + a page per tx and rx slot, 514 pages, libxen netfront.ts) with
+ * room to spare.  Without it the stub domain's 16 MiB run out at the 8th NIC.
+ */
+export const NETFRONT_MEMKB = 2560;
+
 /** Xen's TAP_DEVICE_SUFFIX, for the device model's copy of a named vif. */
 const EMU_SUFFIX = '-emu';
 
