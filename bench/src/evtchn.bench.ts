@@ -17,6 +17,7 @@ import { ipcEndpoint, runDirLayout } from '@xenbox/abi';
 import { launchHypervisor } from '@xenbox/hypervisor';
 import { Evtchn, HypervisorConnection } from '@xenbox/libxen';
 import { median, result, type Benchmark } from './harness.js';
+import { startCpuMeter } from './proc-cpu.js';
 import { echoOnce, relayOnce, startRawEcho, startRawRelay } from './raw-echo.js';
 
 const PEER = fileURLToPath(new URL('../../test/fixtures/ring-peer.mjs', import.meta.url));
@@ -47,11 +48,19 @@ export const benchmark: Benchmark = {
         wake = r;
         evtchn.notify(myPort);
       });
-    const time = async (n: number, once: () => Promise<unknown>) => {
+    // CPU of every process on the path (this one included), summed over the rounds.
+    const cpu = { raw: 0, relay: 0, ev: 0 };
+    const time = async (n: number, once: () => Promise<unknown>, pids: number[] = [], account?: keyof typeof cpu) => {
+      const meter = startCpuMeter(pids);
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < n; i++) await once();
-      return Number(process.hrtime.bigint() - t0) / 1e3 / n;
+      const us = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+      if (account) cpu[account] += meter.stop() / (n * ROUNDS);
+      return us;
     };
+    const rawPids = [raw.child.pid!];
+    const relayPids = relay.children.map((c) => c.pid!);
+    const evPids = [hyp.child.pid!, child.pid!];
     try {
       await new Promise((r) => setTimeout(r, 50)); // the bind's own pending event goes by
       progress('warming up');
@@ -63,14 +72,16 @@ export const benchmark: Benchmark = {
       const evUs: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         progress(`round ${r + 1}/${ROUNDS}`);
-        rawUs.push(await time(PER_ROUND, () => echoOnce(raw.dealer, payload)));
-        relayUs.push(await time(PER_ROUND, () => relayOnce(relay.a, toB, payload)));
-        evUs.push(await time(PER_ROUND, ping));
+        rawUs.push(await time(PER_ROUND, () => echoOnce(raw.dealer, payload), rawPids, 'raw'));
+        relayUs.push(await time(PER_ROUND, () => relayOnce(relay.a, toB, payload), relayPids, 'relay'));
+        evUs.push(await time(PER_ROUND, ping, evPids, 'ev'));
       }
       return [
         result('event-channel ping-pong round trip (median of rounds)', median(evUs), 'µs', median(rawUs), '<= 1.5x raw ZeroMQ round trip'),
         result('  the same vs raw ZeroMQ relay via a broker process (4 hops)', median(evUs), 'µs', median(relayUs), null),
         result('  raw relay (4 hops) vs raw round trip (2 hops)', median(relayUs), 'µs', median(rawUs), null),
+        result('CPU per round trip, all processes on the path: event channel vs raw relay (4 hops)', cpu.ev, 'µs', cpu.relay, null),
+        result('CPU per round trip, all processes on the path: raw relay (4 hops) vs raw round trip (2 hops)', cpu.relay, 'µs', cpu.raw, null),
       ];
     } finally {
       raw.stop();

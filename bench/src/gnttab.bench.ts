@@ -14,14 +14,16 @@
  *
  * Baselines from the same run move the same bytes the same way over raw
  * ZeroMQ to another process: a fetch (a request the size of the copy call's
- * frame, 256 KiB back) for reads, a push (256 KiB out, a few bytes back) for
- * writes.  (Until this was fixed the baseline was an echo of 256 KiB counted
+ * message, 256 KiB back) for reads, a push (256 KiB out, a few bytes back)
+ * for writes.  The copied bytes travel in the message's bulk part (abi
+ * frame-bulk.ts); the baselines send the same byte count in one part.  (Until this was fixed the baseline was an echo of 256 KiB counted
  * both ways: see bench/RESULTS.md.)
  */
-import { DOMID_SELF, GNTCOPY_source_gref, GNTST, encodeFrame, ipcEndpoint, runDirLayout, type GnttabCopy } from '@xenbox/abi';
+import { DOMID_SELF, GNTCOPY_source_gref, GNTST, encodeParts, ipcEndpoint, runDirLayout, type GnttabCopy, type Msg } from '@xenbox/abi';
 import { launchHypervisor } from '@xenbox/hypervisor';
 import { GrantMapper, GrantTable, HypervisorConnection, Mirrors, allocOwnPages } from '@xenbox/libxen';
 import { median, result, type Benchmark } from './harness.js';
+import { startCpuMeter } from './proc-cpu.js';
 import { echoOnce, fetchOnce, startRawEcho } from './raw-echo.js';
 
 const PAGES = 64;
@@ -82,39 +84,53 @@ export const benchmark: Benchmark = {
       await copyOwnOnce();
       if (dst[7]!.page.u32(100) !== 0x07070707) throw new Error('copied bytes do not match');
 
-      // Raw baselines with the same bytes on the wire in each direction.
-      const readReq = Buffer.from(encodeFrame({ id: 1, op: 'gnttab.copy', args: { ops: segs.map((s) => ({ source: { ref: s.ref, domid: s.dom, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref })) } }));
-      const writeReq = Buffer.from(encodeFrame({ id: 1, op: 'gnttab.copy', args: { ops: wsegs.map((s) => ({ source: { bytes: s.data, domid: DOMID_SELF, offset: 0 }, dest: { ref: s.ref, domid: s.dom, offset: 0 }, len: 4096, flags: 2 })) } }));
-      const readReply = encodeFrame({ id: 1, ok: first.map((r) => ({ status: 0, data: r.data })) }).length;
-      const writeReply = encodeFrame({ id: 1, ok: wsegs.map(() => ({ status: 0 })) }).length;
+      // Raw baselines with the same bytes on the wire in each direction (the
+      // frame plus its bulk part, abi frame-bulk.ts), in one part each.
+      const wire = (m: Msg) => Buffer.concat(encodeParts(m));
+      const readReq = wire({ id: 1, op: 'gnttab.copy', args: { ops: segs.map((s) => ({ source: { ref: s.ref, domid: s.dom, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref })) } });
+      const writeReq = wire({ id: 1, op: 'gnttab.copy', args: { ops: wsegs.map((s) => ({ source: { bytes: s.data, domid: DOMID_SELF, offset: 0 }, dest: { ref: s.ref, domid: s.dom, offset: 0 }, len: 4096, flags: 2 })) } });
+      const readReply = wire({ id: 1, ok: first.map((r) => ({ status: 0, data: r.data })) }).length;
+      const writeReply = wire({ id: 1, ok: wsegs.map(() => ({ status: 0 })) }).length;
       const echoPayload = Buffer.alloc(bytes, 1);
 
-      const rate = async (bytesPerOp: number, once: () => Promise<unknown>) => {
+      // CPU of both ends (this process and the server: hypervisor or raw echo), summed over the rounds.
+      const cpu: Record<string, { us: number; ops: number }> = {};
+      const rate = async (name: string, bytesPerOp: number, once: () => Promise<unknown>, serverPid: number) => {
+        const meter = startCpuMeter([serverPid]);
         const t0 = process.hrtime.bigint();
         for (let i = 0; i < PER_ROUND; i++) await once();
-        return (bytesPerOp * PER_ROUND) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
+        const mbs = (bytesPerOp * PER_ROUND) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
+        const c = (cpu[name] ??= { us: 0, ops: 0 });
+        c.us += meter.stop();
+        c.ops += PER_ROUND;
+        return mbs;
       };
+      const hvPid = hyp.child.pid!;
+      const rawPid = raw.child.pid!;
       const cases = {
-        rawFetch: { bytes, once: () => fetchOnce(raw.dealer, readReq, readReply) },
-        read: { bytes, once: readOnce },
-        rawPush: { bytes, once: () => fetchOnce(raw.dealer, writeReq, writeReply) },
-        write: { bytes, once: writeOnce },
-        own: { bytes, once: copyOwnOnce },
-        rawEcho2: { bytes: 2 * bytes, once: () => echoOnce(raw.dealer, echoPayload) },
+        rawFetch: { bytes, once: () => fetchOnce(raw.dealer, readReq, readReply), pid: rawPid },
+        read: { bytes, once: readOnce, pid: hvPid },
+        rawPush: { bytes, once: () => fetchOnce(raw.dealer, writeReq, writeReply), pid: rawPid },
+        write: { bytes, once: writeOnce, pid: hvPid },
+        own: { bytes, once: copyOwnOnce, pid: hvPid },
+        rawEcho2: { bytes: 2 * bytes, once: () => echoOnce(raw.dealer, echoPayload), pid: rawPid },
       };
       const got: Record<keyof typeof cases, number[]> = { rawFetch: [], read: [], rawPush: [], write: [], own: [], rawEcho2: [] };
       progress('warming up');
-      for (const c of Object.values(cases)) await rate(c.bytes, c.once);
+      for (const [k, c] of Object.entries(cases)) await rate(`warm-${k}`, c.bytes, c.once, c.pid);
       for (let r = 0; r < ROUNDS; r++) {
         progress(`round ${r + 1}/${ROUNDS}`);
-        for (const [k, c] of Object.entries(cases)) got[k as keyof typeof cases].push(await rate(c.bytes, c.once));
+        for (const [k, c] of Object.entries(cases)) got[k as keyof typeof cases].push(await rate(k, c.bytes, c.once, c.pid));
       }
       const md = (k: keyof typeof cases) => median(got[k]);
+      const cpuPerOp = (k: keyof typeof cases) => cpu[k]!.us / cpu[k]!.ops;
       return [
         result(`grant copy read, ${PAGES} x 4 KiB per batch, bytes in the reply (inline dest) vs raw fetch`, md('read'), 'MB/s', md('rawFetch'), '>= 0.7x raw ZeroMQ transfer'),
         result(`grant copy write, ${PAGES} x 4 KiB per batch, bytes in the call (source bytes) vs raw push`, md('write'), 'MB/s', md('rawPush'), '>= 0.7x raw ZeroMQ transfer'),
         result(`grant copy into own pages + mirror sync (Xen's way) vs raw fetch`, md('own'), 'MB/s', md('rawFetch'), null),
         result(`  (old baseline: raw echo counted both ways, vs raw fetch)`, md('rawEcho2'), 'MB/s', md('rawFetch'), null),
+        result(`CPU per batch, both processes (all threads): grant copy read vs raw fetch`, cpuPerOp('read'), 'µs', cpuPerOp('rawFetch'), null),
+        result(`CPU per batch, both processes (all threads): grant copy write vs raw push`, cpuPerOp('write'), 'µs', cpuPerOp('rawPush'), null),
       ];
     } finally {
       raw.stop();
