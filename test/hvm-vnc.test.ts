@@ -10,17 +10,19 @@
  * device model's own font.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
 import { RfbServer, TextScreen, XK, listenVnc } from '../packages/stubdom/dist/index.js';
 import { TestStack } from './helpers/stack.js';
+import { REPO } from './helpers/paths.js';
 import { RawClient } from './helpers/rfb-client.js';
 import { DJPEG, decodeJpeg, inkPixels, recogniseText } from './helpers/vnc-picture.js';
 
 const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
 const VNCSNAPSHOT = '/usr/bin/vncsnapshot';
+const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const haveUboot = existsSync(UBOOT);
 /** A high display, away from anything a person runs (5900 + 100..899). */
 const DISPLAY = 100 + Math.floor(Math.random() * 800);
@@ -59,6 +61,18 @@ function typeKeys(c: RawClient, text: string): void {
     c.key(true, keysym);
     c.key(false, keysym);
   }
+}
+
+/** `xl ARGS` against the stack with extra environment (PATH for the viewer). */
+function runXl(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [XL_BIN, ...args], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Run vncsnapshot (asynchronously: the blank-screen server lives in this process). */
@@ -179,6 +193,20 @@ describe.skipIf(!haveUboot)(`an HVM guest's VNC console (vnc = 1, vncdisplay = $
       expect(lines.filter((l) => l.length).pop()).toBe('=>');
     }
   }, 60_000);
+
+  it('xl vncviewer runs the `vncviewer` in PATH on LISTEN:DISPLAY, and without one says where the console is', async () => {
+    const bin = join(stack.runDir, 'fake-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'vncviewer'), '#!/bin/sh\necho "viewer $*"\nexit 3\n', { mode: 0o755 });
+    const r = await runXl(['vncviewer', 'vnc1'], { PATH: `${bin}:${process.env.PATH}` });
+    expect(r.stdout).toBe(`viewer 127.0.0.1:${display}\n`);
+    expect(r.code).toBe(3); // the viewer's status
+    const none = await runXl(['vncviewer', 'vnc1'], { PATH: join(stack.runDir, 'empty-bin') });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(`no vncviewer in PATH; vnc1's vnc: 127.0.0.1:${port} (display ${display})`);
+    const dom0 = await runXl(['vncviewer', '0'], {});
+    expect(dom0.stderr).toContain('Domain-0 has no VNC console');
+  }, 30_000);
 
   it('ends its VNC server with the guest', async () => {
     expect((await stack.xl('destroy', 'vnc1')).code).toBe(0);

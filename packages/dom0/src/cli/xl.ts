@@ -11,6 +11,7 @@ import { dryBlockAttach, dryNetworkAttach, dryVcpuPin } from '../xl/dry-run.js';
 import { formatList, formatUptime, formatVmList } from '../xl/list.js';
 import { createDryRun, xlCreate, xlDestroy, xlMonitor } from '../xl/create.js';
 import { attachConsole } from '../xl/console-client.js';
+import { xlVncviewer } from '../xl/vncviewer.js';
 import { xlShutdown, xlShutdownAll } from '../xl/shutdown.js';
 import { runDirLayout } from '@xenbox/abi';
 import { XlFailure } from '../xl/failure.js';
@@ -262,6 +263,13 @@ program
       await attachConsole(runDirLayout(ctx.runDir).consoleSocket, domid);
     }),
   );
+
+program
+  .command('vncviewer')
+  .description("run vncviewer on a domain's VNC console (vnc = 1)")
+  .argument('<domain>')
+  .option('-a, --autopass', "give vncviewer the domain's VNC password on its stdin")
+  .action(withContext(async (ctx, spec: string, o: { autopass?: boolean }) => void (process.exitCode = await xlVncviewer(ctx, spec, { autopass: o.autopass === true }))));
 
 for (const [cmd, reason] of [
   ['shutdown', 'poweroff'],
