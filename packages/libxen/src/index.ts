@@ -16,3 +16,5 @@ export * from './malloc-tuning.js';
 export * from './xenbus.js';
 export * from './blkfront.js';
 export * from './netfront.js';
+export * from './pump.js';
+export * from './guest-ring.js';

@@ -44,7 +44,7 @@ import {
   decodeXsHeader,
   type XsHeader,
 } from '@xenbox/abi';
-import type { Logger } from '@xenbox/libxen';
+import { Pump, type Logger } from '@xenbox/libxen';
 import { Connection } from './connection.js';
 import type { Xenstored } from './xenstored.js';
 
@@ -92,8 +92,7 @@ export class RingConnection {
   private hdr: XsHeader | null = null;
   private body: Buffer[] = [];
   private bodyLen = 0;
-  private running = false;
-  private rerun = false;
+  private readonly pumper = new Pump(() => this.pass());
   /** Inside a synchronous round: what gets queued now is written at its end. */
   private inStep = false;
   /** Why we stopped serving (set error): only RELEASE or re-INTRODUCE end it. */
@@ -139,42 +138,30 @@ export class RingConnection {
   /** An event from the guest (or more output to send): serve until nothing is left to do. */
   pump(): void {
     if (this.closed || this.ignored || this.inStep) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
-    }
-    this.running = true;
-    // run() clears `running` itself, in the same tick as its last look at `rerun`: no pump falls in between.
-    void this.run();
+    this.pumper.kick();
   }
 
-  private async run(): Promise<void> {
-    // The finally runs in the same tick as the loop's last look at `rerun` (no await between): no pump falls in between.
+  /** One pass (Pump): false once the connection is closed or ignored. */
+  private async pass(): Promise<boolean> {
     try {
-      do {
-        this.rerun = false;
-        try {
-          const page = this.io.page;
-          // What the guest published as of the last refresh; the bytes below it are trusted after the barrier.
-          const reqProd = page.u32(R.REQ_PROD);
-          const reconnect = page.u32(R.CONNECTION) === XENSTORE_RECONNECT;
-          // Only bytes to read need the barrier; an event that just frees rsp space (rsp_cons is safe to use stale) does not.
-          if (reconnect || reqProd !== page.u32(R.REQ_CONS)) await this.io.barrier();
-          if (this.closed || this.ignored) return;
-          this.inStep = true;
-          if (reconnect) this.reconnect();
-          else this.step(reqProd);
-        } catch (e) {
-          // The page went away under us (EFAULT from the mirror): the guest is gone.
-          void this.close(`ring page gone: ${(e as Error).message}`);
-          return;
-        } finally {
-          this.inStep = false;
-        }
-      } while (this.rerun && !this.closed && !this.ignored);
+      const page = this.io.page;
+      // What the guest published as of the last refresh; the bytes below it are trusted after the barrier.
+      const reqProd = page.u32(R.REQ_PROD);
+      const reconnect = page.u32(R.CONNECTION) === XENSTORE_RECONNECT;
+      // Only bytes to read need the barrier; an event that just frees rsp space (rsp_cons is safe to use stale) does not.
+      if (reconnect || reqProd !== page.u32(R.REQ_CONS)) await this.io.barrier();
+      if (this.closed || this.ignored) return false;
+      this.inStep = true;
+      if (reconnect) this.reconnect();
+      else this.step(reqProd);
+    } catch (e) {
+      // The page went away under us (EFAULT from the mirror): the guest is gone.
+      void this.close(`ring page gone: ${(e as Error).message}`);
+      return false;
     } finally {
-      this.running = false;
+      this.inStep = false;
     }
+    return !this.closed && !this.ignored;
   }
 
   /** One round: take requests, put replies, tell the guest if anything moved. */

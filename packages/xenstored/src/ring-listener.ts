@@ -11,7 +11,7 @@
  * the standalone daemon has no guests.
  */
 import { DOMID_DOM0, GNTTAB_RESERVED_XENSTORE, VIRQ, XS_RELEASE_DOMAIN, type DomainInfo as HvDomainInfo } from '@xenbox/abi';
-import { Evtchn, GrantMapper, type HypervisorConnection, type Logger } from '@xenbox/libxen';
+import { Evtchn, GrantMapper, mapGuestRing, type HypervisorConnection, type Logger } from '@xenbox/libxen';
 import { RingConnection } from './ring-connection.js';
 import type { Xenstored } from './xenstored.js';
 
@@ -83,39 +83,19 @@ export class RingListener implements RingTransport {
 
   private async connect(domid: number, gfn: number, port: number): Promise<void> {
     // map_interface(): the page the guest granted us with the reserved ref (the gfn names the same page).
-    const { handle, page } = await this.mapper.mapOne(domid, GNTTAB_RESERVED_XENSTORE);
-    let lport: number;
-    try {
-      lport = await this.evtchn.bindInterdomain(domid, port);
-    } catch (e) {
-      await this.mapper.unmap([{ handle, page }]).catch(() => undefined);
-      throw e;
-    }
-    const offs: Array<() => void> = [];
-    let rc: RingConnection;
-    const io = {
-      page,
-      barrier: () => page.sync(),
-      notify: () => {
-        try {
-          this.evtchn.notify(lport);
-        } catch {
-          // the guest's end is gone: its death reaches us as VIRQ_DOM_EXC
-        }
-      },
+    const ring = await mapGuestRing(this.mapper, this.evtchn, domid, GNTTAB_RESERVED_XENSTORE, port);
+    const rc: RingConnection = new RingConnection(this.xs, domid, gfn, port, {
+      ...ring,
       teardown: async () => {
-        offs.forEach((off) => off());
         if (this.rings.get(domid) === rc) this.rings.delete(domid);
-        await this.evtchn.close(lport).catch(() => undefined);
-        await this.mapper.unmap([{ handle, page }]);
+        await ring.teardown();
       },
-    };
-    rc = new RingConnection(this.xs, domid, gfn, port, io, this.log);
+    }, this.log);
     this.rings.set(domid, rc);
-    offs.push(this.evtchn.onEvent(lport, () => rc.pump()));
+    ring.onEvent(() => rc.pump());
     const features = this.xs.domains.get(domid)?.features ?? 0;
     rc.start(features);
-    this.log.info({ dom: domid, gfn, port, lport }, 'serving a guest\'s xenstore ring');
+    this.log.info({ dom: domid, gfn, port, lport: ring.port }, 'serving a guest\'s xenstore ring');
   }
 
   /**

@@ -17,7 +17,7 @@
  * mirror's rmb() (a refresh may copy the page while the guest writes it).
  */
 import { XENCONSOLE_CONNECTED, XENCONS_RING, maskXenconsIdx } from '@xenbox/abi';
-import type { Logger } from '@xenbox/libxen';
+import { Pump, type Logger } from '@xenbox/libxen';
 
 /** What the ring needs of the mapped page (a libxen MirrorPage). */
 export interface ConsolePage {
@@ -41,8 +41,7 @@ const INPUT_BACKLOG = 16 * 1024;
 const distance = (cons: number, prod: number): number => (prod - cons) >>> 0;
 
 export class ConsoleRing {
-  private running = false;
-  private rerun = false;
+  private readonly pumper = new Pump(() => this.pass());
   private closed = false;
   private input: Buffer[] = [];
   private inputLen = 0;
@@ -85,37 +84,24 @@ export class ConsoleRing {
 
   /** An event from the guest: take its output, give it pending input. */
   pump(): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
-    }
-    this.running = true;
-    // run() clears `running` itself, in the same tick as its last look at `rerun`: no pump falls in between.
-    void this.run();
+    if (!this.closed) this.pumper.kick();
   }
 
-  private async run(): Promise<void> {
-    // The finally runs in the same tick as the loop's last look at `rerun` (no await between): no pump falls in between.
+  /** One pass (Pump): false once the ring is gone. */
+  private async pass(): Promise<boolean> {
     try {
-      do {
-        this.rerun = false;
-        try {
-          const outProd = this.io.page.u32(R.OUT_PROD);
-          // Only output to read needs the barrier; in_cons is safe to use stale.
-          if (outProd !== this.io.page.u32(R.OUT_CONS)) await this.io.barrier();
-          if (this.closed) return;
-          const took = this.takeOutput(outProd);
-          const gave = this.giveInput();
-          if (took || gave) this.io.notify();
-        } catch (e) {
-          this.log.info({ dom: this.domid, why: (e as Error).message }, 'console ring gone');
-          void this.close();
-          return;
-        }
-      } while (this.rerun && !this.closed);
-    } finally {
-      this.running = false;
+      const outProd = this.io.page.u32(R.OUT_PROD);
+      // Only output to read needs the barrier; in_cons is safe to use stale.
+      if (outProd !== this.io.page.u32(R.OUT_CONS)) await this.io.barrier();
+      if (this.closed) return false;
+      const took = this.takeOutput(outProd);
+      const gave = this.giveInput();
+      if (took || gave) this.io.notify();
+      return !this.closed;
+    } catch (e) {
+      this.log.info({ dom: this.domid, why: (e as Error).message }, 'console ring gone');
+      void this.close();
+      return false;
     }
   }
 

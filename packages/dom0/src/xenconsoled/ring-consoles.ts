@@ -7,7 +7,7 @@
  * disconnected.
  */
 import { GNTTAB_RESERVED_CONSOLE, type DomId } from '@xenbox/abi';
-import { Evtchn, GrantMapper, type DomainProcess, type XenstoreClient, type XsWatch } from '@xenbox/libxen';
+import { Evtchn, GrantMapper, mapGuestRing, type DomainProcess, type XenstoreClient, type XsWatch } from '@xenbox/libxen';
 import { ConsoleRing } from './console-ring.js';
 
 export class RingConsoles {
@@ -106,39 +106,11 @@ export class RingConsoles {
     const read = (key: string) => this.xs.read(`${base}/${key}`).catch(() => null);
     const [type, ref, portText] = [await read('type'), await read('ring-ref'), await read('port')];
     if (type !== 'xenconsoled' || !ref || !portText || !/^[0-9]+$/.test(portText)) return;
-    const { handle, page } = await this.mapper.mapOne(domid, GNTTAB_RESERVED_CONSOLE);
-    let lport: number;
-    try {
-      lport = await this.bindConsolePort(domid, Number(portText));
-    } catch (e) {
-      await this.mapper.unmap([{ handle, page }]).catch(() => undefined);
-      throw e;
-    }
-    const offs: Array<() => void> = [];
-    const ring = new ConsoleRing(
-      domid,
-      {
-        page,
-        barrier: () => page.sync(),
-        notify: () => {
-          try {
-            this.evtchn.notify(lport);
-          } catch {
-            // the guest is gone; @releaseDomain will say so
-          }
-        },
-        teardown: async () => {
-          offs.forEach((off) => off());
-          await this.evtchn.close(lport).catch(() => undefined);
-          await this.mapper.unmap([{ handle, page }]);
-        },
-      },
-      (data) => this.output(domid, data),
-      this.dom.log,
-    );
+    const io = await mapGuestRing(this.mapper, this.evtchn, domid, GNTTAB_RESERVED_CONSOLE, Number(portText), (d, p) => this.bindConsolePort(d, p));
+    const ring = new ConsoleRing(domid, io, (data) => this.output(domid, data), this.dom.log);
     this.rings.set(domid, ring);
-    offs.push(this.evtchn.onEvent(lport, () => ring.pump()));
+    io.onEvent(() => ring.pump());
     ring.start();
-    this.dom.log.info({ dom: domid, port: Number(portText), lport }, 'serving a guest console ring');
+    this.dom.log.info({ dom: domid, port: Number(portText), lport: io.port }, 'serving a guest console ring');
   }
 }
