@@ -27,6 +27,8 @@ const haveUboot = existsSync(UBOOT);
 const haveTshark = spawnSync('tshark', ['--version']).status === 0;
 const PEER_MAC = '00:16:3e:7b:00:01';
 const UBOOT_MAC = '00:16:3e:7b:00:02';
+/** A second NIC: U-Boot's eth1, the second virtio slot from the top. */
+const UBOOT_MAC1 = '00:16:3e:7b:00:04';
 
 let stack: TestStack;
 let tmp: string | null = null;
@@ -111,7 +113,7 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
   it('U-Boot pings the PV kernel: "host 10.0.3.1 is alive"', async () => {
     const peer = await xl('create', writeConfig('peer', { type: '"pvh"', kernel: `"${PVKERNEL}"`, memory: 32, vif: `[ "bridge=xenbr0,mac=${PEER_MAC}" ]`, cmdline: '"ip=10.0.3.1 udp-echo"', on_crash: '"preserve"' }));
     expect(peer.code, peer.stderr).toBe(0);
-    const r = await xl('create', writeConfig('unet', { builder: '"hvm"', memory: 128, vif: `[ "bridge=xenbr0,mac=${UBOOT_MAC}" ]`, on_poweroff: '"destroy"', on_crash: '"destroy"' }));
+    const r = await xl('create', writeConfig('unet', { builder: '"hvm"', memory: 128, vif: `[ "bridge=xenbr0,mac=${UBOOT_MAC}", "bridge=xenbr0,mac=${UBOOT_MAC1}" ]`, on_poweroff: '"destroy"', on_crash: '"destroy"' }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/vif 0: backend d\d+ .*emulated as virtio-net/);
     const dmVif = /device model vif 0 of d(\d+): backend d\d+/.exec(r.stderr);
@@ -124,9 +126,11 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
     await until('the autoboot countdown', () => consoleLog('unet').includes('Hit any key to stop autoboot'), 60_000, () => consoleLog('unet'));
     con.type('\r');
     await until('the prompt', () => /=> $/.test(con.out()), 30_000, () => con.out());
-    // U-Boot found the NIC at boot with the vif's MAC in its config space.
-    expect(consoleLog('unet')).toMatch(/Net:\s+eth0: virtio-net#\d+/);
-    expect(await run(con, 'printenv ethaddr')).toContain(`ethaddr=${UBOOT_MAC}`);
+    // U-Boot found both NICs at boot, in vif= order, with the vifs' MACs in their config space.
+    expect(consoleLog('unet')).toMatch(/Net:\s+eth0: virtio-net#\d+, eth1: virtio-net#\d+/);
+    const env = await run(con, 'printenv ethaddr eth1addr');
+    expect(env).toContain(`ethaddr=${UBOOT_MAC}`);
+    expect(env).toContain(`eth1addr=${UBOOT_MAC1}`);
     await run(con, 'setenv ipaddr 10.0.3.2; setenv netmask 255.255.255.0');
     const t0 = performance.now();
     const out = await run(con, 'ping 10.0.3.1');
@@ -144,7 +148,8 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
     const drow = d.stdout.split('\n')[1]!.trim().split(/\s+/);
     expect(drow.slice(0, 5)).toEqual(['0', grow[1], UBOOT_MAC, '0', '4']);
     expect(drow.at(-1)).toBe(`/local/domain/${grow[1]}/backend/vif/${stubdom}/0`);
-    expect(await netbackVifs()).toEqual(expect.arrayContaining([`${guest}/0`, `${stubdom}/0`]));
+    expect(d.stdout.split('\n')[2]!.trim().split(/\s+/).slice(0, 5)).toEqual(['1', grow[1], UBOOT_MAC1, '1', '4']);
+    expect(await netbackVifs()).toEqual(expect.arrayContaining([`${guest}/0`, `${guest}/1`, `${stubdom}/0`, `${stubdom}/1`]));
   }, 30_000);
 
   it.skipIf(!haveTshark)("netback's pcap of xenbr0 shows U-Boot's ARP and its echo request, and the PV kernel's reply", async () => {
