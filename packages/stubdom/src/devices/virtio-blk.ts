@@ -83,6 +83,10 @@ const DEFAULT_QUEUE_MAX = 128;
 /** Most data bytes per descriptor / descriptors per request we announce (size_max, seg_max: QEMU's 128 segments). */
 const SIZE_MAX = 1024 * 1024;
 const SEG_MAX = 126;
+/** Requests with at most this many readable bytes are read whole at once; bigger ones chunk by chunk. */
+const SMALL_REQUEST = 64 * 1024;
+/** Disk I/O and DMA of a big request go in pieces of this size, overlapping each other. */
+const CHUNK = 128 * 1024;
 /** Most bytes of data one request may carry (the chain cap). */
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** Discard: one segment per request, up to 1 GiB (QEMU's max_discard_sectors default is larger; blkback splits nothing). */
@@ -190,24 +194,25 @@ export class VirtioBlk implements VirtioBackend {
       this.needsReset(`request ${chain.head}: missing headers (${out} readable bytes, ${inLen} writable; needs ${VIRTIO_BLK_REQ_HDR_SIZE} and 1)`);
       return;
     }
-    let r: { status: number; data?: Uint8Array };
+    const req: Request = { chain, payloadLen: out - VIRTIO_BLK_REQ_HDR_SIZE, dataIn: inLen - 1, payload: null };
+    let r: { status: number; written: number };
     try {
-      const readable = await gather(this.o.mem, chain.readable, out);
-      const hdr = decodeVirtioBlkReqHeader(readable.subarray(0, VIRTIO_BLK_REQ_HDR_SIZE));
-      r = await this.execute(hdr.type, hdr.sector, readable.subarray(VIRTIO_BLK_REQ_HDR_SIZE), inLen - 1);
+      // A small request is read whole in one batch; a big one's payload is read chunk by chunk as the disk takes it.
+      const first = await streamRead(this.o.mem, chain.readable, 0, out <= SMALL_REQUEST ? out : VIRTIO_BLK_REQ_HDR_SIZE);
+      const hdr = decodeVirtioBlkReqHeader(first.subarray(0, VIRTIO_BLK_REQ_HDR_SIZE));
+      if (out <= SMALL_REQUEST) req.payload = first.subarray(VIRTIO_BLK_REQ_HDR_SIZE);
+      r = await this.execute(hdr.type, hdr.sector, req);
     } catch (e) {
       this.o.log?.warn({ head: chain.head, err: (e as Error).message }, 'virtio-blk request failed');
-      r = { status: VIRTIO_BLK_S_IOERR };
+      r = { status: VIRTIO_BLK_S_IOERR, written: 0 };
     }
     if (r.status !== VIRTIO_BLK_S_OK) this.stats.errors++;
     if (gen !== this.generation) return;
-    // Data, status, used element and index go out in one batch, in that order (guest-memory.ts).
-    const written = r.data?.length ?? 0;
+    // The data is in guest memory (execute awaited it): status, used element and index go out in one batch, in order.
     try {
       await Promise.all([
-        r.data ? scatter(this.o.mem, chain.writable, r.data) : undefined,
-        scatter(this.o.mem, chain.writable, new Uint8Array([r.status]), inLen - 1),
-        q.pushUsed(chain.head, written + 1),
+        scatter(this.o.mem, chain.writable, new Uint8Array([r.status]), req.dataIn),
+        q.pushUsed(chain.head, r.written + 1),
       ]);
     } catch (e) {
       this.needsReset(`completing request ${chain.head}: ${(e as Error).message}`);
@@ -216,41 +221,48 @@ export class VirtioBlk implements VirtioBackend {
     if (gen === this.generation && q.takeInterrupt()) this.transport?.interrupt(VIRTIO_INT_USED_BUFFER);
   }
 
-  /** One request's disk work: its status and the bytes for the writable data area. */
-  private async execute(type: number, sector: bigint, payload: Uint8Array, dataIn: number): Promise<{ status: number; data?: Uint8Array }> {
+  /** One request's disk work, its data moved into guest memory: its status and the bytes written there. */
+  private async execute(type: number, sector: bigint, req: Request): Promise<{ status: number; written: number }> {
     const disk = this.o.disk;
+    const ok = (written = 0) => ({ status: VIRTIO_BLK_S_OK, written });
+    const fail = (status: number) => ({ status, written: 0 });
     switch (type) {
       case VIRTIO_BLK_T_IN: {
-        const n = this.sectorsOf(sector, dataIn);
-        if (n === null) return { status: VIRTIO_BLK_S_IOERR };
+        const n = this.sectorsOf(sector, req.dataIn);
+        if (n === null) return fail(VIRTIO_BLK_S_IOERR);
         this.stats.reads++;
-        const data = n === 0 ? new Uint8Array(0) : await disk.read(Number(sector), n);
-        this.stats.bytesRead += data.length;
-        return { status: VIRTIO_BLK_S_OK, data };
+        await inChunks(req.dataIn, (off, len) => disk.read(Number(sector) + off / VIRTIO_BLK_SECTOR_SIZE, len / VIRTIO_BLK_SECTOR_SIZE).then((d) => scatter(this.o.mem, req.chain.writable, d, off)));
+        this.stats.bytesRead += req.dataIn;
+        return ok(req.dataIn);
       }
       case VIRTIO_BLK_T_OUT: {
-        if (this.readOnly) return { status: VIRTIO_BLK_S_IOERR };
-        const n = this.sectorsOf(sector, payload.length);
-        if (n === null) return { status: VIRTIO_BLK_S_IOERR };
+        if (this.readOnly) return fail(VIRTIO_BLK_S_IOERR);
+        const n = this.sectorsOf(sector, req.payloadLen);
+        if (n === null) return fail(VIRTIO_BLK_S_IOERR);
         this.stats.writes++;
-        if (n > 0) await disk.write(Number(sector), payload);
-        this.stats.bytesWritten += payload.length;
-        return { status: VIRTIO_BLK_S_OK };
+        const payload = req.payload;
+        await inChunks(req.payloadLen, async (off, len) => {
+          const data = payload ? payload.subarray(off, off + len) : await streamRead(this.o.mem, req.chain.readable, VIRTIO_BLK_REQ_HDR_SIZE + off, len);
+          await disk.write(Number(sector) + off / VIRTIO_BLK_SECTOR_SIZE, data);
+        });
+        this.stats.bytesWritten += req.payloadLen;
+        return ok();
       }
       case VIRTIO_BLK_T_FLUSH:
         this.stats.flushes++;
         if (!this.readOnly && disk.info.flush) await disk.flush();
-        return { status: VIRTIO_BLK_S_OK };
+        return ok();
       case VIRTIO_BLK_T_GET_ID: {
-        const id = new Uint8Array(Math.min(VIRTIO_BLK_ID_BYTES, dataIn));
+        const id = new Uint8Array(Math.min(VIRTIO_BLK_ID_BYTES, req.dataIn));
         id.set(new TextEncoder().encode(this.o.serial).subarray(0, id.length));
-        return { status: VIRTIO_BLK_S_OK, data: id };
+        await scatter(this.o.mem, req.chain.writable, id);
+        return ok(id.length);
       }
       case VIRTIO_BLK_T_DISCARD:
-        if (!(this.features & VIRTIO_BLK_F_DISCARD)) return { status: VIRTIO_BLK_S_UNSUPP };
-        return this.discard(payload);
+        if (!(this.features & VIRTIO_BLK_F_DISCARD) || !req.payload) return fail(VIRTIO_BLK_S_UNSUPP);
+        return { ...(await this.discard(req.payload)), written: 0 };
       default:
-        return { status: VIRTIO_BLK_S_UNSUPP };
+        return fail(VIRTIO_BLK_S_UNSUPP);
     }
   }
 
@@ -299,20 +311,42 @@ export class VirtioBlk implements VirtioBackend {
   }
 }
 
+/** A request being served: its chain and the lengths of its streams. */
+interface Request {
+  chain: DescChain;
+  /** Readable bytes after the header (an OUT's data, a DISCARD's segments). */
+  payloadLen: number;
+  /** Writable bytes before the status byte (an IN's data). */
+  dataIn: number;
+  /** The payload, when the request was small enough to read whole. */
+  payload: Uint8Array | null;
+}
+
+/** Run `f` over [0, len) in CHUNK-sized pieces, all at once (blkfront's ring bounds how many are in flight). */
+async function inChunks(len: number, f: (off: number, n: number) => Promise<unknown>): Promise<void> {
+  const jobs: Array<Promise<unknown>> = [];
+  for (let off = 0; off < len; off += CHUNK) jobs.push(f(off, Math.min(CHUNK, len - off)));
+  await Promise.all(jobs);
+}
+
 function totalLen(bufs: DescBuffer[]): number {
   return bufs.reduce((n, b) => n + b.len, 0);
 }
 
-/** The first `len` bytes of a chain's readable buffers, read in one batch. */
-async function gather(mem: GuestMemory, bufs: DescBuffer[], len: number): Promise<Uint8Array> {
-  const parts = await Promise.all(bufs.filter((b) => b.len > 0).map((b) => mem.read(b.addr, b.len)));
-  if (parts.length === 1) return parts[0]!.subarray(0, len);
-  const out = new Uint8Array(len);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.subarray(0, len - at), at);
-    at += p.length;
+/** Bytes [at, at+len) of a chain's readable stream, read in one batch. */
+async function streamRead(mem: GuestMemory, bufs: DescBuffer[], at: number, len: number): Promise<Uint8Array> {
+  const reads: Array<{ p: Promise<Uint8Array>; to: number }> = [];
+  let pos = 0; // stream offset where buffer b starts
+  for (const b of bufs) {
+    const from = Math.max(at, pos);
+    const to = Math.min(at + len, pos + b.len);
+    if (from < to) reads.push({ p: mem.read(b.addr + BigInt(from - pos), to - from), to: from - at });
+    pos += b.len;
   }
+  const parts = await Promise.all(reads.map((r) => r.p));
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(len);
+  parts.forEach((p, i) => out.set(p, reads[i]!.to));
   return out;
 }
 
