@@ -17,6 +17,8 @@ import { Netfront, type HypervisorConnection, type Logger, type XenstoreClient }
 import type { GuestMemory } from './guest-memory.js';
 import { VirtioNet } from './devices/virtio-net.js';
 
+/** How long the device model's shutdown waits for its netfronts to close. */
+const CLOSE_WAIT_MS = 1000;
 /** Netfront.connect's wait for the first connection: as long as the device model lives. */
 const CONNECT_FOREVER_MS = 2 ** 31 - 1;
 
@@ -64,6 +66,10 @@ export function connectNics(o: { hv: HypervisorConnection; xs: XenstoreClient; s
   })();
   return async () => {
     closed = true;
-    await Promise.all(nics.map((n) => n.netfront?.close().catch(() => undefined)));
+    // A courtesy to netback (the toolstack removes the vifs anyway): xenstored may be gone already (xenbox down), so do not wait long.
+    const all = Promise.all(nics.map((n) => n.netfront?.close().catch(() => undefined)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   };
 }
