@@ -10,7 +10,8 @@
  * stub domain: ping, the xl network-list views, netback's pcap read by
  * tshark, netback killed and U-Boot pinging again through the restarted one,
  * the device model killed and no vif left behind.  With the device model in
- * dom0: ping through dom0's vif, xl destroy takes it away.
+ * dom0: ping through dom0's vif, xl destroy takes it away.  Last, the stack
+ * goes down under a running HVM guest with a NIC and nothing stays behind.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { runDirLayout } from '@xenbox/abi';
 import { XenstoreClient } from '@xenbox/libxen';
 import { REPO, XL_BIN, tempRunDir } from './helpers/paths.js';
 import { TestStack } from './helpers/stack.js';
+import { leftoverProcesses } from '@xenbox/dom0';
 
 const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
 const PVKERNEL = resolve(REPO, 'packages/guests/images/pvkernel.elf');
@@ -212,4 +214,11 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
     expect(await netbackVifs()).toEqual(before);
     expect((await xl('destroy', 'peer')).code).toBe(0);
   }, 90_000);
+
+  it('xenbox down while an HVM guest\'s NIC is connected leaves no device model behind (its netfront close does not wait for a dead xenstored)', async () => {
+    expect((await xl('create', writeConfig('unet-down', { builder: '"hvm"', memory: 128, vif: '[ "bridge=xenbr0" ]', on_crash: '"destroy"' }))).code).toBe(0);
+    await until('its NIC connected', async () => (await xl('network-list', 'unet-down-dm')).stdout.split('\n')[1]?.trim().split(/\s+/)[4] === '4', 30_000);
+    expect((await stack.run('down')).code).toBe(0);
+    await until('every process of the stack gone', () => leftoverProcesses(stack.runDir).length === 0, 10_000, () => `; left: ${leftoverProcesses(stack.runDir).join(' ')}`);
+  }, 60_000);
 });
