@@ -284,6 +284,25 @@ describe('virtio-net transmit', () => {
   });
 });
 
+describe('virtio-net with buffers outside guest RAM (DMA refused)', () => {
+  it('a tx buffer the device cannot read, or an rx buffer it cannot write, sets DEVICE_NEEDS_RESET; nothing is sent, nothing thrown', async () => {
+    const t = setUp();
+    t.tx.add([{ addr: 0x1000n, len: VIRTIO_NET_HDR_SIZE + 60 }]);
+    t.notify(t.tx);
+    await settle();
+    expect(t.link!.sent).toEqual([]);
+    expect(t.net.lastError).toMatch(/transmitq: .*outside RAM/);
+    const r = setUp();
+    r.rx.add([{ addr: 0x1000n, len: 1526, write: true }]);
+    r.notify(r.rx);
+    r.link!.inject(frame(60));
+    await settle();
+    expect(r.net.lastError).toMatch(/receiveq: .*outside RAM/);
+    expect(r.mmio.read(VIRTIO_MMIO.STATUS, 4) & VIRTIO_STATUS_DEVICE_NEEDS_RESET).toBe(VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    expect(r.net.stats).toMatchObject({ rxPackets: 0, rxErrors: 1 });
+  });
+});
+
 describe('virtio-net receive', () => {
   it('puts a frame behind a header with num_buffers = 1 into the next posted buffer, used with header + frame length', async () => {
     const t = setUp();
