@@ -91,6 +91,14 @@ export class RawClient {
     this.send(b);
   }
 
+  setEncodings(encodings: number[]): void {
+    const b = Buffer.alloc(4 + 4 * encodings.length);
+    b[0] = 2;
+    b.writeUInt16BE(encodings.length, 2);
+    encodings.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+    this.send(b);
+  }
+
   key(down: boolean, keysym: number): void {
     const b = Buffer.alloc(8);
     b[0] = 4;
@@ -107,8 +115,27 @@ export class RawClient {
     for (let i = 0; i < head.readUInt16BE(2); i++) {
       const r = await this.read(12, ms);
       const [x, y, w, h] = [r.readUInt16BE(0), r.readUInt16BE(2), r.readUInt16BE(4), r.readUInt16BE(6)];
-      rects.push({ x, y, w, h, encoding: r.readInt32BE(8), pixels: await this.read(w * h * bpp, ms) });
+      const encoding = r.readInt32BE(8);
+      // CopyRect (1) carries only its source position; Raw (0) the pixels.
+      rects.push({ x, y, w, h, encoding, pixels: await this.read(encoding === 1 ? 4 : w * h * bpp, ms) });
     }
     return rects;
+  }
+}
+
+export type UpdateRect = Awaited<ReturnType<RawClient['update']>>[number];
+
+/** Apply an update to a client-side 32-bpp framebuffer, as a viewer does (CopyRect, then Raw, in order). */
+export function applyUpdate(fb: Buffer, width: number, rects: UpdateRect[]): void {
+  for (const r of rects) {
+    if (r.encoding === 1) {
+      const sx = r.pixels.readUInt16BE(0);
+      const sy = r.pixels.readUInt16BE(2);
+      const copy = Buffer.alloc(r.w * r.h * 4);
+      for (let y = 0; y < r.h; y++) fb.copy(copy, y * r.w * 4, ((sy + y) * width + sx) * 4, ((sy + y) * width + sx + r.w) * 4);
+      for (let y = 0; y < r.h; y++) copy.copy(fb, ((r.y + y) * width + r.x) * 4, y * r.w * 4, (y + 1) * r.w * 4);
+      continue;
+    }
+    for (let y = 0; y < r.h; y++) r.pixels.copy(fb, ((r.y + y) * width + r.x) * 4, y * r.w * 4, (y + 1) * r.w * 4);
   }
 }

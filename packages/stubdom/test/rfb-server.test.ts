@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient } from '../../../test/helpers/rfb-client.js';
-import { MAX_CUT_TEXT, RfbServer, TextScreen, XK, listenVnc, vncTarget, type RfbLog } from '@xenbox/stubdom';
+import { RawClient, applyUpdate } from '../../../test/helpers/rfb-client.js';
+import { MAX_CUT_TEXT, SERVER_PIXEL_FORMAT, renderRect, RfbServer, TextScreen, XK, listenVnc, vncTarget, type RfbLog } from '@xenbox/stubdom';
 
 interface Fixture {
   srv: RfbServer;
@@ -103,6 +103,83 @@ describe('framebuffer updates', () => {
     const rects = await c.update();
     // The cursor left row 0 and "hello" went to row 9: two bands of 16 pixel rows.
     expect(rects.map((r) => [r.y, r.h])).toEqual([[0, 16], [9 * 16, 16]]);
+  });
+
+  it('scrolls a CopyRect-capable client with one CopyRect and sends only the rows the copy does not get right', async () => {
+    const f = await start();
+    for (let i = 0; i < 24; i++) f.screen.write(Buffer.from(`line ${i}\r\n`));
+    f.screen.write(Buffer.from('=> '));
+    const c = await client(f.port);
+    await c.handshake();
+    c.setEncodings([1, 0]); // CopyRect, Raw
+    c.updateRequest(false);
+    const fb = Buffer.alloc(640 * 400 * 4);
+    applyUpdate(fb, 640, await c.update());
+    c.updateRequest(true);
+    f.screen.write(Buffer.from('\r\nnext'));
+    f.srv.screenChanged();
+    const rects = await c.update();
+    // Rows 1..24 move up a row; row 23 (the old prompt, its cursor gone) and row 24 ("next") follow as Raw.
+    expect(rects.map((r) => [r.encoding, r.y, r.h])).toEqual([[1, 0, 384], [0, 23 * 16, 32]]);
+    expect([rects[0]!.pixels.readUInt16BE(0), rects[0]!.pixels.readUInt16BE(2)]).toEqual([0, 16]);
+    expect(f.srv.stats.copyRects).toBe(1);
+    applyUpdate(fb, 640, rects);
+    c.updateRequest(false);
+    expect(fb.equals((await c.update())[0]!.pixels)).toBe(true); // the client's picture is the screen
+  });
+
+  it('sends every changed row as Raw to a client that did not list CopyRect', async () => {
+    const f = await start();
+    for (let i = 0; i < 25; i++) f.screen.write(Buffer.from(`line ${i}\r\n`));
+    const c = await client(f.port);
+    await c.handshake();
+    c.setEncodings([0]);
+    c.updateRequest(false);
+    await c.update();
+    c.updateRequest(true);
+    f.screen.write(Buffer.from('more\r\n'));
+    f.srv.screenChanged();
+    // Rows 0..23 all changed (the text moved up); row 24 is blank with the cursor before and after.
+    expect((await c.update()).map((r) => [r.encoding, r.y, r.h])).toEqual([[0, 0, 384]]);
+  });
+
+  it('keeps a CopyRect client\'s picture equal to the screen through 200 seeded random bursts of output', async () => {
+    const f = await start();
+    const c = await client(f.port);
+    await c.handshake();
+    c.setEncodings([1, 0]);
+    c.updateRequest(false);
+    const fb = Buffer.alloc(640 * 400 * 4);
+    applyUpdate(fb, 640, await c.update());
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    // Mostly new lines (a console scrolls), with cursor jumps and erases now and then.
+    const pieces = ['\r\n', '\r\n', 'line\r\n', 'text ', '\b', '\t', '\x1b[K', 'x'.repeat(85), '\n'.repeat(8), '=> ', '\x1b[2J', '\x1b[H', '\x1b[5;10H'];
+    let outstanding = false;
+    let quiet = 0;
+    for (let i = 0; i < 200; i++) {
+      if (!outstanding) c.updateRequest(true);
+      outstanding = true;
+      const burst = Array.from({ length: 1 + rand(6) }, () => pieces[rand(pieces.length)]).join('');
+      f.screen.write(Buffer.from(burst));
+      f.srv.screenChanged();
+      const rects = await c.update(4, 300).catch(() => null);
+      if (rects) {
+        applyUpdate(fb, 640, rects);
+        outstanding = false;
+      } else {
+        // No update: then nothing visible changed (the request stays pending for the next burst).
+        quiet++;
+        expect(fb.equals(renderRect(f.screen, SERVER_PIXEL_FORMAT, { x: 0, y: 0, w: 640, h: 400 })), `after ${JSON.stringify(burst)}`).toBe(true);
+      }
+    }
+    expect(quiet).toBeLessThan(50);
+    c.updateRequest(false);
+    expect(fb.equals((await c.update())[0]!.pixels)).toBe(true);
+    expect(f.srv.stats.copyRects).toBeGreaterThan(10);
   });
 
   it('clips a request to the screen and answers one wholly outside it with an empty update', async () => {

@@ -12,10 +12,11 @@
  * ServerInit (640×400, 32-bit true colour, the guest's name).
  *
  * Messages (§7.5): SetPixelFormat is honoured (pixel-format.ts),
- * SetEncodings is noted (every update is Raw, which all clients accept),
- * FramebufferUpdateRequest is answered at once when non-incremental and
- * otherwise as soon as a screen row inside it changed (the rows changed
- * since the client's last update, as one rectangle per run of rows),
+ * SetEncodings says whether the client takes CopyRect (everything else is
+ * sent Raw, which all clients accept), FramebufferUpdateRequest is answered
+ * at once when non-incremental and otherwise as soon as what the client
+ * shows inside it is out of date (screen-diff.ts: a CopyRect for scrolling,
+ * then one Raw rectangle per run of rows that differ),
  * KeyEvent goes to the guest as bytes (keysym.ts), PointerEvent and
  * ClientCutText are read and dropped.
  *
@@ -26,6 +27,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { KeyboardState } from './keysym.js';
+import { planUpdate, sentScreen, type SentScreen } from './screen-diff.js';
 import { VNC_CHALLENGE_LENGTH, vncAuthOk, vncChallenge } from './vnc-auth.js';
 import { decodePixelFormat, encodePixelFormat, pixelFormatProblem, SERVER_PIXEL_FORMAT, type PixelFormat } from './pixel-format.js';
 import {
@@ -70,12 +72,14 @@ export interface RfbServerStats {
   connections: number;
   refused: number;
   updates: number;
+  /** Scrolls sent as CopyRect. */
+  copyRects: number;
   keyBytes: number;
 }
 
 export class RfbServer {
   readonly server: Server;
-  readonly stats: RfbServerStats = { connections: 0, refused: 0, updates: 0, keyBytes: 0 };
+  readonly stats: RfbServerStats = { connections: 0, refused: 0, updates: 0, copyRects: 0, keyBytes: 0 };
   private readonly clients = new Set<RfbConnection>();
   private flushTimer: NodeJS.Timeout | null = null;
 
@@ -142,10 +146,12 @@ class RfbConnection {
   private format: PixelFormat = SERVER_PIXEL_FORMAT;
   private encodings: number[] = [];
   private readonly keyboard = new KeyboardState();
-  /** An incremental request not answered yet (rows outside it stay owed). */
+  /** An incremental request not answered yet. */
   private pending: Rect | null = null;
-  /** The screen version this client has seen; -1: nothing yet, so every row is owed. */
-  private seen = -1;
+  /** The text this client was last sent (screen-diff.ts); null: nothing yet, every row is owed. */
+  private sent: SentScreen | null = null;
+  /** The screen version at the last look, to skip comparing an unchanged screen. */
+  private seenVersion = -1;
   /** The VNC Authentication challenge sent. */
   private challenge: Buffer | null = null;
   /** Bytes of a ClientCutText still to be read and dropped. */
@@ -172,14 +178,30 @@ class RfbConnection {
     this.onGone();
   }
 
-  /** Answer a waiting incremental request if a row inside it changed. */
+  /** Answer a waiting incremental request if what the client shows inside it is out of date. */
   sendPendingUpdate(): void {
     if (this.state !== 'normal' || !this.pending) return;
-    const rows = this.srv.opts.screen.changedRows(this.seen);
-    const rects = bands(rows).map((b) => intersect(b, this.pending!)).filter((r): r is Rect => r !== null);
-    if (!rects.length) return;
+    const screen = this.srv.opts.screen;
+    if (this.sent && this.seenVersion === screen.version) return; // nothing happened since
+    const { width, height } = framebufferSize(screen);
+    const whole = this.pending.x === 0 && this.pending.y === 0 && this.pending.w === width && this.pending.h === height;
+    // CopyRect only for whole-screen requests, so the rows it moves are all the client's to move.
+    const plan = planUpdate(screen, this.sent, whole && this.encodings.includes(ENCODING.COPY_RECT));
+    const raw = bands(plan.rawRows).map((b) => intersect(b, this.pending!)).filter((r): r is Rect => r !== null);
+    if (!raw.length && !plan.copy) {
+      this.seenVersion = screen.version;
+      return;
+    }
+    const sent = sentScreen(screen);
+    // Rows owed but outside (or only partly inside) the request stay owed.
+    for (const row of plan.rawRows) {
+      const band = { x: 0, y: row * FONT_HEIGHT, w: width, h: FONT_HEIGHT };
+      const got = intersect(band, this.pending);
+      if (!got || got.w !== width || got.h !== FONT_HEIGHT) sent.unknown[row] = 1;
+    }
     this.pending = null;
-    this.sendUpdate(rects);
+    this.sendUpdate(raw, plan.copy ? { by: plan.copy.by, width, height } : null);
+    this.sent = sent;
   }
 
   private isClosed(): boolean {
@@ -335,7 +357,7 @@ class RfbConnection {
         if (this.buf.length < len) return false;
         const m = this.consume(len);
         this.encodings = Array.from({ length: n }, (_, i) => m.readInt32BE(4 + 4 * i));
-        this.srv.opts.log?.info({ peer: this.peer, encodings: this.encodings.slice(0, 32) }, 'VNC client encodings (updates are Raw)');
+        this.srv.opts.log?.info({ peer: this.peer, encodings: this.encodings.slice(0, 32) }, 'VNC client encodings (CopyRect for scrolling if listed, else Raw)');
         return true;
       }
       case CLIENT_MSG.FRAMEBUFFER_UPDATE_REQUEST:
@@ -377,7 +399,7 @@ class RfbConnection {
       return;
     }
     this.format = f;
-    this.seen = -1; // what was sent is in the old format
+    this.sent = null; // what was sent is in the old format
     if (!f.trueColour) this.socket.write(colourMap());
   }
 
@@ -386,7 +408,12 @@ class RfbConnection {
     const clipped = intersect(r, { x: 0, y: 0, w: width, h: height });
     if (!incremental) {
       this.pending = null;
-      this.sendUpdate(clipped ? [clipped] : []);
+      this.sendUpdate(clipped ? [clipped] : [], null);
+      if (clipped && clipped.w === width && clipped.h === height) this.sent = sentScreen(this.srv.opts.screen);
+      else if (clipped && this.sent) {
+        // Those rows now show the current text, which the record of what was sent does not know.
+        for (let row = Math.floor(clipped.y / FONT_HEIGHT); row * FONT_HEIGHT < clipped.y + clipped.h; row++) this.sent.unknown[row] = 1;
+      }
       return;
     }
     if (!clipped) return; // nothing of the screen was asked for: nothing will ever change there
@@ -401,28 +428,43 @@ class RfbConnection {
     this.srv.opts.onKeyboard(bytes);
   }
 
-  /** One FramebufferUpdate of Raw rectangles (§7.6.1, §7.7.1). */
-  private sendUpdate(rects: Rect[]): void {
+  /**
+   * One FramebufferUpdate (§7.6.1): first the CopyRect scrolling the client's
+   * pixels up (§7.7.2: source position after the header), then the Raw
+   * rectangles (§7.7.1), applied in that order by the client.
+   */
+  private sendUpdate(rects: Rect[], scroll: { by: number; width: number; height: number } | null): void {
     const screen = this.srv.opts.screen;
     const parts: Buffer[] = [];
     const head = Buffer.alloc(UPDATE_HEADER_LENGTH);
     head.writeUInt8(SERVER_MSG.FRAMEBUFFER_UPDATE, 0);
-    head.writeUInt16BE(rects.length, 2);
+    head.writeUInt16BE(rects.length + (scroll ? 1 : 0), 2);
     parts.push(head);
-    for (const r of rects) {
-      const rh = Buffer.alloc(RECT_HEADER_LENGTH);
-      rh.writeUInt16BE(r.x, 0);
-      rh.writeUInt16BE(r.y, 2);
-      rh.writeUInt16BE(r.w, 4);
-      rh.writeUInt16BE(r.h, 6);
-      rh.writeInt32BE(ENCODING.RAW, 8);
-      parts.push(rh, renderRect(screen, this.format, r));
+    if (scroll) {
+      const shift = scroll.by * FONT_HEIGHT;
+      const cr = rectHeader({ x: 0, y: 0, w: scroll.width, h: scroll.height - shift }, ENCODING.COPY_RECT);
+      const src = Buffer.alloc(4);
+      src.writeUInt16BE(0, 0);
+      src.writeUInt16BE(shift, 2);
+      parts.push(cr, src);
+      this.srv.stats.copyRects++;
     }
-    this.seen = screen.version;
+    for (const r of rects) parts.push(rectHeader(r, ENCODING.RAW), renderRect(screen, this.format, r));
+    this.seenVersion = screen.version;
     this.srv.stats.updates++;
     this.socket.write(Buffer.concat(parts));
     if (this.socket.writableLength > MAX_UNSENT) this.close(`${this.socket.writableLength} bytes of updates unread`);
   }
+}
+
+function rectHeader(r: Rect, encoding: number): Buffer {
+  const b = Buffer.alloc(RECT_HEADER_LENGTH);
+  b.writeUInt16BE(r.x, 0);
+  b.writeUInt16BE(r.y, 2);
+  b.writeUInt16BE(r.w, 4);
+  b.writeUInt16BE(r.h, 6);
+  b.writeInt32BE(encoding, 8);
+  return b;
 }
 
 /** Runs of consecutive rows as pixel rectangles the full width of the screen. */

@@ -34,6 +34,8 @@ export class TextScreen {
   /** Incremented on every change; rowVersion[r] is the version of row r's last change. */
   version = 0;
   readonly rowVersion: Uint32Array;
+  /** Lines scrolled off the top so far (screen-diff.ts turns scrolling into CopyRect). */
+  scrolls = 0;
   /** Set when a character was written in the last column: the next one wraps first (VT100 deferred wrap). */
   private wrapPending = false;
   private state: ParseState = 'ground';
@@ -196,6 +198,7 @@ export class TextScreen {
     }
     this.cells.copyWithin(0, this.cols);
     this.cells.fill(0x20, (this.rows - 1) * this.cols);
+    this.scrolls++;
     for (let r = 0; r < this.rows; r++) this.touch(r);
   }
 
