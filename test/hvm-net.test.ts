@@ -94,7 +94,7 @@ beforeAll(async () => {
   tmp = tempRunDir('hvmnetcfg');
   captures = join(tmp, 'captures');
   const cfg = join(tmp, 'stack.json');
-  writeFileSync(cfg, JSON.stringify({ autostart: null, services: [{ name: 'netback', kind: 'netback', args: { bridges: ['xenbr0'], pcapDir: captures } }] }));
+  writeFileSync(cfg, JSON.stringify({ autostart: null, services: [{ name: 'netback', kind: 'netback', args: { bridges: ['xenbr0'], pcapDir: captures } }, { name: 'blkback', kind: 'blkback' }] }));
   stack = await TestStack.up('hvmnet', ['--config', cfg]);
   xs = await XenstoreClient.connectRunDir(stack.runDir);
 }, 60_000);
@@ -115,7 +115,12 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
   it('U-Boot pings the PV kernel: "host 10.0.3.1 is alive"', async () => {
     const peer = await xl('create', writeConfig('peer', { type: '"pvh"', kernel: `"${PVKERNEL}"`, memory: 32, vif: `[ "bridge=xenbr0,mac=${PEER_MAC}" ]`, cmdline: '"ip=10.0.3.1 udp-echo"', on_crash: '"preserve"' }));
     expect(peer.code, peer.stderr).toBe(0);
-    const r = await xl('create', writeConfig('unet', { builder: '"hvm"', memory: 128, vif: `[ "bridge=xenbr0,mac=${UBOOT_MAC}", "bridge=xenbr0,mac=${UBOOT_MAC1}" ]`, on_poweroff: '"destroy"', on_crash: '"destroy"' }));
+    const disk = join(stack.runDir, 'unet.raw');
+    writeFileSync(disk, Buffer.alloc(1024 * 1024));
+    const r = await xl('create', writeConfig('unet', {
+      builder: '"hvm"', memory: 128, disk: `[ "${disk},raw,xvda,w" ]`,
+      vif: `[ "bridge=xenbr0,mac=${UBOOT_MAC}", "bridge=xenbr0,mac=${UBOOT_MAC1}" ]`, on_poweroff: '"destroy"', on_crash: '"destroy"',
+    }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/vif 0: backend d\d+ .*emulated as virtio-net/);
     const dmVif = /device model vif 0 of d(\d+): backend d\d+/.exec(r.stderr);
@@ -128,7 +133,8 @@ describe.skipIf(!haveUboot)(`U-Boot (${UBOOT}) on an emulated virtio-net, pingin
     await until('the autoboot countdown', () => consoleLog('unet').includes('Hit any key to stop autoboot'), 60_000, () => consoleLog('unet'));
     con.type('\r');
     await until('the prompt', () => /=> $/.test(con.out()), 30_000, () => con.out());
-    // U-Boot found both NICs at boot, in vif= order, with the vifs' MACs in their config space.
+    // Disks first in the virtio order (virtio 0 is the disk), then both NICs in vif= order, with the vifs' MACs in their config space.
+    expect(await run(con, 'virtio info')).toMatch(/Device 0: QEMU VirtIO Block Device/);
     expect(consoleLog('unet')).toMatch(/Net:\s+eth0: virtio-net#\d+, eth1: virtio-net#\d+/);
     const env = await run(con, 'printenv ethaddr eth1addr');
     expect(env).toContain(`ethaddr=${UBOOT_MAC}`);
