@@ -80,17 +80,23 @@ function writeBin(bytes: Uint8Array, allocateForWrite: AllocateForWrite): void {
   target.set(bytes, p);
 }
 
-function packBytes(bytes: Uint8Array, allocateForWrite: AllocateForWrite): Uint8Array | undefined {
+/** msgpack fixext 8: the encoding of a bulk reference. */
+const FIXEXT8 = 0xd7;
+
+/** An extension's pack: write the bytes (bin) or a bulk reference (fixext 8) in place; nothing to return. */
+function packBytes(bytes: Uint8Array, allocateForWrite: AllocateForWrite): undefined {
   if (out === null || bytes.byteLength < BULK_MIN_BYTES) {
     writeBin(bytes, allocateForWrite);
     return undefined;
   }
-  const ref = Buffer.allocUnsafe(BULK_REF_BYTES);
-  ref.writeUInt32BE(outBytes, 0);
-  ref.writeUInt32BE(bytes.byteLength, 4);
+  const { target, position, targetView } = allocateForWrite(2 + BULK_REF_BYTES);
+  target[position] = FIXEXT8;
+  target[position + 1] = BULK_REF_EXT;
+  targetView.setUint32(position + 2, outBytes);
+  targetView.setUint32(position + 6, bytes.byteLength);
   out.push(bytes);
   outBytes += bytes.byteLength;
-  return ref;
+  return undefined;
 }
 
 /** Run `pack` collecting the bulk byte strings; returns its result and the bulk part (null when none). */
