@@ -56,7 +56,7 @@ export interface RestartMetrics {
    * re-issue nothing (a lost frame is the network's business).
    */
   reissued: number | null;
-  /** Devices moved to the new incarnation. */
+  /** Devices moved to the new incarnation that a frontend was using (Connected when the old one died): the ones waited for. */
   devices: number;
 }
 

@@ -5,3 +5,4 @@ export * from './supervisor/run-dir.js';
 export * from './xlcfg/index.js';
 export * from './supervisor/chaos.js';
 export * from './libxl/domain-create.js';
+export * from './supervisor/control-client.js';

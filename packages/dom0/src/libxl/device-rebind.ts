@@ -34,6 +34,8 @@ export interface SavedBackendDevice {
   frontend: DomId;
   devid: number;
   keys: Record<string, string>;
+  /** The dead backend had it Connected (a frontend was using it), as opposed to waiting for a frontend that never came. */
+  wasConnected: boolean;
 }
 
 /** Step 1: the toolstack keys of every device a (dead) backend domain served. */
@@ -49,7 +51,8 @@ export async function snapshotBackendDevices(xs: XenstoreClient, backend: DomId)
           const v = await xs.tryRead(`${dir}/${k}`);
           if (v !== undefined) keys[k] = v;
         }
-        saved.push({ kind, frontend: fe, devid, keys });
+        const wasConnected = (await xs.tryRead(`${dir}/state`)) === String(XenbusState.Connected);
+        saved.push({ kind, frontend: fe, devid, keys, wasConnected });
       }
     }
   }

@@ -445,8 +445,9 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     s.orphanedDevices = null;
     try {
       const moved = await withTimeout(rebindDevices(this.xs, orphans.devices, orphans.from, domid), XENSTORE_TIMEOUT_MS, `moving devices to d${domid}`);
-      s.movedDevices = moved.map((d) => deviceName(d.kind, d.frontend, d.devid));
-      if (moved.length) this.log.info({ service: s.name, from: orphans.from, to: domid, devices: s.movedDevices }, 'devices moved to the new incarnation');
+      // The restart record waits only for devices a frontend was using (an HVM guest's own vbd waits for PV drivers it may never load).
+      s.movedDevices = moved.filter((d) => d.wasConnected).map((d) => deviceName(d.kind, d.frontend, d.devid));
+      if (moved.length) this.log.info({ service: s.name, from: orphans.from, to: domid, devices: moved.map((d) => deviceName(d.kind, d.frontend, d.devid)) }, 'devices moved to the new incarnation');
     } catch (e) {
       this.log.error({ service: s.name, err: (e as Error).message }, 'could not move devices to the new incarnation');
     }
