@@ -16,11 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout } from '@xenbox/abi';
 import { RfbServer, TextScreen, XK, listenVnc } from '../packages/stubdom/dist/index.js';
 import { TestStack } from './helpers/stack.js';
+import { UBOOT, hvmConfig, until } from './helpers/uboot.js';
 import { REPO } from './helpers/paths.js';
 import { RawClient } from './helpers/rfb-client.js';
 import { DJPEG, decodeJpeg, inkPixels, recogniseText } from './helpers/vnc-picture.js';
 
-const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
 const VNCSNAPSHOT = '/usr/bin/vncsnapshot';
 const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const haveUboot = existsSync(UBOOT);
@@ -31,23 +31,8 @@ let stack: TestStack;
 const clients: RawClient[] = [];
 const servers: RfbServer[] = [];
 
-function config(name: string, lines: Record<string, string | number>): string {
-  const file = join(stack.runDir, `${name}.cfg`);
-  const body = Object.entries({ name: `"${name}"`, builder: '"hvm"', memory: 128, vcpus: 1, on_poweroff: '"destroy"', on_crash: '"destroy"', ...lines })
-    .map(([k, v]) => `${k} = ${v}`).join('\n');
-  writeFileSync(file, body + '\n');
-  return file;
-}
+const config = (name: string, lines: Record<string, string | number> = {}): string => hvmConfig(stack.runDir, name, lines);
 
-async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000, step = 25): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, step));
-  }
-}
 
 const consoleLog = (name: string): string => {
   const f = runDirLayout(stack.runDir).consoleLog(name);

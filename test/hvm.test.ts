@@ -6,50 +6,29 @@
  * `poweroff` (sysreset via the sifive test device) ends the domain per
  * on_poweroff; killing the stub domain crashes only its own guest (on_crash).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirLayout, type IoreqServerInfo } from '@xenbox/abi';
 import { HypervisorConnection } from '@xenbox/libxen';
 import { TestStack } from './helpers/stack.js';
-import { REPO } from './helpers/paths.js';
+import { UBOOT, attachUboot, hvmConfig, until, type UbootConsole } from './helpers/uboot.js';
 
-const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
-const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 const haveUboot = existsSync(UBOOT);
 let stack: TestStack;
 let dom0: HypervisorConnection;
-const consoles: ChildProcessWithoutNullStreams[] = [];
+const consoles: UbootConsole[] = [];
 
 const xl = (...args: string[]) => stack.xl(...args);
 
 /** `xl console NAME` with a pipe for the keyboard; collects what it prints. */
-function attach(name: string): { out: () => string; type: (s: string) => void; close: () => void } {
-  const child = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: 'pipe' });
-  consoles.push(child);
-  let text = '';
-  child.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
-  return { out: () => text, type: (s) => child.stdin.write(s), close: () => child.kill() };
+function attach(name: string): UbootConsole {
+  const con = attachUboot(stack.runDir, name);
+  consoles.push(con);
+  return con;
 }
 
-function config(name: string, lines: Record<string, string | number> = {}): string {
-  const file = join(stack.runDir, `${name}.cfg`);
-  const body = Object.entries({ name: `"${name}"`, builder: '"hvm"', memory: 128, vcpus: 1, on_poweroff: '"destroy"', on_crash: '"destroy"', ...lines })
-    .map(([k, v]) => `${k} = ${v}`).join('\n');
-  writeFileSync(file, body + '\n');
-  return file;
-}
+const config = (name: string, lines: Record<string, string | number> = {}): string => hvmConfig(stack.runDir, name, lines);
 
-async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 15_000, step = 20): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, step));
-  }
-}
 
 async function domains(): Promise<Array<{ domid: number; name: string; kind: string; target: number | null; shutdown: string | null }>> {
   return dom0.call('sysctl.getdomaininfolist', {});
@@ -68,7 +47,7 @@ beforeAll(async () => {
   dom0 = await HypervisorConnection.connect({ runDir: stack.runDir, domid: 0, token: readFileSync(runDirLayout(stack.runDir).dom0Token, 'utf8').trim() });
 }, 60_000);
 afterAll(async () => {
-  for (const c of consoles) c.kill();
+  for (const c of consoles) c.close();
   await dom0?.close();
   await stack?.destroy();
 }, 60_000);

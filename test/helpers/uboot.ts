@@ -14,14 +14,24 @@ const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 export const haveCommand = (cmd: string): boolean => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, cmd)));
 
 /** Poll `f` until it gives something truthy; fail naming `what` after `ms`. */
-export async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+export async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000, step = 25): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await f();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, step));
   }
+}
+
+/** An HVM guest's xl config in `runDir`: U-Boot's defaults (builder hvm, 128 MiB, one vCPU, destroy on poweroff and crash) plus `lines`. */
+export function hvmConfig(runDir: string, name: string, lines: Record<string, string | number> = {}): string {
+  const file = join(runDir, `${name}.cfg`);
+  const body = Object.entries({ name: `"${name}"`, builder: '"hvm"', memory: 128, vcpus: 1, on_poweroff: '"destroy"', on_crash: '"destroy"', ...lines })
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n');
+  writeFileSync(file, body + '\n');
+  return file;
 }
 
 /** A FAT image of `mib` MiB holding `files`, made as a user would (mkfs.vfat, mcopy); `scratch` holds the files on the way. */
