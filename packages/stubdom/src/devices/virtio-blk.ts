@@ -194,7 +194,7 @@ export class VirtioBlk implements VirtioBackend {
       this.needsReset(`request ${chain.head}: missing headers (${out} readable bytes, ${inLen} writable; needs ${VIRTIO_BLK_REQ_HDR_SIZE} and 1)`);
       return;
     }
-    const req: Request = { chain, payloadLen: out - VIRTIO_BLK_REQ_HDR_SIZE, dataIn: inLen - 1, payload: null };
+    const req: Request = { chain, payloadLen: out - VIRTIO_BLK_REQ_HDR_SIZE, dataIn: inLen - 1, payload: null, dma: [] };
     let r: { status: number; written: number };
     try {
       // A small request is read whole in one batch; a big one's payload is read chunk by chunk as the disk takes it.
@@ -208,9 +208,11 @@ export class VirtioBlk implements VirtioBackend {
     }
     if (r.status !== VIRTIO_BLK_S_OK) this.stats.errors++;
     if (gen !== this.generation) return;
-    // The data is in guest memory (execute awaited it): status, used element and index go out in one batch, in order.
+    // The data's writes are issued (execute saw to it); status, used element and index follow them on the same
+    // connection, so they land after the data without waiting a round trip for it (guest-memory.ts).
     try {
       await Promise.all([
+        ...req.dma,
         scatter(this.o.mem, chain.writable, new Uint8Array([r.status]), req.dataIn),
         q.pushUsed(chain.head, r.written + 1),
       ]);
@@ -221,7 +223,10 @@ export class VirtioBlk implements VirtioBackend {
     if (gen === this.generation && q.takeInterrupt()) this.transport?.interrupt(VIRTIO_INT_USED_BUFFER);
   }
 
-  /** One request's disk work, its data moved into guest memory: its status and the bytes written there. */
+  /**
+   * One request's disk work: its status and the bytes it writes into guest
+   * memory, those writes issued (in req.dma) by the time it returns.
+   */
   private async execute(type: number, sector: bigint, req: Request): Promise<{ status: number; written: number }> {
     const disk = this.o.disk;
     const ok = (written = 0) => ({ status: VIRTIO_BLK_S_OK, written });
@@ -231,7 +236,10 @@ export class VirtioBlk implements VirtioBackend {
         const n = this.sectorsOf(sector, req.dataIn);
         if (n === null) return fail(VIRTIO_BLK_S_IOERR);
         this.stats.reads++;
-        await inChunks(req.dataIn, (off, len) => disk.read(Number(sector) + off / VIRTIO_BLK_SECTOR_SIZE, len / VIRTIO_BLK_SECTOR_SIZE).then((d) => scatter(this.o.mem, req.chain.writable, d, off)));
+        await inChunks(req.dataIn, async (off, len) => {
+          const d = await disk.read(Number(sector) + off / VIRTIO_BLK_SECTOR_SIZE, len / VIRTIO_BLK_SECTOR_SIZE);
+          req.dma.push(scatter(this.o.mem, req.chain.writable, d, off));
+        });
         this.stats.bytesRead += req.dataIn;
         return ok(req.dataIn);
       }
@@ -255,7 +263,7 @@ export class VirtioBlk implements VirtioBackend {
       case VIRTIO_BLK_T_GET_ID: {
         const id = new Uint8Array(Math.min(VIRTIO_BLK_ID_BYTES, req.dataIn));
         id.set(new TextEncoder().encode(this.o.serial).subarray(0, id.length));
-        await scatter(this.o.mem, req.chain.writable, id);
+        req.dma.push(scatter(this.o.mem, req.chain.writable, id));
         return ok(id.length);
       }
       case VIRTIO_BLK_T_DISCARD:
@@ -320,6 +328,8 @@ interface Request {
   dataIn: number;
   /** The payload, when the request was small enough to read whole. */
   payload: Uint8Array | null;
+  /** Writes of its data into guest memory, issued and not yet awaited. */
+  dma: Array<Promise<unknown>>;
 }
 
 /** Run `f` over [0, len) in CHUNK-sized pieces, all at once (blkfront's ring bounds how many are in flight). */
