@@ -157,6 +157,21 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     expect(crc).toContain(`==> ${crc32(BIG).toString(16).padStart(8, '0')}`);
   }, 90_000);
 
+  it('survives a blkback restart: U-Boot\'s load waits while blkback is down, the stub domain\'s blkfront reconnects and re-issues, the bytes are right', async () => {
+    const k = await stack.run('kill', 'blkback', '--hold', '1s');
+    expect(k.code, k.stderr).toBe(0);
+    const t0 = performance.now();
+    const load = await run('load virtio 0 0x84200000 big.bin', 60_000);
+    expect(load).toContain(`${BIG.length} bytes read`);
+    console.log(`load across a blkback restart (held down 1 s): ${(performance.now() - t0).toFixed(0)} ms`);
+    const dmLog = readFileSync(runDirLayout(stack.runDir).logFile('ud-dm'), 'utf8');
+    expect(dmLog).toContain('backend lost: reconnecting');
+    expect(dmLog).toContain('reconnected');
+    const crc = await run(`crc32 0x84200000 ${BIG.length.toString(16)}`);
+    expect(crc).toContain(`==> ${crc32(BIG).toString(16).padStart(8, '0')}`);
+    await until('the stub domain\'s vbds Connected again', async () => /^768 +\d+ +\d+ +4 /m.test((await stack.xl('block-list', 'ud-dm')).stdout));
+  }, 90_000);
+
   it('`fatwrite` writes a file through virtio-blk that mtools reads back on the host', async () => {
     const w = await run(`fatwrite virtio 0 0x84000000 copy.txt ${HELLO.length.toString(16)}`);
     expect(w).toContain(`${HELLO.length} bytes written`);
