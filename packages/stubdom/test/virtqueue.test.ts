@@ -41,6 +41,20 @@ describe('a split virtqueue (device side)', () => {
     expect([drv.used(0), drv.used(1), drv.used(2)].map((u) => u.id)).toEqual(heads);
   });
 
+  it('keeps going across the 16-bit wrap of the avail and used indexes', async () => {
+    const { drv, q } = setup(4);
+    const buf = drv.alloc(8);
+    const n = 65_540;
+    for (let i = 0; i < n; i++) {
+      drv.add([{ addr: buf, len: 8, write: true }]);
+      const c = await q.popAvail();
+      await q.pushUsed(c!.head, i & 7);
+    }
+    expect(await q.popAvail()).toBeNull();
+    expect(drv.usedIdx).toBe(n & 0xffff);
+    expect(drv.used(n - 1).len).toBe((n - 1) & 7);
+  });
+
   it('writes the used element before the used index, with the length the device wrote', async () => {
     const { drv, q } = setup();
     const head = drv.add([{ addr: drv.alloc(100), len: 100, write: true }]);

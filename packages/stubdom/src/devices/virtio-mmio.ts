@@ -50,8 +50,8 @@ export const VIRTIO_MMIO_MAGIC = 0x74726976;
 export const VIRTIO_MMIO_VENDOR = 0x554d4551;
 /** Non-legacy transport. */
 export const VIRTIO_MMIO_VERSION = 2;
-/** VIRTIO_F_VERSION_1 (bit 32): a modern device. */
-export const VIRTIO_F_VERSION_1 = 1n << 32n;
+/** VIRTIO_F_VERSION_1 (bit 32): a modern device; declared once, in @xenbox/abi (virtio.ts). */
+export { VIRTIO_F_VERSION_1 } from '@xenbox/abi';
 
 /** A virtqueue's driver-set state (split virtqueue addresses, Virtio 1.2 §2.7). */
 export interface VirtqueueState {
