@@ -245,10 +245,13 @@ describe('the pvkernel', () => {
     expect(consoleLog('pvk-shell')).toContain('reboot: Power down');
   }, 30_000);
 
-  it('starts the shell for a workload nobody knows, and `reboot` restarts the domain (on_reboot = restart)', async () => {
-    const r = await xl('create', config('pvk-reboot', { cmdline: '"nosuchworkload ip=10.0.0.9"', on_reboot: '"restart"' }));
+  it('starts the shell for a workload nobody knows, and `reboot` restarts the domain (on_reboot = restart), its vif keeping the MAC libxl chose', async () => {
+    const r = await xl('create', config('pvk-reboot', { cmdline: '"nosuchworkload ip=10.0.0.9"', on_reboot: '"restart"', vif: '[ "bridge=xenbr0" ]' }));
     expect(r.code, r.stderr).toBe(0);
     const first = (await listed('pvk-reboot'))!.domid;
+    const macOf = async () => / (00:16:3e:[0-9a-f:]{8}) /.exec((await xl('network-list', 'pvk-reboot')).stdout)?.[1];
+    const mac = await macOf();
+    expect(mac).toBeDefined();
     await until('the prompt', () => consoleLog('pvk-reboot').includes('pvkernel> '), 15_000, () => `; console:\n${consoleLog('pvk-reboot')}`);
     expect(consoleLog('pvk-reboot')).toContain("no workload 'nosuchworkload': starting the shell");
     const con = attach('pvk-reboot');
@@ -260,6 +263,7 @@ describe('the pvkernel', () => {
     }, 15_000);
     expect(again.domid).not.toBe(first);
     expect(consoleLog('pvk-reboot')).toContain('reboot: Restarting system');
+    expect(await until('the new incarnation\'s vif', macOf, 15_000)).toBe(mac);
     await xl('destroy', 'pvk-reboot');
   }, 40_000);
 

@@ -168,6 +168,21 @@ describe('hotplug with xl', () => {
   });
 });
 
+describe('removing the last device of a kind', () => {
+  it('leaves no empty directory behind, front or back (libxl__xs_path_cleanup)', async () => {
+    expect((await xl('create', writeCfg('lone', ['vif = [ "bridge=xenbr0" ]']))).code).toBe(0);
+    const d = await domid('lone');
+    const be = await xsRead(`/local/domain/${d}/device/vif/0/backend`);
+    const det = await xl('network-detach', 'lone', '0');
+    expect(det.code, det.stderr).toBe(0);
+    await expect(xsRead(be)).rejects.toThrow();
+    await expect(xsRead(be.replace(/\/\d+$/, ''))).rejects.toThrow(); // backend/vif/<domid>
+    await expect(xsRead(`/local/domain/${d}/device/vif`)).rejects.toThrow();
+    expect(await xsRead(`/local/domain/${d}/name`)).toBe('lone');
+    expect((await xl('destroy', 'lone')).code).toBe(0);
+  });
+});
+
 describe('a disk attached to a running guest', () => {
   it("xl block-attach: the PV kernel's blkfront sees the new disk and connects it (block-list state 4)", async () => {
     const cfg = join(stack.runDir, 'hot.cfg');

@@ -20,6 +20,24 @@ export function randomMacTail(): [number, number, number] {
   return [b[0]! & 0x7f, b[1]!, b[2]!];
 }
 
+/**
+ * The NICs with their MACs fixed once, at creation (libxl__device_nic_setdefault
+ * runs on the guest's config, and libxl keeps the result with the domain).
+ */
+export function withMacs(nics: readonly NicSpec[]): NicSpec[] {
+  return nics.map((n) => ({ ...n, mac: n.mac ?? [0x00, 0x16, 0x3e, ...randomMacTail()] }));
+}
+
+/**
+ * A restart re-reads the config file, but a NIC keeps the MAC it was given
+ * (xl's reload_domain_config takes the live domain's configuration, MACs
+ * filled in, from libxl_retrieve_domain_configuration): the same NIC by
+ * position keeps the MAC `previous` had chosen for it.
+ */
+export function keepMacs(nics: readonly NicSpec[], previous: readonly NicSpec[] | undefined): NicSpec[] {
+  return nics.map((n, i) => (n.mac || !previous?.[i]?.mac ? n : { ...n, mac: previous[i]!.mac }));
+}
+
 /** The backend and frontend keys of one vif. */
 export function vifKeys(n: ReturnType<typeof nicDefaults>, devid: number): { backendKeys: Record<string, string>; frontendKeys: Record<string, string> } {
   const mac = formatMac(n.mac);

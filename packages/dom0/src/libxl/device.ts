@@ -111,13 +111,29 @@ export async function removeDevice(
     }
   }
   await xs.transaction(async (t) => {
-    for (const p of [fe, be]) {
-      await t.rm(p).catch((e: XenError) => {
-        if (e.errno !== 'ENOENT') throw e;
-      });
-    }
+    for (const p of [fe, be]) await removePathAndEmptyParents(t, p);
   });
 }
+
+type Tx = Parameters<Parameters<XenstoreClient['transaction']>[0]>[0];
+
+/**
+ * libxl__xs_path_cleanup: remove `path`, then each parent left empty
+ * (backend/vif/<frontend>, backend/vif, device/vif ...), stopping at the
+ * first that still has children or at /local/domain/<id> itself.
+ */
+async function removePathAndEmptyParents(t: Tx, path: string): Promise<void> {
+  await t.rm(path).catch((e: XenError) => {
+    if (e.errno !== 'ENOENT') throw e;
+  });
+  for (let dir = parentOf(path); dir && !/^\/local\/domain\/\d+$/.test(dir) && dir.split('/').length > 4; dir = parentOf(dir)) {
+    const children = await t.directory(dir).catch(() => null);
+    if (children === null || children.length > 0) return;
+    await t.rm(dir);
+  }
+}
+
+const parentOf = (p: string): string => p.slice(0, p.lastIndexOf('/'));
 
 /** Every device of a dying domain goes, without waiting for backends (libxl__devices_destroy on domain destroy). */
 export async function removeAllDevices(xs: XenstoreClient, frontend: DomId): Promise<void> {

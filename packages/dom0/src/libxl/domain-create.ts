@@ -21,13 +21,13 @@ import { removeAllDevices } from './device.js';
 import { writeMemoryNodes } from './domain-memory.js';
 import { removeUserdata, storeUserdata } from './userdata.js';
 import { addDisk, checkDisk } from './device-vbd.js';
-import { addNic } from './device-vif.js';
+import { addNic, withMacs } from './device-vif.js';
 import { applySchedParams } from './domain-sched.js';
 import { buildDomainRings } from './domain-rings.js';
 import { pageWrites, pvhGuestImage, type ImageChunk } from './guest-image.js';
 import { describeVnc } from './hvm-vnc.js';
 import { firmwarePath, hvmGuestImage, readFirmware, removeDeviceModelDevices, spawnDeviceModel, stopDeviceModel } from './hvm-builder.js';
-import { addGuestNics, withMacs } from './hvm-nics.js';
+import { addGuestNics } from './hvm-nics.js';
 import { addGuestDisks, virtioDiskOrder } from './hvm-disks.js';
 
 export interface CreateDeps {
@@ -114,6 +114,8 @@ async function addDevices(deps: CreateDeps, domid: DomId, cfg: DomainConfig, con
 
 export async function createGuest(deps: CreateDeps, cfg: DomainConfig, opts: { paused?: boolean; configDir?: string } = {}): Promise<DomId> {
   refuseUnsupported(cfg);
+  // MACs are chosen once and kept with the domain (userdata), so a restart can keep them.
+  cfg = { ...cfg, nics: withMacs(cfg.nics) };
   if (cfg.type === 'hvm') return createHvmGuest(deps, cfg, opts);
   for (const d of cfg.disks) checkDisk(d, opts.configDir); // before anything is built
   const memBytes = cfg.memoryMiB * 1024 * 1024;

@@ -21,7 +21,7 @@ import type { DomId } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { NicSpec } from '../xlcfg/vif-spec.js';
 import { listDevices, removeDevice, type DeviceRef } from './device.js';
-import { addNic, randomMacTail } from './device-vif.js';
+import { addNic } from './device-vif.js';
 
 /**
  * What one NIC costs the device model's domain: its netfront's own pages (2
@@ -33,10 +33,6 @@ export const NETFRONT_MEMKB = 2560;
 /** Xen's TAP_DEVICE_SUFFIX, for the device model's copy of a named vif. */
 const EMU_SUFFIX = '-emu';
 
-/** The guest's NICs with their MACs fixed (libxl__device_nic_setdefault runs once, on the guest's config). */
-export function withMacs(nics: readonly NicSpec[]): NicSpec[] {
-  return nics.map((n) => ({ ...n, mac: n.mac ?? [0x00, 0x16, 0x3e, ...randomMacTail()] }));
-}
 
 /** libxl__add_nics for the HVM guest itself: vif_ioemu, devid = its place in the list. */
 export async function addGuestNics(hv: HypervisorConnection, xs: XenstoreClient, guest: DomId, nics: readonly NicSpec[]): Promise<DeviceRef[]> {

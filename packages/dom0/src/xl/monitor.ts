@@ -16,6 +16,8 @@ import type { Logger } from '@xenbox/libxen';
 import type { DomainConfig, ShutdownAction } from '../xlcfg/domain-config.js';
 import { createGuest, destroyGuest, type CreateDeps } from '../libxl/domain-create.js';
 import { deviceModelDied, stopDeviceModel } from '../libxl/hvm-builder.js';
+import { keepMacs } from '../libxl/device-vif.js';
+import { loadUserdata } from '../libxl/userdata.js';
 
 export const MONITOR_POLL_MS = 100;
 /** Longest a PVH guest's monitor sleeps without a @releaseDomain event (an event lost to a xenstored restart must not strand it). */
@@ -61,6 +63,11 @@ async function infoOrGone(deps: CreateDeps, domid: DomId): Promise<DomainInfo | 
  * times as it asks.  `reload` re-reads the config for a restart (xl re-uses
  * the config it was started with).
  */
+/** The config to restart with: the file again, its NICs keeping the MACs the dying domain had (device-vif.ts keepMacs). */
+function sameMacs(cfg: DomainConfig, previous: DomainConfig | null): DomainConfig {
+  return { ...cfg, nics: keepMacs(cfg.nics, previous?.nics) };
+}
+
 export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: () => DomainConfig, log: Logger, configDir?: string): Promise<void> {
   let domid = firstDomid;
   let cfg = reload();
@@ -105,7 +112,9 @@ export async function monitorGuest(deps: CreateDeps, firstDomid: DomId, reload: 
         }
       }
       log.info({ dom: domid, reason: info.shutdown, code: SHUTDOWN_CODES[info.shutdown], action }, `Domain ${domid} has shut down, reason code ${SHUTDOWN_CODES[info.shutdown]}: action is ${action}`);
-      const next = await applyAction(deps, domid, action, () => createGuest(deps, reload(), { configDir }), log);
+      // Read before the destroy removes it: the MACs this domain was given.
+      const previous = deps.runDir ? loadUserdata(deps.runDir, domid) : null;
+      const next = await applyAction(deps, domid, action, () => createGuest(deps, sameMacs(reload(), previous), { configDir }), log);
       if (next === null) return;
       domid = next;
       cfg = reload();
