@@ -33,7 +33,6 @@ export const NETFRONT_MEMKB = 2560;
 /** Xen's TAP_DEVICE_SUFFIX, for the device model's copy of a named vif. */
 const EMU_SUFFIX = '-emu';
 
-
 /** libxl__add_nics for the HVM guest itself: vif_ioemu, devid = its place in the list. */
 export async function addGuestNics(hv: HypervisorConnection, xs: XenstoreClient, guest: DomId, nics: readonly NicSpec[]): Promise<DeviceRef[]> {
   const out: DeviceRef[] = [];
