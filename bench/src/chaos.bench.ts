@@ -135,8 +135,10 @@ export const benchmark: Benchmark = {
       const restarts: RestartMetrics[] = [];
       for (const everyS of [10, 5, 1]) {
         const r = await disktest(runDir, tmpDir, `dt-${everyS}s`, async (done) => {
-          // Kill blkback every `everyS` seconds until the guest has finished.
-          while (!done()) restarts.push(...(await runChaos(runDir, { target: 'blkback', everyMs: everyS * 1000, forMs: everyS * 1000 + 1, jitter: 0, seed: 1 }, () => undefined)).restarts);
+          // Kill blkback every `everyS` seconds until the guest has finished: one kill per runChaos
+          // (it sleeps everyS, kills, waits for the recovery; the half period after it ends the run,
+          // which a deadline of exactly everyS would do before the kill when a sleep overshoots).
+          while (!done()) restarts.push(...(await runChaos(runDir, { target: 'blkback', everyMs: everyS * 1000, forMs: everyS * 1500, jitter: 0, seed: 1 }, () => undefined)).restarts);
         });
         const what = `${r.lost} restarts seen by the guest${r.ok ? '' : ', VERIFY FAILED'}`;
         out.push(result(`guest disktest write, blkback restarted every ${everyS} s (${what})`, r.write, 'MB/s', calm.write, null));

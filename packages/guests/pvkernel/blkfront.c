@@ -35,6 +35,7 @@ struct blk_page {
 struct blk_shadow {
     struct blk_io *io;      /* NULL: free */
     int on_ring;            /* issued on the current ring, no response yet */
+    int issued;             /* issued on some ring (a backend may have seen it), no response yet */
     uint8_t op;
     uint16_t nseg;
     uint64_t sector;
@@ -212,6 +213,7 @@ static int issue(struct blkfront *d, unsigned id)
     }
     d->ring.req_prod_pvt++;
     s->on_ring = 1;
+    s->issued = 1;
     d->requests++;
     return 0;
 }
@@ -239,6 +241,7 @@ static void complete(struct blkfront *d, unsigned id, int16_t status)
     if (rc) d->errors++;
     s->io = NULL;
     s->on_ring = 0;
+    s->issued = 0;
     d->inflight--;
     io->status = rc;
     io->done = 1;
@@ -386,6 +389,7 @@ int blk_submit(struct blkfront *d, struct blk_io *io)
     if (!d->inflight) d->last_progress_ns = now_ns();   /* the stall clock starts with the first request out */
     s->io = io;
     s->on_ring = 0;
+    s->issued = 0;
     d->inflight++;
     /* While disconnected the request waits in its shadow; blkfront_recover issues it. */
     while (d->connected && !d->dead) {
@@ -616,17 +620,23 @@ static void blkfront_recover(struct blkfront *d)
 static void reissue_all(struct blkfront *d)
 {
     d->reconnects++;
-    unsigned n = 0;
+    unsigned again = 0, queued = 0;
     for (unsigned i = 0; i < BLK_RING_SIZE; i++) {
-        if (!d->shadow[i].io) continue;
-        if (issue(d, i) == 0) { n++; continue; }
-        d->shadow[i].on_ring = 1;
+        struct blk_shadow *s = &d->shadow[i];
+        if (!s->io) continue;
+        int before = s->issued;   /* on the old ring, unanswered; else submitted while we were away */
+        if (issue(d, i) == 0) {
+            if (before) again++;
+            else queued++;
+            continue;
+        }
+        s->on_ring = 1;
         complete(d, i, BLKIF_RSP_ERROR);
     }
-    d->reissued += n;
-    if (n) push(d);
-    printk("blkfront %s: reconnected to %s (backend domain %u), %u request(s) issued again\n",
-           d->name, d->xf.backend, (unsigned)d->xf.backend_id, n);
+    d->reissued += again;
+    if (again + queued) push(d);
+    printk("blkfront %s: reconnected to %s (backend domain %u), %u request(s) issued again, %u queued meanwhile\n",
+           d->name, d->xf.backend, (unsigned)d->xf.backend_id, again, queued);
 }
 
 /* One step of a reconnection under way; never blocks. */
