@@ -168,18 +168,21 @@ program
   .requiredOption('--target <name>', 'the service to kill (netback, blkback, xenstored, ...)')
   .option('--every <duration>', 'time between kills', '2s')
   .option('--for <duration>', 'how long to keep killing', '60s')
+  .option('--kills <n>', 'stop after this many kills, even before --for is over')
   .option('--jitter <fraction>', 'vary each interval by up to this fraction', '0.5')
   .option('--seed <n>', 'seed for the intervals, to repeat a run', String(Date.now() % 100000))
   .option('--run-dir <dir>', 'run directory')
   .option('--json', 'print the report as JSON at the end')
   .option('--plot <file.svg>', "write an SVG of the guests' disk and network throughput with every kill and recovery marked")
-  .action(async (o: { target: string; every: string; for: string; jitter: string; seed: string; runDir?: string; json?: boolean; plot?: string }) => {
+  .action(async (o: { target: string; every: string; for: string; kills?: string; jitter: string; seed: string; runDir?: string; json?: boolean; plot?: string }) => {
     try {
+      const kills = o.kills === undefined ? undefined : Number(o.kills);
+      if (kills !== undefined && !(Number.isInteger(kills) && kills > 0)) throw new XenError('EINVAL', `--kills: '${o.kills}' is not a positive integer`);
       const jitter = Number(o.jitter);
       if (!(jitter >= 0 && jitter < 1)) throw new XenError('EINVAL', `--jitter: '${o.jitter}' must be a number from 0 up to (not including) 1`);
       const seed = Number(o.seed);
       if (!Number.isInteger(seed)) throw new XenError('EINVAL', `--seed: '${o.seed}' is not an integer`);
-      const report = await runChaos(runDirOf(o), { target: o.target, everyMs: parseDuration(o.every, '--every'), forMs: parseDuration(o.for, '--for'), jitter, seed, ...(o.plot ? { plot: o.plot } : {}) }, (l) => console.log(l));
+      const report = await runChaos(runDirOf(o), { target: o.target, everyMs: parseDuration(o.every, '--every'), forMs: parseDuration(o.for, '--for'), jitter, seed, ...(kills ? { kills } : {}), ...(o.plot ? { plot: o.plot } : {}) }, (l) => console.log(l));
       if (o.json) console.log(JSON.stringify(report));
     } catch (e) {
       die(e);

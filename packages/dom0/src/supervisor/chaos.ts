@@ -22,6 +22,8 @@ export interface ChaosOptions {
   plot?: string;
   /** Sampling period for the plot (default 250 ms). */
   sampleMs?: number;
+  /** Stop after this many kills, even before forMs is over. */
+  kills?: number;
 }
 
 export interface ChaosReport {
@@ -107,7 +109,7 @@ export async function runChaos(runDir: string, o: ChaosOptions, print: (line: st
   const at = () => (Date.now() - t0) / 1000;
   const sampler = o.plot ? await ThroughputSampler.start(runDir, o.sampleMs ?? 250, t0) : null;
   print(`${stamp()} chaos: killing ${o.target} every ${o.everyMs} ms (±${Math.round(o.jitter * 100)} %) for ${o.forMs} ms, seed ${o.seed}`);
-  while (Date.now() < end) {
+  while (Date.now() < end && !(o.kills !== undefined && report.kills >= o.kills)) {
     await sleep(o.everyMs * (1 + o.jitter * (2 * random() - 1)));
     if (Date.now() >= end) break;
     const before = await serviceStatus(runDir, o.target);
