@@ -24,11 +24,13 @@ import { launchHypervisor } from '@xenbox/hypervisor';
 import { GrantMapper, GrantTable, HypervisorConnection, Mirrors, allocOwnPages } from '@xenbox/libxen';
 import { median, result, type Benchmark } from './harness.js';
 import { startCpuMeter } from './proc-cpu.js';
-import { echoOnce, fetchOnce, startRawEcho } from './raw-echo.js';
+import { echoOnce, fetchOnce, fetchWindowed, startRawEcho } from './raw-echo.js';
 
 const PAGES = 64;
 const ROUNDS = 5;
 const PER_ROUND = 100;
+/** Batches in flight for the queue-depth variant (a backend keeps several requests outstanding). */
+const WINDOW = 4;
 
 export const benchmark: Benchmark = {
   name: 'gnttab',
@@ -95,10 +97,12 @@ export const benchmark: Benchmark = {
 
       // CPU of both ends (this process and the server: hypervisor or raw echo), summed over the rounds.
       const cpu: Record<string, { us: number; ops: number }> = {};
-      const rate = async (name: string, bytesPerOp: number, once: () => Promise<unknown>, serverPid: number) => {
+      /** PER_ROUND ops of `once`, or with `all` given, all PER_ROUND at once (a windowed run). */
+      const rate = async (name: string, bytesPerOp: number, once: () => Promise<unknown>, serverPid: number, all?: () => Promise<unknown>) => {
         const meter = startCpuMeter([serverPid]);
         const t0 = process.hrtime.bigint();
-        for (let i = 0; i < PER_ROUND; i++) await once();
+        if (all) await all();
+        else for (let i = 0; i < PER_ROUND; i++) await once();
         const mbs = (bytesPerOp * PER_ROUND) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
         const c = (cpu[name] ??= { us: 0, ops: 0 });
         c.us += meter.stop();
@@ -114,21 +118,27 @@ export const benchmark: Benchmark = {
         write: { bytes, once: writeOnce, pid: hvPid },
         own: { bytes, once: copyOwnOnce, pid: hvPid },
         rawEcho2: { bytes: 2 * bytes, once: () => echoOnce(raw.dealer, echoPayload), pid: rawPid },
+        // WINDOW batches in flight: WINDOW loops of reads, and raw fetches with the same window.
+        rawFetchW: { bytes, once: null, all: () => fetchWindowed(raw.dealer, readReq, readReply, PER_ROUND, WINDOW), pid: rawPid },
+        readW: { bytes, once: null, all: () => Promise.all(Array.from({ length: WINDOW }, async () => { for (let i = 0; i < PER_ROUND / WINDOW; i++) await readOnce(); })), pid: hvPid },
       };
-      const got: Record<keyof typeof cases, number[]> = { rawFetch: [], read: [], rawPush: [], write: [], own: [], rawEcho2: [] };
+      type Case = keyof typeof cases;
+      const got = Object.fromEntries(Object.keys(cases).map((k) => [k, [] as number[]])) as Record<Case, number[]>;
+      const run = (k: string, c: { bytes: number; once: (() => Promise<unknown>) | null; all?: () => Promise<unknown>; pid: number }) => rate(k, c.bytes, c.once ?? (async () => {}), c.pid, c.all);
       progress('warming up');
-      for (const [k, c] of Object.entries(cases)) await rate(`warm-${k}`, c.bytes, c.once, c.pid);
+      for (const [k, c] of Object.entries(cases)) await run(`warm-${k}`, c);
       for (let r = 0; r < ROUNDS; r++) {
         progress(`round ${r + 1}/${ROUNDS}`);
-        for (const [k, c] of Object.entries(cases)) got[k as keyof typeof cases].push(await rate(k, c.bytes, c.once, c.pid));
+        for (const [k, c] of Object.entries(cases)) got[k as Case].push(await run(k, c));
       }
-      const md = (k: keyof typeof cases) => median(got[k]);
-      const cpuPerOp = (k: keyof typeof cases) => cpu[k]!.us / cpu[k]!.ops;
+      const md = (k: Case) => median(got[k]);
+      const cpuPerOp = (k: Case) => cpu[k]!.us / cpu[k]!.ops;
       return [
         result(`grant copy read, ${PAGES} x 4 KiB per batch, bytes in the reply (inline dest) vs raw fetch`, md('read'), 'MB/s', md('rawFetch'), '>= 0.7x raw ZeroMQ transfer'),
         result(`grant copy write, ${PAGES} x 4 KiB per batch, bytes in the call (source bytes) vs raw push`, md('write'), 'MB/s', md('rawPush'), '>= 0.7x raw ZeroMQ transfer'),
         result(`grant copy into own pages + mirror sync (Xen's way) vs raw fetch`, md('own'), 'MB/s', md('rawFetch'), null),
         result(`  (old baseline: raw echo counted both ways, vs raw fetch)`, md('rawEcho2'), 'MB/s', md('rawFetch'), null),
+        result(`grant copy read with ${WINDOW} batches in flight vs raw fetch with the same window`, md('readW'), 'MB/s', md('rawFetchW'), null),
         result(`CPU per batch, both processes (all threads): grant copy read vs raw fetch`, cpuPerOp('read'), 'µs', cpuPerOp('rawFetch'), null),
         result(`CPU per batch, both processes (all threads): grant copy write vs raw push`, cpuPerOp('write'), 'µs', cpuPerOp('rawPush'), null),
       ];

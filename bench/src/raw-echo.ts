@@ -85,6 +85,32 @@ export async function fetchOnce(d: Dealer, request: Buffer, replyBytes: number):
   if (reply!.length !== replyBytes) throw new Error(`fetch: got ${reply!.length} bytes, wanted ${replyBytes}`);
 }
 
+/**
+ * `total` fetches with up to `window` in flight on one DEALER (the server
+ * answers in order): the raw counterpart of a client keeping several calls
+ * outstanding, as a backend does with its queue depth.
+ */
+export async function fetchWindowed(d: Dealer, request: Buffer, replyBytes: number, total: number, window: number): Promise<void> {
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(replyBytes, 0);
+  let received = 0;
+  const receiver = (async () => {
+    for (; received < total; received++) {
+      const [reply] = await d.receive();
+      if (reply!.length !== replyBytes) throw new Error(`fetch: got ${reply!.length} bytes, wanted ${replyBytes}`);
+    }
+  })();
+  for (let sent = 0; sent < total; ) {
+    if (sent - received < window) {
+      await d.send([size, request]);
+      sent++;
+    } else {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  await receiver;
+}
+
 export interface RawRelay {
   children: ChildProcess[];
   /** A DEALER (identity "a") connected to the relay; frames [to, payload]. */
