@@ -4,7 +4,9 @@
  * domain's blkfront → blkback; Debian's unmodified U-Boot scans them, lists
  * and loads a file from a FAT image made with mkfs.vfat/mcopy, writes one
  * back (checked on the host with mtools), and cannot write the read-only
- * CD-ROM (`hdc:cdrom,r`).  One U-Boot boot serves every check.
+ * CD-ROM (`hdc:cdrom,r`), and every virtio slot filled (six more disks, each
+ * read 8 MiB at a time: the stub domain's memory must hold eight blkfronts'
+ * page pools).  One U-Boot boot serves every check.
  *
  * Also: the stub domain's DMA path (foreign memory) reaches its own target
  * and nothing else — the hypervisor refuses another domain's memory.
@@ -34,6 +36,9 @@ let stack: TestStack;
 let dom0: HypervisorConnection;
 let disk = '';
 let cdrom = '';
+/** Six more raw disks, 8 MiB each, sector 0 marked with its number: with hda and the CD-ROM every virtio slot is used. */
+const RAW = 6;
+const raws: string[] = [];
 const consoles: ChildProcessWithoutNullStreams[] = [];
 
 function fatImage(path: string, mib: number, label: string, files: Record<string, string | Buffer>): void {
@@ -79,6 +84,12 @@ beforeAll(async () => {
   cdrom = join(stack.runDir, 'cd.img');
   fatImage(disk, 8, 'XENBOXHD', { 'hello.txt': HELLO, 'big.bin': BIG });
   fatImage(cdrom, 2, 'XENBOXCD', { 'note.txt': CD_NOTE });
+  for (let i = 0; i < RAW; i++) {
+    const img = Buffer.alloc(8 << 20, 0x40 + i);
+    img.write(`raw disk ${i}`, 0, 'latin1');
+    raws.push(join(stack.runDir, `raw${i}.img`));
+    writeFileSync(raws[i]!, img);
+  }
 }, 60_000);
 afterAll(async () => {
   for (const c of consoles) c.kill();
@@ -98,11 +109,11 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     return con.out().slice(from);
   };
 
-  it('creates the guest with a disk and a read-only CD-ROM; the stub domain\'s vbds connect, the guest\'s stay for PV drivers it does not have', async () => {
+  it('creates the guest with a disk, six raw disks and a read-only CD-ROM; the stub domain\'s vbds connect, the guest\'s stay for PV drivers it does not have', async () => {
     const cfg = join(stack.runDir, 'ud.cfg');
     writeFileSync(cfg, [
       'name = "ud"', 'builder = "hvm"', 'memory = 128', 'boot = "cd"', 'on_poweroff = "destroy"', 'on_crash = "destroy"',
-      `disk = [ "${disk},raw,hda,rw", "${cdrom},raw,hdc:cdrom,r" ]`,
+      `disk = [ "${disk},raw,hda,rw", "${cdrom},raw,hdc:cdrom,r", ${raws.map((f, i) => `"${f},raw,xvd${'bcdefg'[i]},rw"`).join(', ')} ]`,
     ].join('\n') + '\n');
     const t0 = performance.now();
     const r = await stack.xl('create', cfg);
@@ -126,13 +137,13 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     await until('the prompt', () => /=> $/.test(con.out()));
     const info = await dom0.call('hvm.ioreq_server.info', { domid });
     console.log(`ioreqs to the countdown: ${info.syncRequests} synchronous, ${info.bufferedWrites} posted writes in ${info.bufferedBatches} batches, ${info.localReads} reads served from the mirror`);
-    console.log(`HVM U-Boot with two virtio-blk disks: xl create ${created.toFixed(0)} ms, autoboot countdown at ${countdown.toFixed(0)} ms`);
+    console.log(`HVM U-Boot with eight virtio-blk disks: xl create ${created.toFixed(0)} ms, autoboot countdown at ${countdown.toFixed(0)} ms`);
   }, 60_000);
 
-  it('`virtio scan` / `virtio info` see the disk first and the CD-ROM second (boot = "cd"), with their capacities', async () => {
+  it('`virtio scan` / `virtio info` see the hard disks first in disk= order and the CD-ROM last (boot = "cd"), with their capacities', async () => {
     await run('virtio scan');
     const info = await run('virtio info');
-    expect(info).toMatch(/Device 0: QEMU VirtIO Block Device[^]*Capacity: 8\.0 MB = 0\.0 GB \(16384 x 512\)[^]*Device 1: QEMU VirtIO Block Device[^]*Capacity: 2\.0 MB = 0\.0 GB \(4096 x 512\)/);
+    expect(info).toMatch(/Device 0: QEMU VirtIO Block Device[^]*Capacity: 8\.0 MB = 0\.0 GB \(16384 x 512\)[^]*Device 1: [^]*Device 6: [^]*Device 7: QEMU VirtIO Block Device[^]*Capacity: 2\.0 MB = 0\.0 GB \(4096 x 512\)/);
   }, 30_000);
 
   it('`ls virtio 0 /` lists the file with its size, and `load` + `md.b` show its bytes', async () => {
@@ -156,6 +167,17 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     const crc = await run(`crc32 0x84100000 ${BIG.length.toString(16)}`);
     expect(crc).toContain(`==> ${crc32(BIG).toString(16).padStart(8, '0')}`);
   }, 90_000);
+
+  it('reads 8 MiB at once from each of the six raw disks, each its own bytes (eight blkfronts\' pools in one stub domain)', async () => {
+    for (let i = 0; i < RAW; i++) {
+      const r = await run(`virtio dev ${i + 1}; virtio read 0x85000000 0 4000`, 60_000);
+      expect(r, `disk ${i}`).toContain('16384 blocks read: OK');
+      const md = await run('md.b 0x85000000 0x10');
+      expect(md, `disk ${i}`).toContain(`raw disk ${i}`);
+      const tail = await run('md.b 0x857ffff0 0x10');
+      expect(tail, `disk ${i}`).toContain(` ${(0x40 + i).toString(16)} ${(0x40 + i).toString(16)}`);
+    }
+  }, 120_000);
 
   it('survives a blkback restart: U-Boot\'s load waits while blkback is down, the stub domain\'s blkfront reconnects and re-issues, the bytes are right', async () => {
     const k = await stack.run('kill', 'blkback', '--hold', '1s');
@@ -181,9 +203,9 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
   }, 30_000);
 
   it('the read-only CD-ROM reads, and refuses a write (VIRTIO_BLK_S_IOERR), its image unchanged', async () => {
-    expect(await run('ls virtio 1 /')).toMatch(new RegExp(`^ +${CD_NOTE.length} +note\\.txt`, 'm'));
+    expect(await run('ls virtio 7 /')).toMatch(new RegExp(`^ +${CD_NOTE.length} +note\\.txt`, 'm'));
     const before = sha(cdrom);
-    const w = await run(`fatwrite virtio 1 0x84000000 copy.txt ${HELLO.length.toString(16)}`);
+    const w = await run(`fatwrite virtio 7 0x84000000 copy.txt ${HELLO.length.toString(16)}`);
     expect(w).not.toContain('bytes written');
     expect(sha(cdrom)).toBe(before);
     expect(execFileSync('mdir', ['-i', cdrom, '-b', '::']).toString()).not.toContain('copy.txt');

@@ -34,7 +34,7 @@ import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';
 import { NETFRONT_MEMKB, addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
-import { addDeviceModelDisks, removeDeviceModelDisks } from './hvm-disks.js';
+import { BLKFRONT_MEMKB, addDeviceModelDisks, removeDeviceModelDisks } from './hvm-disks.js';
 import type { DiskSpec } from '../xlcfg/disk-spec.js';
 
 /** xenbox's HVM firmware: Debian's u-boot-qemu build for QEMU virt, M-mode (riscv-platform.md §3.1). */
@@ -132,9 +132,9 @@ export interface SpawnDmOptions {
   configDir?: string;
 }
 
-/** A stub domain's memory unless stubdomain_memory= says: a process domain's default, plus each NIC's netfront pages. */
+/** A stub domain's memory unless stubdomain_memory= says: a process domain's default, plus each NIC's netfront pages and each disk's blkfront pages. */
 function stubdomDefaultMemKb(o: SpawnDmOptions): number {
-  return PROCESS_DEFAULT_MAX_MEM_KB + (o.nics?.length ?? 0) * NETFRONT_MEMKB;
+  return PROCESS_DEFAULT_MAX_MEM_KB + (o.nics?.length ?? 0) * NETFRONT_MEMKB + (o.disks?.length ?? 0) * BLKFRONT_MEMKB;
 }
 
 /**

@@ -27,6 +27,16 @@ import type { DiskSpec } from '../xlcfg/disk-spec.js';
 import { addDevice, listDevices, removeDevice, resolveBackendDomain, type DeviceRef } from './device.js';
 import { DEFAULT_VBD_BACKEND, addDisk, checkDisk, vbdKeys } from './device-vbd.js';
 
+/**
+ * Stub-domain memory per disk, over a process domain's default: the device
+ * model's blkfront grants pages of its own domain, at most a full ring of
+ * requests with their indirect pages (32 slots × (32 + 1) pages) plus one
+ * growth step (64 pages) and the ring page: 1,121 pages, 4.4 MiB.  Without
+ * it the fifth disk's pool could not grow (measured: eight disks, 8 MiB
+ * `virtio read` on each, disks 4-7 failed with ENOMEM in 16 MiB).
+ */
+export const BLKFRONT_MEMKB = 4608;
+
 /** The disks that become virtio-blk devices, in virtio order (boot= first, then disk= order). */
 export function virtioDiskOrder(disks: readonly DiskSpec[], boot = 'cd'): DiskSpec[] {
   const rank = (d: DiskSpec): number => {
