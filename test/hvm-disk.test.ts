@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_RAM_BASE, XenError, runDirLayout } from '@xenbox/abi';
 import { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { ForeignMemory } from '../packages/stubdom/dist/guest-memory.js';
+import { BLKFRONT_MEMKB } from '../packages/dom0/dist/libxl/hvm-disks.js';
 import { TestStack } from './helpers/stack.js';
 import { REPO } from './helpers/paths.js';
 
@@ -232,7 +233,9 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     }
   }, 30_000);
 
-  it('with device_model_stubdomain_override = 0 the disk\'s front end is dom0 (its blkfront in the dom0 device model), removed on destroy', async () => {
+  it('with device_model_stubdomain_override = 0 the disk\'s front end is dom0 (its blkfront in the dom0 device model, dom0\'s max_mem raised for its pages), removed on destroy', async () => {
+    const dom0Max = async () => (await dom0.call('domctl.getdomaininfo', { domid: 0 })).maxPages;
+    const before = await dom0Max();
     const cfg = join(stack.runDir, 'u0.cfg');
     writeFileSync(cfg, ['name = "u0"', 'builder = "hvm"', 'memory = 64', 'device_model_stubdomain_override = 0', `disk = [ "${cdrom},raw,hdc:cdrom,r" ]`].join('\n') + '\n');
     const r = await stack.xl('create', cfg);
@@ -240,8 +243,11 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
     expect(r.stderr).toMatch(/device model vbd \d+ of d0: backend/);
     const devid = Number(/device model vbd (\d+) of d0/.exec(r.stderr)![1]);
     expect((await stack.xl('block-list', '0')).stdout).toMatch(new RegExp(`^${devid} +\\d+ +0 +4 `, 'm'));
+    // Its blkfront's pages are dom0's: dom0's max_mem grows by one disk's share while it runs, and shrinks back.
+    expect(await dom0Max()).toBe(before + BLKFRONT_MEMKB / 4);
     expect((await stack.xl('destroy', 'u0')).code).toBe(0);
     expect((await stack.xl('block-list', '0')).stdout).not.toMatch(new RegExp(`^${devid} `, 'm'));
+    expect(await dom0Max()).toBe(before);
   }, 60_000);
 
   it('`poweroff` ends the guest, its stub domain and both sets of vbds', async () => {

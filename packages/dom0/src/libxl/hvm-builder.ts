@@ -34,7 +34,7 @@ import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';
 import { NETFRONT_MEMKB, addDeviceModelNics, removeDeviceModelNics } from './hvm-nics.js';
-import { BLKFRONT_MEMKB, addDeviceModelDisks, removeDeviceModelDisks } from './hvm-disks.js';
+import { BLKFRONT_MEMKB, addDeviceModelDisks, adjustMaxMem, removeDeviceModelDisks } from './hvm-disks.js';
 import type { DiskSpec } from '../xlcfg/disk-spec.js';
 
 /** xenbox's HVM firmware: Debian's u-boot-qemu build for QEMU virt, M-mode (riscv-platform.md §3.1). */
@@ -89,6 +89,8 @@ export interface DeviceModelRecord {
   vifs?: DeviceRef[];
   /** Its own vbds, the emulated disks' way to blkback (hvm-disks.ts), in virtio-mmio order. */
   vbds?: DeviceRef[];
+  /** KiB added to dom0's max_mem for a dom0-hosted device model's blkfronts (hvm-disks.ts adjustMaxMem), given back when it stops. */
+  dom0MemKb?: number;
 }
 
 const dmDir = (runDir: string): string => join(runDir, 'dm');
@@ -155,6 +157,7 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
   let xsSecret: string | undefined;
   let vifs: DeviceRef[] = [];
   let vbds: DeviceRef[] = [];
+  let dom0MemKb = 0;
   try {
     if (o.xs && stubdom !== null) xsSecret = await introduceDomain(o.xs, stubdom, name);
     if (o.nics?.length) {
@@ -164,9 +167,13 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
     if (o.disks?.length) {
       if (!o.xs) throw new XenError('ENOTCONN', `${o.guestName}: disk= needs xenstored, which is not reachable`);
       vbds = await addDeviceModelDisks(o.hv, o.xs, stubdom ?? 0, o.disks, o.configDir);
+      if (stubdom === null) {
+        await adjustMaxMem(o.hv, 0, vbds.length * BLKFRONT_MEMKB);
+        dom0MemKb = vbds.length * BLKFRONT_MEMKB;
+      }
     }
   } catch (e) {
-    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs, vbds);
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, { vifs, vbds, dom0MemKb });
     throw e;
   }
   const logs = runDirLayout(o.runDir).logs;
@@ -212,13 +219,13 @@ export async function spawnDeviceModel(o: SpawnDmOptions): Promise<DeviceModelRe
     });
   } catch (e) {
     child.kill('SIGKILL');
-    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, vifs, vbds);
+    await forgetDeviceModelDomain(o.hv, o.xs, stubdom, { vifs, vbds, dom0MemKb });
     throw e;
   }
   (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
   child.removeAllListeners('exit');
   child.unref();
-  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...vncEndpoint(readyText), ...(vifs.length ? { vifs } : {}), ...(vbds.length ? { vbds } : {}) };
+  const rec: DeviceModelRecord = { pid: child.pid!, stubdom, name, ...vncEndpoint(readyText), ...(vifs.length ? { vifs } : {}), ...(vbds.length ? { vbds } : {}), ...(dom0MemKb ? { dom0MemKb } : {}) };
   mkdirSync(dmDir(o.runDir), { recursive: true, mode: 0o700 });
   writeFileSync(dmFile(o.runDir, o.guest), JSON.stringify(rec) + '\n', { mode: 0o600 });
   return rec;
@@ -230,10 +237,14 @@ export function deviceModelDied(runDir: string, guest: DomId): DeviceModelRecord
   return rec && !isAlive(rec.pid) ? rec : null;
 }
 
-/** Its vifs and vbds, its stub domain and that domain's xenstore home go (each step tolerates what is already gone). */
-async function forgetDeviceModelDomain(hv: HypervisorConnection, xs: XenstoreClient | null | undefined, stubdom: DomId | null, vifs: DeviceRef[], vbds: DeviceRef[] = []): Promise<void> {
-  if (xs) await removeDeviceModelNics(xs, vifs);
-  if (xs) await removeDeviceModelDisks(xs, vbds);
+/** Its vifs and vbds, its stub domain and that domain's xenstore home go, dom0's memory for it comes back (each step tolerates what is already gone). */
+async function forgetDeviceModelDomain(
+  hv: HypervisorConnection, xs: XenstoreClient | null | undefined, stubdom: DomId | null,
+  own: { vifs?: DeviceRef[]; vbds?: DeviceRef[]; dom0MemKb?: number },
+): Promise<void> {
+  if (xs) await removeDeviceModelNics(xs, own.vifs ?? []);
+  if (xs) await removeDeviceModelDisks(xs, own.vbds ?? []);
+  if (own.dom0MemKb) await adjustMaxMem(hv, 0, -own.dom0MemKb).catch(() => undefined);
   if (stubdom === null) return;
   await hv.call('domctl.destroydomain', { domid: stubdom }).catch(() => undefined);
   if (xs) await releaseDomain(xs, stubdom).catch(() => undefined);
@@ -255,7 +266,7 @@ export async function removeDeviceModelDevices(xs: XenstoreClient, runDir: strin
 export async function stopDeviceModel(hv: HypervisorConnection, runDir: string, guest: DomId, xs?: XenstoreClient | null): Promise<void> {
   const rec = deviceModelOf(runDir, guest);
   if (!rec) return;
-  await forgetDeviceModelDomain(hv, xs, rec.stubdom, rec.vifs ?? [], rec.vbds ?? []);
+  await forgetDeviceModelDomain(hv, xs, rec.stubdom, rec);
   if (isAlive(rec.pid)) {
     try {
       process.kill(rec.pid, 'SIGTERM');

@@ -21,7 +21,7 @@
  * rest after them), otherwise disk= order.  An empty CD-ROM drive has no
  * medium to emulate and gets no virtio device.
  */
-import { vdevToNumber, type DomId } from '@xenbox/abi';
+import { XEN_PAGE_SIZE, vdevToNumber, type DomId } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import type { DiskSpec } from '../xlcfg/disk-spec.js';
 import { addDevice, listDevices, removeDevice, resolveBackendDomain, type DeviceRef } from './device.js';
@@ -36,6 +36,19 @@ import { DEFAULT_VBD_BACKEND, addDisk, checkDisk, vbdKeys } from './device-vbd.j
  * `virtio read` on each, disks 4-7 failed with ENOMEM in 16 MiB).
  */
 export const BLKFRONT_MEMKB = 4608;
+
+/**
+ * A device model hosted in dom0 grants dom0's pages for its blkfronts, from
+ * the same max_mem as every other dom0 process: raise dom0's limit by their
+ * share while it runs (libxl moves dom0's memory for guests too, the other
+ * way: it balloons dom0 down, libxl__fill_dom0_memory_info/freemem).  Not
+ * atomic: two creates adjusting at the same moment may lose one's change.
+ */
+export async function adjustMaxMem(hv: HypervisorConnection, domid: DomId, deltaKb: number): Promise<void> {
+  if (!deltaKb) return;
+  const info = await hv.call('domctl.getdomaininfo', { domid });
+  await hv.call('domctl.max_mem', { domid, max_memkb: Math.max(info.maxPages * (XEN_PAGE_SIZE / 1024) + deltaKb, 0) });
+}
 
 /** The disks that become virtio-blk devices, in virtio order (boot= first, then disk= order). */
 export function virtioDiskOrder(disks: readonly DiskSpec[], boot = 'cd'): DiskSpec[] {
