@@ -49,6 +49,8 @@ export const FRAME_MAX_BYTES = 16 * 1024 * 1024;
 export const MSG_MAX_PARTS = 2;
 /** Most messages one batch may carry. */
 export const BATCH_MAX_MSGS = 4096;
+/** Byte strings one batched frame carries at most: a sender starts a new frame beyond it, so a batch never nears FRAME_MAX_BYTES. */
+export const BATCH_MAX_BULK_BYTES = FRAME_MAX_BYTES / 4;
 /** The id of a posted call: no reply is sent for it. */
 export const POSTED_CALL_ID = 0;
 /** Call ids are unsigned 32-bit and wrap (skipping POSTED_CALL_ID). */
@@ -148,3 +150,36 @@ export const isCall = (m: Msg): m is CallMsg => 'op' in m;
 export const isEvent = (m: Msg): m is EventMsg => 'ev' in m;
 export const isReply = (m: Msg): m is ReplyMsg => 'ok' in m || 'err' in m;
 export const isErrReply = (m: ReplyMsg): m is ErrReplyMsg => 'err' in m;
+
+/** The bytes of the byte strings in a value (a message's args, reply or event payload), a few levels deep. */
+function byteStringBytes(v: unknown, depth = 0): number {
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (depth > 4 || v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) n += byteStringBytes(x, depth + 1);
+  return n;
+}
+
+/**
+ * Split queued messages into frames a peer accepts: at most BATCH_MAX_MSGS
+ * messages and about BATCH_MAX_BULK_BYTES of byte strings each (eight 2 MiB
+ * replies batched together once made a 16 MiB bulk part that the peer
+ * refused, dropping every call in it).  A single message is never split.
+ */
+export function frameBatches(msgs: readonly Msg[]): Msg[][] {
+  const out: Msg[][] = [];
+  let cur: Msg[] = [];
+  let bytes = 0;
+  for (const m of msgs) {
+    const n = byteStringBytes(m);
+    if (cur.length && (cur.length >= BATCH_MAX_MSGS || bytes + n > BATCH_MAX_BULK_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(m);
+    bytes += n;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encode } from 'msgpackr';
-import { BATCH_MAX_MSGS, BULK_MIN_BYTES, BULK_REF_EXT, FRAME_MAX_BYTES, XEN_ERRNO, XenError, decodeFrame, decodeParts, encodeFrame, encodeParts, handOverBulk, toErrorValue } from '../src/index.js';
+import { BATCH_MAX_BULK_BYTES, BATCH_MAX_MSGS, BULK_MIN_BYTES, frameBatches, BULK_REF_EXT, FRAME_MAX_BYTES, XEN_ERRNO, XenError, decodeFrame, decodeParts, encodeFrame, encodeParts, handOverBulk, toErrorValue } from '../src/index.js';
 
 describe('frames', () => {
   it('round-trip a call, a reply, an error and an event, alone or batched', () => {
@@ -164,5 +164,24 @@ describe('errno', () => {
   it('turns unexpected exceptions into EIO values and keeps XenErrors as they are', () => {
     expect(toErrorValue(new XenError('ENOENT', 'no such node'))).toEqual({ errno: 'ENOENT', message: 'no such node' });
     expect(toErrorValue(new TypeError('boom'))).toEqual({ errno: 'EIO', message: 'boom' });
+  });
+});
+
+describe('batching queued messages into frames', () => {
+  it('never puts more than BATCH_MAX_BULK_BYTES of byte strings or BATCH_MAX_MSGS messages in one frame, and keeps the order', () => {
+    // Eight 2 MiB replies (eight netfronts connecting at once) once made one 16 MiB bulk part the peer refused.
+    const replies = Array.from({ length: 8 }, (_, i) => ({ id: i + 1, ok: { pages: [new Uint8Array(2 << 20)] } }));
+    const batches = frameBatches(replies);
+    expect(batches.length).toBeGreaterThan(1);
+    for (const b of batches) {
+      const parts = encodeParts(b.length === 1 ? b[0]! : b);
+      expect(parts.reduce((n, p) => n + p.byteLength, 0)).toBeLessThanOrEqual(BATCH_MAX_BULK_BYTES + 4096);
+      expect(decodeParts(parts).map((m) => (m as { id: number }).id)).toEqual(b.map((m) => m.id));
+    }
+    expect(batches.flat()).toEqual(replies);
+    const small = Array.from({ length: BATCH_MAX_MSGS + 5 }, (_, i) => ({ ev: 'e', data: i }));
+    expect(frameBatches(small).map((b) => b.length)).toEqual([BATCH_MAX_MSGS, 5]);
+    // One message bigger than the budget still goes, alone.
+    expect(frameBatches([{ id: 1, ok: new Uint8Array(BATCH_MAX_BULK_BYTES + 1) }, { id: 2, ok: 1 }]).map((b) => b.length)).toEqual([1, 1]);
   });
 });

@@ -10,7 +10,7 @@
  */
 import { Dealer } from 'zeromq';
 import {
-  BATCH_MAX_MSGS,
+  frameBatches,
   POSTED_CALL_ID,
   CALL_ID_MAX,
   DEFAULT_CALL_TIMEOUT_MS,
@@ -173,15 +173,17 @@ export class RpcClient {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length && !this.closed) {
-        // At most BATCH_MAX_MSGS per frame: the peer refuses bigger batches.
-        const batch = this.queue.length <= BATCH_MAX_MSGS ? this.queue : this.queue.splice(0, BATCH_MAX_MSGS);
-        if (batch === this.queue) this.queue = [];
-        try {
-          this.stats.framesSent++;
-          this.stats.msgsSent += batch.length;
-          await this.sock.send(encodeParts(batch.length === 1 ? batch[0]! : batch));
-        } catch (e) {
-          this.failBatch(batch, e);
+        // Frames the peer accepts (frameBatches: message count and byte strings bounded).
+        const batches = frameBatches(this.queue);
+        this.queue = [];
+        for (const batch of batches) {
+          try {
+            this.stats.framesSent++;
+            this.stats.msgsSent += batch.length;
+            await this.sock.send(encodeParts(batch.length === 1 ? batch[0]! : batch));
+          } catch (e) {
+            this.failBatch(batch, e);
+          }
         }
       }
     } finally {

@@ -11,7 +11,7 @@
  */
 import { Router } from 'zeromq';
 import {
-  BATCH_MAX_MSGS,
+  frameBatches,
   POSTED_CALL_ID,
   FRAME_MAX_BYTES,
   decodeParts,
@@ -179,8 +179,7 @@ export class RpcServer<S = unknown> {
           this.outboxes.delete(key);
           const peer = this.peers.get(key);
           if (!peer) continue;
-          for (let i = 0; i < box.length; i += BATCH_MAX_MSGS) {
-            const chunk = box.slice(i, i + BATCH_MAX_MSGS);
+          for (const chunk of frameBatches(box)) {
             if (!(await this.sendTo(peer, chunk))) break;
           }
         }
