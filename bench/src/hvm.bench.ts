@@ -7,6 +7,11 @@
  * the cost of isolation), and (b) through the PV kernel's own blkfront
  * (`dd if=xvda`, 64 KiB requests, a CRC-32 of each).
  *
+ * Also the MMIO exit round trip (vCPU -> hypervisor -> device model ->
+ * vCPU): U-Boot's `md.l` over a virtio-mmio slot, whose registers are
+ * nearly all unmirrored, less `md.l` over as much RAM, per exit; against a
+ * raw ZeroMQ echo of an ioreq-sized frame.
+ *
  * Times are wall times from typing the command into `xl console` to the
  * next prompt, less the same console round trip for a command that does
  * nothing (measured in the same guest, same run).  Every read is checked:
