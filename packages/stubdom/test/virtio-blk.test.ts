@@ -220,6 +220,23 @@ describe('virtio-blk over a block disk', () => {
     expect((await request(VIRTIO_BLK_T_IN, 0n, { inLen: 512 })).status).toBe(VIRTIO_BLK_S_OK);
   });
 
+  it('a reset and a new queue while the old one is being drained: the new notify is served, the old chain is not pushed', async () => {
+    const { drv, w, start, ram } = setup();
+    const hdr = () => drv.alloc(16, encodeVirtioBlkReqHeader({ type: VIRTIO_BLK_T_IN, sector: 0n }));
+    drv.add([{ addr: hdr(), len: 16 }, { addr: drv.alloc(512), len: 512, write: true }, { addr: drv.alloc(1), len: 1, write: true }]);
+    w(VIRTIO_MMIO.QUEUE_NOTIFY, 0); // the drain is now waiting for guest memory
+    w(VIRTIO_MMIO.STATUS, 0);
+    drv.restart();
+    start();
+    const status = drv.alloc(1, new Uint8Array([0xff]));
+    drv.add([{ addr: hdr(), len: 16 }, { addr: drv.alloc(512), len: 512, write: true }, { addr: status, len: 1, write: true }]);
+    w(VIRTIO_MMIO.QUEUE_NOTIFY, 0);
+    await until('the new queue\'s request used', () => drv.usedIdx === 1);
+    expect(ram.peek(status, 1)[0]).toBe(VIRTIO_BLK_S_OK);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drv.usedIdx).toBe(1); // nothing from before the reset landed in the new ring
+  });
+
   it('a looping chain sets DEVICE_NEEDS_RESET instead of hanging or crashing the device model', async () => {
     const { mmio, drv, w } = setup();
     const a = drv.alloc(16, encodeVirtioBlkReqHeader({ type: VIRTIO_BLK_T_IN, sector: 0n }));

@@ -156,33 +156,39 @@ export class VirtioBlk implements VirtioBackend {
     this.queue = null;
   }
 
-  /** Pop every available chain and start it; a notify during the loop makes it look again. */
+  /** Pop every available chain and start it; a notify meanwhile (even after a reset and a new queue) makes it look again. */
   private async drain(): Promise<void> {
     if (this.draining) {
       this.again = true;
       return;
     }
     this.draining = true;
-    const gen = this.generation;
     try {
       do {
         this.again = false;
-        const q = this.queue;
-        for (;;) {
-          if (!q || gen !== this.generation) return;
-          let chain: DescChain | null;
-          try {
-            chain = await q.popAvail();
-          } catch (e) {
-            this.needsReset(`bad descriptor chain: ${(e as Error).message}`);
-            return;
-          }
-          if (!chain) break;
-          void this.serve(q, gen, chain);
-        }
+        await this.drainQueue();
       } while (this.again);
     } finally {
       this.draining = false;
+    }
+  }
+
+  /** The current queue until it is empty, broken or replaced by a reset. */
+  private async drainQueue(): Promise<void> {
+    const q = this.queue;
+    const gen = this.generation;
+    while (q && gen === this.generation) {
+      let chain: DescChain | null;
+      try {
+        chain = await q.popAvail();
+      } catch (e) {
+        if (gen === this.generation) this.needsReset(`bad descriptor chain: ${(e as Error).message}`);
+        return;
+      }
+      if (!chain) return;
+      void this.serve(q, gen, chain).catch((e: unknown) => {
+        if (gen === this.generation) this.needsReset(`request ${chain.head}: ${(e as Error).message}`);
+      });
     }
   }
 
