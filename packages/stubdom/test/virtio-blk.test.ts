@@ -18,7 +18,7 @@ import {
   encodeVirtioBlkReqHeader,
 } from '@xenbox/abi';
 import { VIRTIO_MMIO, VirtioBlk, VirtioMmio, type BlockDisk } from '@xenbox/stubdom';
-import { FakeDriverQueue, FakeRam, until } from './helpers/virtio-driver.js';
+import { FakeDriverQueue, FakeRam, until, type Buf } from './helpers/virtio-driver.js';
 
 const SECTORS = 2048; // 1 MiB
 
@@ -78,14 +78,14 @@ function setup(info?: ConstructorParameters<typeof MemDisk>[0]) {
   const request = async (type: number, sector: bigint, opts: { out?: Uint8Array; inLen?: number; splitHeader?: boolean } = {}) => {
     const before = drv.usedIdx;
     const hdr = encodeVirtioBlkReqHeader({ type, sector });
-    const bufs = opts.splitHeader
+    const bufs: Buf[] = opts.splitHeader
       ? [{ addr: drv.alloc(4, hdr.subarray(0, 4)), len: 4 }, { addr: drv.alloc(12, hdr.subarray(4)), len: 12 }]
       : [{ addr: drv.alloc(16, hdr), len: 16 }];
     if (opts.out) bufs.push({ addr: drv.alloc(opts.out.length, opts.out), len: opts.out.length });
     const dataAt = opts.inLen ? drv.alloc(opts.inLen) : 0n;
-    if (opts.inLen) bufs.push({ addr: dataAt, len: opts.inLen, write: true } as never);
+    if (opts.inLen) bufs.push({ addr: dataAt, len: opts.inLen, write: true });
     const statusAt = drv.alloc(1, new Uint8Array([0xff]));
-    bufs.push({ addr: statusAt, len: 1, write: true } as never);
+    bufs.push({ addr: statusAt, len: 1, write: true });
     const head = drv.add(bufs);
     w(VIRTIO_MMIO.QUEUE_NOTIFY, 0);
     await until('the request used', () => drv.usedIdx !== before);
@@ -207,7 +207,7 @@ describe('virtio-blk over a block disk', () => {
 
   it('a chain without room for the header (or the status) sets DEVICE_NEEDS_RESET, raises a config interrupt, and works again after a reset', async () => {
     const { mmio, drv, w, start, request } = setup();
-    drv.add([{ addr: drv.alloc(8), len: 8 }, { addr: drv.alloc(1), len: 1, write: true } as never]);
+    drv.add([{ addr: drv.alloc(8), len: 8 }, { addr: drv.alloc(1), len: 1, write: true }]);
     w(VIRTIO_MMIO.QUEUE_NOTIFY, 0);
     await until('needs reset', () => (mmio.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) !== 0);
     expect(mmio.read(VIRTIO_MMIO.INTERRUPT_STATUS, 4) & 2).toBe(2);
