@@ -12,21 +12,19 @@
  * and nothing else — the hypervisor refuses another domain's memory.
  */
 import { crc32 } from 'node:zlib';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_RAM_BASE, XenError, runDirLayout } from '@xenbox/abi';
 import { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
 import { ForeignMemory } from '../packages/stubdom/dist/guest-memory.js';
 import { BLKFRONT_MEMKB } from '../packages/dom0/dist/libxl/hvm-disks.js';
 import { TestStack } from './helpers/stack.js';
-import { REPO } from './helpers/paths.js';
+import { UBOOT, attachUboot, fatImage as makeFatImage, haveCommand, until, type UbootConsole } from './helpers/uboot.js';
 
-const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
-const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
-const have = (cmd: string): boolean => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, cmd)));
+const have = haveCommand;
 const ready = existsSync(UBOOT) && have('mkfs.vfat') && have('mcopy') && have('mtype');
 
 const HELLO = 'Hello from a FAT disk via virtio-blk, blkfront and blkback!\n';
@@ -40,42 +38,19 @@ let cdrom = '';
 /** Six more raw disks, 8 MiB each, sector 0 marked with its number: with hda and the CD-ROM every virtio slot is used. */
 const RAW = 6;
 const raws: string[] = [];
-const consoles: ChildProcessWithoutNullStreams[] = [];
+const consoles: UbootConsole[] = [];
 
-function fatImage(path: string, mib: number, label: string, files: Record<string, string | Buffer>): void {
-  execFileSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', `count=${mib}`], { stdio: 'ignore' });
-  execFileSync('mkfs.vfat', ['-n', label, path], { stdio: 'ignore' });
-  for (const [name, text] of Object.entries(files)) {
-    const f = join(stack.runDir, name);
-    writeFileSync(f, text);
-    execFileSync('mcopy', ['-i', path, f, `::${name}`]);
-  }
-}
+const fatImage = (path: string, mib: number, label: string, files: Record<string, string | Buffer>): void => makeFatImage(path, mib, label, files, stack.runDir);
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-/** `xl console NAME` with a pipe for the keyboard. */
-function attach(name: string): { out: () => string; type: (s: string) => void } {
-  const child = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: 'pipe' });
-  consoles.push(child);
-  let text = '';
-  const t0 = performance.now();
-  child.stdout.on('data', (b: Buffer) => {
-    text += b.toString('latin1');
-    if (process.env.HVM_DISK_TRACE) process.stderr.write(`[${(performance.now() - t0).toFixed(0)}] ${JSON.stringify(b.toString('latin1'))}\n`);
-  });
-  return { out: () => text, type: (s) => child.stdin.write(s) };
+/** `xl console NAME` with a pipe for the keyboard (HVM_DISK_TRACE prints what arrives, timed). */
+function attach(name: string): UbootConsole {
+  const con = attachUboot(stack.runDir, name, process.env.HVM_DISK_TRACE ? (t, chunk) => process.stderr.write(`[${t.toFixed(0)}] ${JSON.stringify(chunk)}\n`) : undefined);
+  consoles.push(con);
+  return con;
 }
 
-async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 beforeAll(async () => {
   if (!ready) return;
@@ -93,7 +68,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 afterAll(async () => {
-  for (const c of consoles) c.kill();
+  for (const c of consoles) c.close();
   await dom0?.close();
   await stack?.destroy();
 }, 60_000);
@@ -103,12 +78,7 @@ describe.skipIf(!ready)('an HVM guest\'s disks as virtio-blk in its stub domain,
   let domid = 0;
   let dmDomid = 0;
   /** Type a command at the U-Boot prompt and return what it printed up to the next prompt. */
-  const run = async (cmd: string, ms = 20_000): Promise<string> => {
-    const from = con.out().length;
-    con.type(cmd + '\r');
-    await until(`the prompt after "${cmd}"`, () => /\r?\n=> $/.test(con.out().slice(from)), ms);
-    return con.out().slice(from);
-  };
+  const run = (cmd: string, ms = 20_000): Promise<string> => con.run(cmd, ms);
 
   it('creates the guest with a disk, six raw disks and a read-only CD-ROM; the stub domain\'s vbds connect, the guest\'s stay for PV drivers it does not have', async () => {
     const cfg = join(stack.runDir, 'ud.cfg');

@@ -13,17 +13,16 @@
  * dom0: ping through dom0's vif, xl destroy takes it away.  Last, the stack
  * goes down under a running HVM guest with a NIC and nothing stays behind.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDirLayout } from '@xenbox/abi';
 import { XenstoreClient } from '@xenbox/libxen';
-import { REPO, XL_BIN, tempRunDir } from './helpers/paths.js';
+import { REPO, tempRunDir } from './helpers/paths.js';
 import { TestStack } from './helpers/stack.js';
+import { UBOOT, attachUboot, consoleText, until, type UbootConsole } from './helpers/uboot.js';
 import { leftoverProcesses } from '@xenbox/dom0';
 
-const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
 const PVKERNEL = resolve(REPO, 'packages/guests/images/pvkernel.elf');
 const haveUboot = existsSync(UBOOT);
 const haveTshark = spawnSync('tshark', ['--version']).status === 0;
@@ -36,40 +35,21 @@ let stack: TestStack;
 let tmp: string | null = null;
 let captures = '';
 let xs: XenstoreClient | null = null;
-const consoles: ChildProcessWithoutNullStreams[] = [];
+const consoles: UbootConsole[] = [];
 const xl = (...args: string[]) => stack.xl(...args);
 
-function consoleLog(name: string): string {
-  const f = runDirLayout(stack.runDir).consoleLog(name);
-  return existsSync(f) ? readFileSync(f, 'latin1') : '';
-}
+const consoleLog = (name: string): string => consoleText(stack.runDir, name);
 
-async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms: number, onTimeout = () => ''): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${onTimeout()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `xl console NAME` with a pipe for the keyboard. */
-function attach(name: string): { out: () => string; type: (s: string) => void } {
-  const child = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: stack.runDir }, stdio: 'pipe' });
-  consoles.push(child);
-  let text = '';
-  child.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
-  return { out: () => text, type: (s) => child.stdin.write(s) };
+function attach(name: string): UbootConsole {
+  const con = attachUboot(stack.runDir, name);
+  consoles.push(con);
+  return con;
 }
 
 /** Type a U-Boot command; its output once the prompt is back. */
-async function run(con: ReturnType<typeof attach>, line: string, ms = 30_000): Promise<string> {
-  const from = con.out().length;
-  con.type(line + '\r');
-  await until(`U-Boot to answer '${line}'`, () => /\n=> $/.test(con.out().slice(from)), ms, () => `; console shows:\n${con.out().slice(from)}`);
-  return con.out().slice(from);
-}
+const run = (con: UbootConsole, line: string, ms = 30_000): Promise<string> => con.run(line, ms);
 
 function writeConfig(name: string, lines: Record<string, string | number>): string {
   const file = join(stack.runDir, `${name}.cfg`);
@@ -100,7 +80,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of consoles) c.kill();
+  for (const c of consoles) c.close();
   xs?.close();
   await stack?.destroy();
   if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -4,7 +4,8 @@
  * printed, and FAT images made with mkfs.vfat + mcopy.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runDirLayout } from '@xenbox/abi';
 import { join, resolve } from 'node:path';
 import { REPO } from './paths.js';
 
@@ -13,15 +14,21 @@ const XL_BIN = resolve(REPO, 'packages/dom0/bin/xl.js');
 
 export const haveCommand = (cmd: string): boolean => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, cmd)));
 
-/** Poll `f` until it gives something truthy; fail naming `what` after `ms`. */
-export async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000, step = 25): Promise<T> {
+/** Poll `f` until it gives something truthy; fail naming `what` (and what `explain` adds, e.g. a console) after `ms`. */
+export async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000, explain = (): string => ''): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await f();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, step));
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${explain()}`);
+    await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A guest's console log (xenconsoled's file) as text, '' before it exists. */
+export function consoleText(runDir: string, name: string): string {
+  const f = runDirLayout(runDir).consoleLog(name);
+  return existsSync(f) ? readFileSync(f, 'latin1') : '';
 }
 
 /** An HVM guest's xl config in `runDir`: U-Boot's defaults (builder hvm, 128 MiB, one vCPU, destroy on poweroff and crash) plus `lines`. */
@@ -54,12 +61,15 @@ export interface UbootConsole {
   close(): void;
 }
 
-/** `xl console NAME` on the stack in `runDir`. */
-export function attachUboot(runDir: string, name: string): UbootConsole {
+/** `xl console NAME` on the stack in `runDir`; `trace` sees each chunk as it arrives (ms since the attach). */
+export function attachUboot(runDir: string, name: string, trace?: (ms: number, chunk: string) => void): UbootConsole {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [XL_BIN, 'console', name], { env: { ...process.env, XENBOX_RUN_DIR: runDir }, stdio: 'pipe' });
   let text = '';
+  const t0 = performance.now();
   child.stdout.on('data', (b: Buffer) => {
-    text += b.toString('latin1');
+    const chunk = b.toString('latin1');
+    text += chunk;
+    trace?.(performance.now() - t0, chunk);
   });
   const con: UbootConsole = {
     out: () => text,
@@ -67,7 +77,7 @@ export function attachUboot(runDir: string, name: string): UbootConsole {
     run: async (cmd, ms = 20_000) => {
       const from = text.length;
       con.type(cmd + '\r');
-      await until(`the prompt after "${cmd}"`, () => /\r?\n=> $/.test(text.slice(from)), ms);
+      await until(`the prompt after "${cmd}"`, () => /\r?\n=> $/.test(text.slice(from)), ms, () => `; the console shows:\n${text.slice(from)}`);
       return text.slice(from);
     },
     close: () => void child.kill(),
