@@ -91,6 +91,31 @@ describe.skipIf(!haveUboot)(`an HVM guest booting Debian's U-Boot (${UBOOT}; ski
     expect(con.out().slice(before)).toContain('U-Boot 2023.01');
   }, 30_000);
 
+  it('comes back from `reset` as a new domain with a new stub domain (on_reboot defaults to restart, xl.cfg(5)), and boots U-Boot again', async () => {
+    const before = await domains();
+    const oldDm = before.find((d) => d.name === 'uboot-dm')!.domid;
+    const banners = () => consoleLog('uboot').split('U-Boot 2023').length - 1;
+    const first = banners();
+    con.type('reset\r');
+    const again = await until('a new uboot domain', async () => {
+      const ds = await domains();
+      const g = ds.find((d) => d.name === 'uboot' && d.domid !== domid);
+      const dm = ds.find((d) => d.name === 'uboot-dm' && d.domid !== oldDm);
+      return g && dm && { g, dm };
+    }, 30_000);
+    expect(again.dm).toMatchObject({ kind: 'stubdom', target: again.g.domid });
+    expect((await domains()).some((d) => d.domid === domid || d.domid === oldDm)).toBe(false);
+    const log = readFileSync(runDirLayout(stack.runDir).logFile('xl-uboot'), 'utf8');
+    expect(log).toMatch(/reason code 1: action is restart/);
+    domid = again.g.domid;
+    await until('U-Boot booting again', () => banners() > first, 30_000);
+    con.close();
+    con = attach('uboot');
+    await until('the autoboot countdown again', () => con.out().includes('Hit any key to stop autoboot') || consoleLog('uboot').split('Hit any key to stop autoboot').length - 1 > first, 45_000);
+    con.type('\r');
+    await until('the prompt again', () => /=> $/.test(con.out()), 30_000);
+  }, 120_000);
+
   it('powers off with `poweroff` (sysreset through the sifive test device), and the monitor destroys it and its stub domain', async () => {
     con.type('poweroff\r');
     await until('the guest and its stub domain gone', async () => !(await domains()).some((d) => d.name === 'uboot' || d.name === 'uboot-dm'));
