@@ -2,6 +2,13 @@
  * Test harness: a hart on 4 MiB of RAM at 0x80000000 with a CLINT, running
  * assembled machine code from 0x80000000 in M-mode until it executes `wfi`
  * (with no interrupt enabled, wfi leaves the run loop) or runs out of budget.
+ *
+ * `exec` is differential: it runs the program three times, with the hart's
+ * default (interpreter, translating blocks after HOT_RUNS runs), with the
+ * translator only, and translating every block after its first run, and
+ * fails unless all three end in the same state (registers, CSRs, RAM, MMIO
+ * writes, exit).  So every test written
+ * with `exec` checks the interpreter against the translator too.
  */
 import { Bus, GuestRam, MMIO } from '../../src/arch/riscv/memory.js';
 import { Hart, type RunExit, type SbiHandler } from '../../src/arch/riscv/hart.js';
@@ -38,6 +45,10 @@ export interface MachineOptions {
   ramBytes?: number;
   /** Extra code/data blobs: [address, bytes]. */
   load?: [number, Uint8Array][];
+  /** HartOptions.hotRuns: interpreted runs before a block is translated (0 = translator only, Infinity = interpreter only). */
+  hotRuns?: number;
+  /** mtime reads this value instead of the host clock (so runs can be compared). */
+  frozenTime?: number;
 }
 
 export function machine(prog: Program, opts: MachineOptions = {}): TestMachine {
@@ -54,7 +65,11 @@ export function machine(prog: Program, opts: MachineOptions = {}): TestMachine {
     },
   });
   const state = VcpuState.create(0);
-  const hart = new Hart({ state, bus, clint, sbi: opts.sbi });
+  if (opts.frozenTime !== undefined) {
+    const t = opts.frozenTime;
+    clint.now = () => t;
+  }
+  const hart = new Hart({ state, bus, clint, sbi: opts.sbi, hotRuns: opts.hotRuns });
   const at = opts.at ?? RAM_BASE;
   ram.write(at, assemble([...prog, wfi()]));
   for (const [addr, bytes] of opts.load ?? []) ram.write(addr, bytes);
@@ -71,11 +86,40 @@ export function machine(prog: Program, opts: MachineOptions = {}): TestMachine {
   };
 }
 
-/** Run a program and return the machine (after it stopped). */
+/**
+ * Run a program and return the machine (after it stopped); the same program
+ * also runs translator-only and promoted after one run, and must end identically.
+ */
 export function exec(prog: Program, opts: MachineOptions = {}): TestMachine {
-  const m = machine(prog, opts);
-  m.run();
+  const frozenTime = opts.frozenTime ?? new Clint().now() + 1_000_000;
+  const run = (hotRuns: number | undefined): [TestMachine, RunExit] => {
+    const m = machine(prog, { ...opts, frozenTime, hotRuns: hotRuns ?? opts.hotRuns });
+    return [m, m.run()];
+  };
+  const [m, exit] = run(undefined);
+  for (const hotRuns of [0, 1]) {
+    const [other, otherExit] = run(hotRuns);
+    const diff = differences(m, exit, other, otherExit);
+    if (diff) throw new Error(`hotRuns=${hotRuns} differs from the default run: ${diff}`);
+  }
   return m;
+}
+
+/** The first difference between two machines' end states, or undefined. */
+export function differences(a: TestMachine, ea: RunExit, b: TestMachine, eb: RunExit): string | undefined {
+  const ja = JSON.stringify({ ...ea, mmio: String(ea.mmio?.value), fault: ea.fault && String(ea.fault.pc) });
+  const jb = JSON.stringify({ ...eb, mmio: String(eb.mmio?.value), fault: eb.fault && String(eb.fault.pc) });
+  if (ea.reason === 'budget' && eb.reason === 'budget') {
+    // A translated self-loop may overshoot the budget by up to LOOP_LIMIT instructions: compare nothing else.
+    return undefined;
+  }
+  if (ja !== jb) return `exit ${ja} vs ${jb}`;
+  const sa = new Int32Array(a.state.sab), sb = new Int32Array(b.state.sab);
+  for (let i = 0; i < sa.length; i++) if (sa[i] !== sb[i]) return `vCPU state word ${i}: 0x${(sa[i]! >>> 0).toString(16)} vs 0x${(sb[i]! >>> 0).toString(16)}`;
+  const ra = a.ram.u8, rb = b.ram.u8;
+  if (!Buffer.from(ra.buffer, ra.byteOffset, ra.length).equals(Buffer.from(rb.buffer, rb.byteOffset, rb.length))) for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return `RAM byte 0x${(RAM_BASE + i).toString(16)}: ${ra[i]} vs ${rb[i]}`;
+  if (JSON.stringify(a.mmioWrites) !== JSON.stringify(b.mmioWrites)) return `MMIO writes ${JSON.stringify(a.mmioWrites)} vs ${JSON.stringify(b.mmioWrites)}`;
+  return undefined;
 }
 
 export const u64 = (v: bigint | number): bigint => BigInt.asUintN(64, BigInt(v));

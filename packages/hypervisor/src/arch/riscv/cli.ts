@@ -36,6 +36,8 @@ export interface RunOptions {
   pressOn?: string;
   /** Stop with exit code 0 once the console output contains this text. */
   until?: string;
+  /** Interpreted runs of a block before it is translated (0: translate at once). */
+  hotRuns?: number;
 }
 
 /** When a watched console text appeared: instructions retired and seconds since the start. */
@@ -87,7 +89,7 @@ export async function runElf(bytes: Uint8Array, opts: RunOptions): Promise<RunRe
   let instructions = 0;
   let t0 = performance.now();
   const watch = new ConsoleWatch(() => ({ text: '', instructions: instructions + hart.instret(0) - instretAtSlice, seconds: (performance.now() - t0) / 1000 }));
-  const m = createVirtMachine({ memBytes: opts.memMB << 20, console: (b) => { out.push(b); watch.byte(b); } });
+  const m = createVirtMachine({ memBytes: opts.memMB << 20, hotRuns: opts.hotRuns, console: (b) => { out.push(b); watch.byte(b); } });
   const hart = m.harts[0]!;
   let instretAtSlice = 0;
   let untilSeen = false;
@@ -150,6 +152,8 @@ export async function runElf(bytes: Uint8Array, opts: RunOptions): Promise<RunRe
   const seconds = (performance.now() - t0) / 1000;
   if (opts.stats) {
     process.stderr.write(`instructions: ${instructions}\nseconds: ${seconds.toFixed(3)}\nMIPS: ${(instructions / seconds / 1e6).toFixed(1)}\n`);
+    const st = hart.stats;
+    process.stderr.write(`blocks: ${st.blocksInterpreted} decoded, ${st.blocksTranslated} translated; interpreted instructions: ${hart.interpretedInstructions}\n`);
     for (const k of watch.marks) process.stderr.write(`mark: ${JSON.stringify(k.text)} instructions ${k.instructions} seconds ${k.seconds.toFixed(3)}\n`);
   }
   return { exitCode, instructions, seconds, marks: watch.marks };
@@ -192,6 +196,12 @@ function parseMem(v: string): number {
   return n;
 }
 
+function parseRuns(v: string): number {
+  const n = v === 'inf' ? Infinity : Number(v);
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 0))) throw new InvalidArgumentError('expected a count >= 0 or inf');
+  return n;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('xenbox-cpu').description('Run RISC-V RV64IMAC guests on the xenbox vCPU');
   let code = 0;
@@ -205,7 +215,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--bios', 'FILE is a raw firmware image, loaded at the start of RAM (like qemu -bios)')
     .option('--press-on <text>', 'type a space once the console has printed <text>')
     .option('--until <text>', 'stop (exit 0) once the console has printed <text>')
-    .action(async (file: string, o: { stats?: boolean; htif?: boolean; mem: number; bios?: boolean; pressOn?: string; until?: string }) => {
+    .option('--hot-runs <n>', 'interpret a block this many times before translating it (0: translate at once)', parseRuns)
+    .action(async (file: string, o: { stats?: boolean; htif?: boolean; mem: number; bios?: boolean; pressOn?: string; until?: string; hotRuns?: number }) => {
       let bytes: Uint8Array;
       try {
         bytes = readFileSync(file);
@@ -215,7 +226,7 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       try {
-        code = (await runElf(bytes, { memMB: o.mem, htif: !!o.htif, stats: !!o.stats, raw: !!o.bios, pressOn: o.pressOn, until: o.until })).exitCode;
+        code = (await runElf(bytes, { memMB: o.mem, htif: !!o.htif, stats: !!o.stats, raw: !!o.bios, pressOn: o.pressOn, until: o.until, hotRuns: o.hotRuns })).exitCode;
       } catch (e) {
         if (!(e instanceof XenError)) throw e;
         process.stderr.write(`xenbox-cpu: ${file}: ${e.message}\n`);

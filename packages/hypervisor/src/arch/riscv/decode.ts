@@ -140,3 +140,78 @@ export function expandCompressed(h: number): number {
       return ILLEGAL;
   }
 }
+
+/** Instructions per block at most (translated and interpreted blocks end at the same places). */
+export const MAX_BLOCK = 64;
+
+/** Outcome of one instruction of a block, decided by its translator or interpreter decoder. */
+export const enum Step {
+  CONTINUE,
+  END,
+  ILLEGAL,
+}
+
+/** Where a block scan stopped. */
+export interface BlockScan {
+  /** Instructions in the block (an illegal one included). */
+  count: number;
+  /** Byte offset from the block start just past the last instruction. */
+  end: number;
+  /** True when the block runs off its end (page end, MAX_BLOCK) rather than ending in a jump, branch, system or illegal instruction. */
+  fallthrough: boolean;
+}
+
+/**
+ * Walk the instructions of one block, the same way for the translator and
+ * the interpreter, so both end blocks at the same places.  `fetch16(i)`
+ * returns the 16-bit parcel at byte offset 2*i from the block start within
+ * the same page, or -1 past the page end.  `first32` (if given) is the first
+ * instruction when the hart fetched it across a page boundary; such a block
+ * holds only it.  `visit` sees each instruction expanded to 32 bits with its
+ * length and byte offset `pc` and the number `k` of instructions before it;
+ * `illegal` sees the original bits of an undecodable one (mtval, priv spec
+ * §3.1.16: 16 bits for RVC), which ends the block.
+ */
+export function scanBlock(
+  fetch16: (index: number) => number,
+  first32: number | undefined,
+  visit: (inst: number, len: number, pc: number, k: number) => Step,
+  illegal: (raw: number, pc: number, k: number) => void,
+): BlockScan {
+  let count = 0;
+  let offset = 0; // in parcels
+  let cur = 0; // byte offset of the current instruction from the block start
+  for (;;) {
+    let raw: number;
+    let len: number;
+    if (count === 0 && first32 !== undefined) {
+      raw = first32;
+      len = 4;
+    } else {
+      const lo = fetch16(offset);
+      if (lo < 0) break;
+      if (isWide(lo)) {
+        const hi = fetch16(offset + 1);
+        if (hi < 0) break; // straddles the page: the hart fetches it as its own block
+        raw = (lo | (hi << 16)) | 0;
+        len = 4;
+      } else {
+        raw = lo;
+        len = 2;
+      }
+    }
+    const inst = len === 2 ? expandCompressed(raw) : raw;
+    // 32-bit encodings with bits [4:2] = 111 are longer instructions (>= 48 bits): illegal here.
+    const step = inst === ILLEGAL || (len === 4 && (inst & 0x1c) === 0x1c) ? Step.ILLEGAL : visit(inst, len, cur, count);
+    if (step === Step.ILLEGAL) {
+      illegal(raw, cur, count);
+      return { count: count + 1, end: cur + len, fallthrough: false };
+    }
+    count++;
+    offset += len >> 1;
+    cur += len;
+    if (step === Step.END) return { count, end: cur, fallthrough: false };
+    if (count >= MAX_BLOCK || first32 !== undefined) break;
+  }
+  return { count, end: cur, fallthrough: true };
+}

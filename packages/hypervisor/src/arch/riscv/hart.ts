@@ -12,6 +12,7 @@ import { CAUSE, IRQ_PRIORITY, MSTATUS, PRIV } from './trap.js';
 import { csrAccessAllowed, readCsr, writeCsr, type CsrHost } from './csr.js';
 import { Access, satpMode, walkSv39 } from './mmu.js';
 import { compile, TLB_SIZE, translate, type BlockHelpers } from './translator.js';
+import { decodeBlock, HOT_RUNS, Interpreter } from './interpreter.js';
 import { completeHypercallState, completeMmioState, CSR_SLOT, F, hypercallOf, resetVcpuState, W, type VcpuState } from './vcpu-state.js';
 import { MMIO, MMIO_READ_EXIT, type Bus, type GuestRam } from './memory.js';
 import type { Clint } from './clint.js';
@@ -68,6 +69,11 @@ export interface HartOptions {
   clint?: Clint;
   /** Serve S-mode ecalls as SBI (PVH guests, no M-mode firmware). */
   sbi?: SbiHandler;
+  /**
+   * Runs of a block in the interpreter before it is translated (default
+   * HOT_RUNS); 0 translates every block at once, Infinity never translates.
+   */
+  hotRuns?: number;
 }
 
 const enum Exit {
@@ -86,6 +92,13 @@ const enum Pending {
   TRAP = 1,
   MMIO = 2,
 }
+
+/** HOT_RUNS, or XENBOX_HOT_RUNS from the environment (a count, or "inf"): for measuring whole stacks with other thresholds. */
+const DEFAULT_HOT_RUNS = ((): number => {
+  const v = typeof process === 'undefined' ? undefined : process.env.XENBOX_HOT_RUNS;
+  const n = v === 'inf' ? Infinity : Number(v);
+  return v !== undefined && v !== '' && n >= 0 ? n : HOT_RUNS;
+})();
 
 /** Instructions between polls of the preempt flag, timers and injected interrupts. */
 export const POLL_INTERVAL = 4096;
@@ -123,6 +136,8 @@ export class Hart implements BlockHelpers, CsrHost {
   /** 1 for RAM pages that hold translated code: their stores take the slow path and invalidate. */
   private readonly codePages: Uint8Array;
   private readonly env: unknown[];
+  private readonly interp: Interpreter;
+  private readonly hotRuns: number;
 
   /**
    * F[0] != 0: the last slow-path call left a trap or MMIO exit pending.
@@ -143,7 +158,7 @@ export class Hart implements BlockHelpers, CsrHost {
   /** Set when the test device (or SRST) asked to stop after the current instruction. */
   private shutdownRequest: RunExit['shutdown'] | undefined;
 
-  readonly stats = { blocksTranslated: 0, tlbMisses: 0, codeInvalidations: 0 };
+  readonly stats = { blocksTranslated: 0, blocksInterpreted: 0, tlbMisses: 0, codeInvalidations: 0 };
 
   constructor(opts: HartOptions) {
     this.state = opts.state;
@@ -158,8 +173,19 @@ export class Hart implements BlockHelpers, CsrHost {
       this.RL, this.RH, this.RO, this.WL, this.WH, this.WO, this.F, HI, this,
       mul, mulh, mulhsu, mulhu, div, divu, rem, remu,
     ];
+    const ram = this.ram;
+    this.interp = new Interpreter({
+      R: this.R, S8: ram.i8, U8: ram.u8, S16: ram.i16, U16: ram.u16, S32: ram.i32,
+      RL: this.RL, RH: this.RH, RO: this.RO, WL: this.WL, WH: this.WH, WO: this.WO, F: this.F, X: this,
+    });
+    this.hotRuns = opts.hotRuns ?? DEFAULT_HOT_RUNS;
     this.flushTlb();
     this.clint?.attach(this.state);
+  }
+
+  /** Instructions the interpreter retired (the rest ran translated). */
+  get interpretedInstructions(): number {
+    return this.interp.retired;
   }
 
   // ---------------------------------------------------------------- reset
@@ -454,6 +480,11 @@ export class Hart implements BlockHelpers, CsrHost {
     }
   }
 
+  /**
+   * The code for the block at (pcl, pch), RAM offset `off`, cached in slot
+   * `c`: interpreted for its first `hotRuns` runs (no compile cost for code
+   * that runs a few times), then translated in place.
+   */
   private translateAt(off: number, pcl: number, pch: number, c: number): (() => number) | undefined {
     const u16 = this.ram.u16;
     const pageOff = pcl & 0xfff;
@@ -468,20 +499,39 @@ export class Hart implements BlockHelpers, CsrHost {
         this.takePendingTrap(pcl, pch);
         return undefined;
       }
-      const block = translate(() => -1, (first | (u16[off2 >> 1]! << 16)) | 0);
-      return compile(block, this.env, pcl, pch);
+      const inst = (first | (u16[off2 >> 1]! << 16)) | 0;
+      if (this.hotRuns === 0) return compile(translate(() => -1, inst), this.env, pcl, pch);
+      const block = decodeBlock(() => -1, pcl, pch, inst);
+      return () => this.interp.run(block);
     }
     const base = off >> 1;
     const fetch16 = (i: number): number => (pageOff + 2 * i + 2 > 4096 ? -1 : u16[base + i]!);
-    const block = translate(fetch16);
-    const fn = compile(block, this.env, pcl, pch);
-    this.stats.blocksTranslated++;
+    let fn: () => number;
+    if (this.hotRuns === 0) fn = this.compileBlock(fetch16, pcl, pch);
+    else {
+      const block = decodeBlock(fetch16, pcl, pch);
+      this.stats.blocksInterpreted++;
+      const hot = this.hotRuns, interp = this.interp;
+      let runs = 0;
+      fn = () => {
+        if (++runs <= hot) return interp.run(block);
+        // Only the run loop calls this, after matching slot c's tags: the slot is still ours.
+        const compiled = this.compileBlock(fetch16, pcl, pch);
+        this.cacheFn[c] = compiled;
+        return compiled();
+      };
+    }
     this.markCodePage(off >>> 12);
     this.cacheOff[c] = off;
     this.cacheVl[c] = pcl;
     this.cacheVh[c] = pch;
     this.cacheFn[c] = fn;
     return fn;
+  }
+
+  private compileBlock(fetch16: (i: number) => number, pcl: number, pch: number): () => number {
+    this.stats.blocksTranslated++;
+    return compile(translate(fetch16), this.env, pcl, pch);
   }
 
   // ---------------------------------------------------------------- loads and stores (slow paths)

@@ -20,9 +20,10 @@
  *   the faulting instruction and the k instructions that completed before it.
  */
 import * as d from './decode.js';
+import { Step } from './decode.js';
 import { W } from './vcpu-state.js';
 
-export const MAX_BLOCK = 64;
+export { MAX_BLOCK } from './decode.js';
 /** A self-looping block returns to the run loop after about this many instructions (poll interval). */
 export const LOOP_LIMIT = 4096;
 export const TLB_BITS = 9;
@@ -292,13 +293,6 @@ const BRANCH_COND: Record<number, (l1: string, h1: string, l2: string, h2: strin
   7: (l1, h1, l2, h2) => `!${lessUnsigned(l1, h1, l2, h2)}`,
 };
 
-/** Outcome of translating one instruction. */
-const enum Step {
-  CONTINUE,
-  END,
-  ILLEGAL,
-}
-
 /**
  * Emit one instruction.  `k` = instructions of this block before it, so
  * `k + 1` have retired once it completes.
@@ -464,45 +458,12 @@ export interface TranslatedBlock {
  */
 export function translate(fetch16: (index: number) => number, first32?: number): TranslatedBlock {
   const b = new BlockSource();
-  let count = 0;
-  let offset = 0; // in parcels
-  let cur = 0; // offset of the current instruction from the block start
-  for (;;) {
-    let raw: number;
-    let len: number;
-    if (count === 0 && first32 !== undefined) {
-      raw = first32;
-      len = 4;
-    } else {
-      const lo = fetch16(offset);
-      if (lo < 0) break;
-      if (d.isWide(lo)) {
-        const hi = fetch16(offset + 1);
-        if (hi < 0) break; // straddles the page: the hart fetches it as its own block
-        raw = (lo | (hi << 16)) | 0;
-        len = 4;
-      } else {
-        raw = lo;
-        len = 2;
-      }
-    }
-    const inst = len === 2 ? d.expandCompressed(raw) : raw;
-    // 32-bit encodings with bits [4:2] = 111 are longer instructions (>= 48 bits): illegal here.
-    const step = inst === d.ILLEGAL || (len === 4 && (inst & 0x1c) === 0x1c) ? Step.ILLEGAL : emitInstruction(b, inst, len, cur, count);
-    if (step === Step.ILLEGAL) {
-      // mtval = the faulting instruction's bits (priv spec §3.1.16), 16 of them for RVC.
-      b.emit(`${b.writeback()}return X.trap(2,${raw},0,${b.pc(cur).join(',')},n+${count});`);
-      count++;
-      return { source: b.source(), count };
-    }
-    count++;
-    offset += len >> 1;
-    cur += len;
-    if (step === Step.END) return { source: b.source(), count };
-    if (count >= MAX_BLOCK || first32 !== undefined) break;
-  }
-  b.exitTo(cur, count);
-  return { source: b.source(), count };
+  const scan = d.scanBlock(fetch16, first32, (inst, len, pc, k) => emitInstruction(b, inst, len, pc, k), (raw, pc, k) => {
+    // mtval = the faulting instruction's bits (priv spec §3.1.16), 16 of them for RVC.
+    b.emit(`${b.writeback()}return X.trap(2,${raw},0,${b.pc(pc).join(',')},n+${k});`);
+  });
+  if (scan.fallthrough) b.exitTo(scan.end, scan.count);
+  return { source: b.source(), count: scan.count };
 }
 
 /** Names the generated code uses; the hart passes the values in this order. */

@@ -122,6 +122,8 @@ export interface VirtMachineOptions {
   bootargs?: string;
   /** Serve SBI for S-mode guests (PVH) instead of expecting M-mode firmware. */
   sbi?: SbiHandler;
+  /** Interpreted runs of a block before it is translated (HartOptions.hotRuns). */
+  hotRuns?: number;
 }
 
 export interface VirtMachine {
@@ -171,7 +173,7 @@ export function createVirtMachine(opts: VirtMachineOptions): VirtMachine {
   const harts: Hart[] = [];
   for (let h = 0; h < (opts.harts ?? 1); h++) {
     const state = VcpuState.create(h);
-    const hart = new Hart({ state, bus, clint, sbi: opts.sbi });
+    const hart = new Hart({ state, bus, clint, sbi: opts.sbi, hotRuns: opts.hotRuns });
     plic.attach(state);
     // PVH: secondary harts wait stopped until SBI HSM hart_start; M-mode firmware starts them all (hart lottery).
     if (h > 0 && opts.sbi) state.i32[W.HSM] = 1;
