@@ -1,6 +1,6 @@
 /**
  * Issue #9 item 7: the HVM configuration xenbox was specified from
-^ * (seed-configs/hvm-minimal.cfg, a copy in packages/dom0/test/xlcfg/fixtures: builder = "hvm", a disk
+ * (seed-configs/hvm-minimal.cfg, a copy in packages/dom0/test/xlcfg/fixtures: builder = "hvm", a disk
  * and a read-only CD-ROM, a vif on xenbr0 with a fixed MAC, boot = "cd",
  * vnc keys, device_model = qemu-dm, kernel = hvmloader, on_crash/on_reboot)
  * creates a working guest once its two paths point at real files — and only
