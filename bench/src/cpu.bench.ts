@@ -7,6 +7,11 @@
  * Two views: whole-process MIPS (instructions retired / wall time, start-up
  * included), and kernel MIPS from the guest's own mtime ticks (10 MHz on
  * both), which leaves out process start-up and translation warm-up.
+ *
+ * Cold-block interpreter (arch/riscv/interpreter.ts): bench.elf's kernels and
+ * U-Boot to its prompt also run with `--hot-runs 0` (every block translated
+ * at its first run, as before the interpreter), interleaved with the default
+ * runs, so the ratio shows what interpreting cold blocks gains or costs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +23,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const ELF = join(root, 'packages/guests/images/bench.elf');
 const BIN = join(root, 'packages/hypervisor/bin/xenbox-cpu.js');
 const RUNS = 3;
+/** U-Boot runs per variant (medians of at least 5: this box is shared and noisy). */
+const UBOOT_RUNS = 5;
 const KERNELS = ['crc32', 'matmul', 'list'];
 
 interface GuestReport {
@@ -55,9 +62,9 @@ interface PromptRun {
 }
 
 /** Unmodified U-Boot (M-mode, `-bios`) to its `=>` prompt, autoboot stopped by a key press. */
-function ubootOurs(): PromptRun {
+function ubootOurs(extra: string[] = []): PromptRun {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [BIN, 'run', '--bios', '--stats', '--press-on', AUTOBOOT, '--until', PROMPT, UBOOT], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, 'run', '--bios', '--stats', ...extra, '--press-on', AUTOBOOT, '--until', PROMPT, UBOOT], { encoding: 'utf8', timeout: 120_000 });
   const wall = (performance.now() - t0) / 1000;
   const m = /mark: "=>" instructions (\d+) seconds ([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`xenbox-cpu u-boot exited ${r.status}: ${r.stderr}`);
@@ -93,12 +100,16 @@ export const benchmark: Benchmark = {
   description: 'RV64 vCPU on the C benchmark guest vs QEMU TCG (same ELF, same run)',
   async run(ctx) {
     const ours: GuestReport[] = [];
+    const translated: GuestReport[] = [];
     let instructions = 0;
     for (let i = 0; i < RUNS; i++) {
       const r = runOnce(process.execPath, [BIN, 'run', '--stats', ELF]);
       instructions = Number(/instructions: (\d+)/.exec(r.stderr)?.[1] ?? 0);
       ctx.progress(`xenbox run ${i + 1}: ${r.wall.toFixed(3)} s, ${(instructions / r.wall / 1e6).toFixed(1)} MIPS`);
       ours.push(r);
+      const t = runOnce(process.execPath, [BIN, 'run', '--stats', '--hot-runs', '0', ELF]);
+      ctx.progress(`xenbox --hot-runs 0 run ${i + 1}: ${t.wall.toFixed(3)} s`);
+      translated.push(t);
     }
     const qemu: GuestReport[] = [];
     if (hasQemu()) {
@@ -122,6 +133,7 @@ export const benchmark: Benchmark = {
       result('kernels (MIPS, guest mtime)', kernelMips(ours, KERNELS), 'MIPS', base(qemu.length ? kernelMips(qemu, KERNELS) : 0), '>= 0.25x QEMU'),
     ];
     for (const k of KERNELS) out.push(result(`${k} (MIPS)`, kernelMips(ours, [k]), 'MIPS', base(qemu.length ? kernelMips(qemu, [k]) : 0), null));
+    out.push(result('kernels vs --hot-runs 0 (MIPS)', kernelMips(ours, KERNELS), 'MIPS', kernelMips(translated, KERNELS), 'no regression (~1x)'));
     out.push(result('instructions retired', instructions, 'insns', null, null));
     if (existsSync(UBOOT)) out.push(...(await ubootResults(ctx)));
     else ctx.progress(`${UBOOT} not installed (apt u-boot-qemu): no U-Boot figures`);
@@ -132,14 +144,18 @@ export const benchmark: Benchmark = {
 /** U-Boot to its prompt: our in-process time and whole-process wall time, QEMU's process wall time. */
 async function ubootResults(ctx: { progress(msg: string): void }): Promise<BenchResult[]> {
   const ours: PromptRun[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  const translated: PromptRun[] = [];
+  for (let i = 0; i < UBOOT_RUNS; i++) {
     const r = ubootOurs();
     ctx.progress(`u-boot run ${i + 1}: ${r.seconds!.toFixed(3)} s to the prompt (${r.wall.toFixed(3)} s process), ${(r.instructions! / 1e6).toFixed(2)} M insns`);
     ours.push(r);
+    const t = ubootOurs(['--hot-runs', '0']);
+    ctx.progress(`u-boot --hot-runs 0 run ${i + 1}: ${t.seconds!.toFixed(3)} s to the prompt (${t.wall.toFixed(3)} s process)`);
+    translated.push(t);
   }
   const qemu: PromptRun[] = [];
   if (hasQemu()) {
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < UBOOT_RUNS; i++) {
       const r = await ubootQemu();
       ctx.progress(`qemu u-boot run ${i + 1}: ${r.wall.toFixed(3)} s`);
       qemu.push(r);
@@ -151,6 +167,7 @@ async function ubootResults(ctx: { progress(msg: string): void }): Promise<Bench
   return [
     result('u-boot to prompt (s, in-process)', secs, 's', qWall, '< 0.5 s'),
     result('u-boot to prompt (s, whole process)', median(ours.map((r) => r.wall)), 's', qWall, null),
+    result('u-boot to prompt vs --hot-runs 0 (s, in-process)', secs, 's', median(translated.map((r) => r.seconds!)), '< 1x'),
     result('u-boot to prompt (MIPS)', insns / secs / 1e6, 'MIPS', null, null),
     result('u-boot instructions to prompt', insns, 'insns', null, null),
   ];
