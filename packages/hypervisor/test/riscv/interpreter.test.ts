@@ -87,7 +87,7 @@ function generator(r: () => number) {
     encI(0x67, 1, rd(), rs(), 0),
     encI(0x03, 7, rd(), BASE, 0),
     encS(4, BASE, rs(), 0),
-    int(2 ** 32) >>> 0, // any word: mostly illegal
+    (int(2 ** 32) | 3) >>> 0, // any 32-bit word (low bits 11, or it would be two RVC parcels, perhaps a backward branch): mostly illegal
   ]);
 
   const memory = (): A.Insn[] => {
@@ -178,10 +178,13 @@ function runMode(prog: A.Program, hotRuns: number | undefined, data: Uint8Array)
   return [m, m.run(200_000)];
 }
 
+/** Programs per run; RISCV_DIFF_SEEDS=2000 for a longer search. */
+const SEEDS = Number(process.env.RISCV_DIFF_SEEDS ?? 150);
+
 describe('interpreter and translator agree', () => {
-  it('on 150 random RV64IMAC programs (interpreter only, translator only, translated after three runs, after one)', () => {
+  it(`on ${SEEDS} random RV64IMAC programs (interpreter only, translator only, translated after three runs, after one)`, () => {
     let traps = 0, retired = 0;
-    for (let seed = 1; seed <= 150; seed++) {
+    for (let seed = 1; seed <= SEEDS; seed++) {
       const r = rng(seed);
       const data = Uint8Array.from({ length: 8192 }, () => Math.floor(r() * 256));
       const prog = generator(r)(120);
@@ -195,9 +198,9 @@ describe('interpreter and translator agree', () => {
       }
     }
     // The programs must exercise something: some run to the end, some trap on the way.
-    expect(traps).toBeGreaterThan(30);
-    expect(traps).toBeLessThan(120);
-    expect(retired).toBeGreaterThan(150 * 100);
+    expect(traps).toBeGreaterThan(SEEDS / 5);
+    expect(traps).toBeLessThan(SEEDS * 0.8);
+    expect(retired).toBeGreaterThan(SEEDS * 100);
   });
 });
 
