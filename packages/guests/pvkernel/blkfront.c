@@ -319,8 +319,12 @@ int blk_poll(struct blkfront *d)
 static void wait_for_event(struct blkfront *d)
 {
     if (d->kicked) return;
-    /* Reconnecting: until the next look of the handshake (a watch event wakes us sooner). */
-    if (!d->connected) { kernel_wait(d->xf.next_look_ns); return; }
+    /* Reconnecting: until the handshake's next step, not at all if one is due (a watch event wakes us sooner). */
+    if (!d->connected) {
+        uint64_t until = d->dead ? 0 : xenfront_sleep_until(&d->xf);
+        if (until) kernel_wait(until);
+        return;
+    }
     int more;
     RING_FINAL_CHECK_FOR_RESPONSES(&d->ring, more);
     if (!more) kernel_wait(now_ns() + WAIT_SLICE_NS);

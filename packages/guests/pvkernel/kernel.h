@@ -79,11 +79,16 @@ int xenbus_transaction_end(xenbus_transaction_t t, int abort, int *retry);
 int xenbus_watch(const char *path, const char *token);
 int xenbus_unwatch(const char *path, const char *token);
 int xenbus_watch_pending(const char *token);  /* 1 if an event for `token` arrived (and clears it), else 0 */
+int xenbus_watch_fired(const char *token);    /* the same without clearing it: may a waiter sleep? */
 /* Write <dir>/state. */
 int xenbus_switch_state(const char *dir, int state);
 /* Wait (watching <dir>/state) until the state is one of min..max or `timeout_ns` passes; the state or -ETIMEDOUT. */
 int xenbus_wait_state(const char *dir, int min, int max, uint64_t timeout_ns);
 domid_t xen_domid(void);   /* our domid (read from xenstore "domid" at boot) */
+/* Run `fn` while a request waits for xenstored (the network's data path); fn must not call xenbus. */
+void xenbus_set_idle(void (*fn)(void));
+/* 1 while the idle hook runs inside a xenbus request: xenbus must not be called then. */
+int xenbus_busy(void);
 
 /* XenbusState (io/xenbus.h) */
 enum xenbus_state {

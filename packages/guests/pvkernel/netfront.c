@@ -284,6 +284,8 @@ int netfront_poll(struct netfront *d)
         got |= tx_reap(d);
         got |= rx_poll(d);
     }
+    /* Called from inside a xenbus request (xenbus_set_idle): the data path only. */
+    if (xenbus_busy()) return got;
     uint64_t t = now_ns();
     /* Frames out and no tx response for a while: notify again (as blkfront does; spurious events are harmless). */
     int tx_out = 0;
@@ -318,8 +320,12 @@ void netfront_wait(struct netfront *d, uint64_t deadline_ns)
         return;
     }
     uint64_t cap = now_ns() + WAIT_SLICE_NS;
-    /* Reconnecting: no later than the handshake's next look (a watch event wakes us sooner). */
-    if (d && !d->connected && !d->dead && d->xf.next_look_ns < cap) cap = d->xf.next_look_ns;
+    /* Reconnecting: not past the handshake's next step, and not at all if one is due. */
+    if (d && !d->connected && !d->dead) {
+        uint64_t until = xenfront_sleep_until(&d->xf);
+        if (!until) return;
+        if (until < cap) cap = until;
+    }
     kernel_wait(deadline_ns && deadline_ns < cap ? deadline_ns : cap);
 }
 
@@ -521,7 +527,11 @@ int netfront_probe(void)
         netfront_add(p);
         p += strlen(p) + 1;
     }
-    if (ndevs) net_attach(devs[0].mac, stack_xmit, stack_poll);
+    if (ndevs) {
+        net_attach(devs[0].mac, stack_xmit, stack_poll);
+        /* Frames keep flowing while any driver waits for xenstored. */
+        xenbus_set_idle(net_poll);
+    }
     return ndevs;
 }
 

@@ -153,6 +153,30 @@ static int ring_write(const char *data, size_t len, uint64_t deadline)
 }
 
 /*
+ * While a request waits for xenstored, the kernel is not idle: the network
+ * keeps flowing through this hook (netfront's data path, which never calls
+ * xenbus).  A frontend waiting for a restarted backend makes a few requests
+ * per step; without the hook every one of them stopped the guest's pings
+ * for the length of a xenstore round trip, which a busy host stretches to
+ * a second.
+ */
+static void (*idle_hook)(void);
+static int waiting;
+
+void xenbus_set_idle(void (*fn)(void)) { idle_hook = fn; }
+int xenbus_busy(void) { return waiting; }
+
+static void wait_for_reply(uint64_t deadline)
+{
+    if (idle_hook && !waiting) {
+        waiting = 1;
+        idle_hook();
+        waiting = 0;
+    }
+    if (!reply.ready) kernel_wait(deadline);
+}
+
+/*
  * One request: header + the NUL-separated parts; the reply payload in
  * reply.body (NUL-terminated), its length returned, or -errno.
  */
@@ -178,7 +202,7 @@ static int xs_talk(uint32_t type, xenbus_transaction_t t, const char *const *par
             printk("xenbus: no reply to request %u (type %u) in %llu s\n", hdr.req_id, type, REQUEST_TIMEOUT_NS / 1000000000ULL);
             return -XEN_ETIMEDOUT;
         }
-        kernel_wait(deadline);
+        wait_for_reply(deadline);
     }
     reply.ready = 0;
     if (reply.type == XS_ERROR) return error_of(reply.body);
@@ -295,6 +319,14 @@ int xenbus_unwatch(const char *path, const char *token)
     for (int i = 0; i < MAX_WATCHES; i++)
         if (watches[i].used && !strcmp(watches[i].token, token)) { watches[i].used = 0; break; }
     return n < 0 ? n : 0;
+}
+
+int xenbus_watch_fired(const char *token)
+{
+    if (ring) poll_responses();
+    for (int i = 0; i < MAX_WATCHES; i++)
+        if (watches[i].used && watches[i].fired && !strcmp(watches[i].token, token)) return 1;
+    return 0;
 }
 
 int xenbus_watch_pending(const char *token)

@@ -103,6 +103,12 @@ int xenfront_event(struct xenfront *f)
     return xenbus_watch_pending(f->watch_token);
 }
 
+uint64_t xenfront_sleep_until(struct xenfront *f)
+{
+    if (xenbus_watch_fired(f->watch_token) || now_ns() >= f->next_look_ns) return 0;
+    return f->next_look_ns;
+}
+
 long xenfront_backend_int(struct xenfront *f, const char *key, long dflt)
 {
     char path[XENFRONT_PATH + 40];
@@ -185,6 +191,7 @@ int xenfront_connect(struct xenfront *f, const struct xenfront_ops *ops, void *d
         int rc = xenfront_step(f, ops, dev);
         if (rc == 1) return 0;
         if (rc < 0) return rc;
-        kernel_wait(f->next_look_ns);
+        uint64_t until = xenfront_sleep_until(f);
+        if (until) kernel_wait(until);
     }
 }

@@ -62,6 +62,13 @@ int xenfront_healthy(struct xenfront *f);
 int xenfront_event(struct xenfront *f);
 /* Start (or restart) the handshake: tear down, say Initialising, wait for InitWait; give up after timeout_ns. */
 void xenfront_begin(struct xenfront *f, const struct xenfront_ops *ops, void *dev, uint64_t timeout_ns);
+/*
+ * Until when a driver waiting on this handshake may sleep: 0 if a step is due
+ * now (a watch event is pending, or the safety-net look has come), else the
+ * time of the next look.  A waiter that slept on kernel_wait(0) instead
+ * could miss an event already taken off the ring by an earlier request.
+ */
+uint64_t xenfront_sleep_until(struct xenfront *f);
 /* One look, never blocking: 1 when connected by this step, 0 still waiting, <0 gave up (-XEN_ETIMEDOUT,
  * -XEN_ENOMEM, or -XEN_ENODEV: the toolstack took the device away). */
 int xenfront_step(struct xenfront *f, const struct xenfront_ops *ops, void *dev);

@@ -96,7 +96,10 @@ static int watch_fired;
 int xenbus_watch(const char *path, const char *token) { (void)path; (void)token; return 0; }
 int xenbus_unwatch(const char *path, const char *token) { (void)path; (void)token; return 0; }
 int xenbus_watch_pending(const char *token) { (void)token; int f = watch_fired; watch_fired = 0; return f; }
+int xenbus_watch_fired(const char *token) { (void)token; return watch_fired; }
 int xenbus_switch_state(const char *dir, int state) { return xenbus_printf(XBT_NIL, dir, "state", "%d", state); }
+void xenbus_set_idle(void (*fn)(void)) { (void)fn; }
+int xenbus_busy(void) { return 0; }
 /* The test's fake backend: runs whenever the front waits. */
 static void backend_step(void);
 int xenbus_wait_state(const char *dir, int min, int max, uint64_t timeout_ns)
