@@ -33,6 +33,12 @@ function create(name: string, lines: Record<string, string | number>): Promise<v
   });
 }
 
+/** The supervisor's own log (xenbox.log): its kills, deaths and restarts. */
+function supervisorLog(): string {
+  const f = runDirLayout(stack.runDir).logFile('xenbox');
+  return existsSync(f) ? readFileSync(f, 'utf8') : '';
+}
+
 function consoleLog(name: string): string {
   const f = runDirLayout(stack.runDir).consoleLog(name);
   return existsSync(f) ? readFileSync(f, 'latin1') : '';
@@ -79,7 +85,7 @@ describe('blkback killed again and again under a disktest', () => {
     const report = await chaos(['--target', 'blkback', '--every', '400ms', '--for', '12s', '--jitter', '0.5', '--seed', '7', '--plot', plot]);
     console.info(`chaos: ${report.kills} kills, ${report.recovered} recovered, recovery ms ${report.recoveryMs.join(' ')}`);
     expect(report.kills).toBeGreaterThanOrEqual(6);
-    expect(report.recovered).toBe(report.kills);
+    expect(report.recovered, `${report.out}\nblkback now: ${JSON.stringify(await stack.service('blkback'))}\n${supervisorLog().split('\n').filter((l) => /blkback/.test(l)).slice(-30).join('\n')}`).toBe(report.kills);
     const m = await printed('chaos-disk', /disktest: wrote 32 MiB at [\d.]+ MB\/s, read at [\d.]+ MB\/s, verify (OK|FAILED)/, 300_000);
     const lost = /disktest: the backend went away (\d+) time\(s\); (\d+) request\(s\) were issued again/.exec(consoleLog('chaos-disk'));
     console.info(`guest: ${m[0]}; ${lost?.[0] ?? 'the backend never went away during the test'}`);

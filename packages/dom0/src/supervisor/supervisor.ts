@@ -280,8 +280,15 @@ export class Supervisor extends EventEmitter<{ change: [ChangeEvent]; guest: [st
     try {
       env = await this.incarnationEnv(s);
     } catch (e) {
-      s.state = 'failed';
       s.lastExit = `could not create its domain: ${(e as Error).message}`;
+      // A restart that could not get its domain (a hypervisor too busy to answer in time) is tried
+      // again like a crash, with backoff and the crash-loop limit; at `up` the stack fails instead.
+      if (s.downSince !== null && this.shuttingDown === null && this.dom0) {
+        s.domid = null;
+        this.scheduleRestart(s, { code: 1, signal: null }, s.lastExit);
+        return;
+      }
+      s.state = 'failed';
       this.report(s, s.lastExit);
       return;
     }
