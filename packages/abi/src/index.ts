@@ -33,3 +33,5 @@ export * from './console-ring.js';
 export * from './evtchn-reoffer.js';
 export * from './virtio.js';
 export * from './virtio-net.js';
+export * from './virt-board.js';
+export * from './vnc.js';

@@ -5,7 +5,7 @@
  * device tree, the entry point.  Pure: the builder then writes it.
  */
 import { GUEST_RAM_BASE, MAGIC_PAGES, XenError } from '@xenbox/abi';
-import { dtbAddress, parseElf, virtDeviceTree } from '@xenbox/hypervisor';
+import { dtbAddress, parseElf, virtDeviceTree } from '@xenbox/hypervisor/guest-image';
 
 export const PAGE_SIZE = 4096;
 

@@ -24,12 +24,12 @@ import {
   ENV_DM_TARGET, ENV_DM_VBDS, ENV_DM_VIFS, ENV_DOMID, ENV_NAME, ENV_RUN_DIR, ENV_TOKEN, ENV_XS_SECRET, GUEST_RAM_BASE, PROCESS_DEFAULT_MAX_MEM_KB, XenError, runDirLayout, type DomId,
 } from '@xenbox/abi';
 import type { HypervisorConnection, XenstoreClient } from '@xenbox/libxen';
-import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor';
+import { dtbAddress, virtDeviceTree } from '@xenbox/hypervisor/guest-image';
 import { ENV_SUPERVISED } from '../supervisor/run-dir.js';
 import type { GuestImage, ImageChunk } from './guest-image.js';
 import { vncEndpoint, vncEnv } from './hvm-vnc.js';
 import type { VncConfig } from '../xlcfg/vnc-config.js';
-import type { VncEndpoint } from '@xenbox/stubdom';
+import type { VncEndpoint } from '@xenbox/abi';
 import type { NicSpec } from '../xlcfg/vif-spec.js';
 import type { DeviceRef } from './device.js';
 import { introduceDomain, releaseDomain } from './domain-xenstore.js';

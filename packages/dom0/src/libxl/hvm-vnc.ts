@@ -7,7 +7,7 @@
  * from the device model's readiness line).
  */
 import { ENV_ARGS } from '@xenbox/abi';
-import { parseVncReady, type VncEndpoint } from '@xenbox/stubdom';
+import { parseVncReady, type VncEndpoint } from '@xenbox/abi';
 import type { VncConfig } from '../xlcfg/vnc-config.js';
 
 /** The device model's environment for `vnc`: nothing when VNC is off. */

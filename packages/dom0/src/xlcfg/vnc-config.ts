@@ -11,7 +11,7 @@
  * xenbox has not: they are ignored with a warning.
  */
 import { XenError } from '@xenbox/abi';
-import { vncTarget, VNC_BASE_PORT } from '@xenbox/stubdom';
+import { vncTarget, VNC_BASE_PORT } from '@xenbox/abi';
 import { configError, formatPos } from './lexer.js';
 import type { ConfigSetting } from './parser.js';
 import { settingBoolean, settingNumber, settingString } from './typed-values.js';

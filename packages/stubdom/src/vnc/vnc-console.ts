@@ -10,24 +10,14 @@
  * the server listens from a `vnc HOST PORT DISPLAY` line the device model
  * writes before `ready` on its readiness pipe (VNC_READY_RE).
  */
-import { XenError } from '@xenbox/abi';
+import { XenError, type VncEndpoint } from '@xenbox/abi';
 import type { DeviceModel } from '../device-model.js';
 import { RfbServer, type RfbLog } from './rfb-server.js';
 import { TextScreen } from './text-screen.js';
-import { listenVnc, type VncEndpoint, type VncOptions } from './vnc-display.js';
+import { listenVnc, type VncOptions } from './vnc-display.js';
 
-/** The device model's announcement of its VNC endpoint on the readiness pipe. */
-export const VNC_READY_RE = /^vnc (\S+) (\d+) (\d+)$/m;
-
-export function vncReadyLine(ep: VncEndpoint): string {
-  return `vnc ${ep.host} ${ep.port} ${ep.display}\n`;
-}
-
-/** The VNC endpoint in the device model's readiness text, if it announced one. */
-export function parseVncReady(text: string): VncEndpoint | null {
-  const m = VNC_READY_RE.exec(text);
-  return m ? { host: m[1]!, port: Number(m[2]), display: Number(m[3]) } : null;
-}
+// The readiness-pipe announcement (VNC_READY_RE, vncReadyLine, parseVncReady) is packages/abi/src/vnc.ts.
+export { VNC_READY_RE, vncReadyLine, parseVncReady } from '@xenbox/abi';
 
 export interface VncConsoleArgs extends VncOptions {
   /** The desktop name viewers show: the guest's name. */

@@ -11,8 +11,9 @@
 import type { MmioDevice } from './memory.js';
 import { setInterruptPending, W, type VcpuState } from './vcpu-state.js';
 import { IRQ } from './trap.js';
+import { VIRT_BOARD } from '@xenbox/abi';
 
-export const CLINT_SIZE = 0x10000;
+export const CLINT_SIZE = VIRT_BOARD.CLINT_SIZE;
 export const MTIME_HZ = 10_000_000;
 const MSIP_BASE = 0x0000;
 const MTIMECMP_BASE = 0x4000;

@@ -13,10 +13,11 @@ import type { MmioDevice } from './memory.js';
 import { setInterruptPending, type VcpuState } from './vcpu-state.js';
 import { IRQ } from './trap.js';
 import { MAX_HARTS } from './clint.js';
+import { VIRT_BOARD } from '@xenbox/abi';
 
-export const PLIC_SIZE = 0x600000;
+export const PLIC_SIZE = VIRT_BOARD.PLIC_SIZE;
 /** Number of interrupt sources (ids 1..PLIC_NDEV), the virt board's riscv,ndev. */
-export const PLIC_NDEV = 96;
+export const PLIC_NDEV = VIRT_BOARD.PLIC_NDEV;
 const WORDS = 4; // bitmap words covering ids 0..127
 const MAX_CONTEXTS = 2 * MAX_HARTS;
 
