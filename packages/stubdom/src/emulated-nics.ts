@@ -43,16 +43,16 @@ export async function emulatedNics(xs: XenstoreClient, self: DomId, devids: numb
 }
 
 /**
- * Connect the NICs' Netfronts in the background, one after another: each
- * maps its 514 pages in one call, and several such replies at once travel
- * as one frame, which can pass the transport's frame limit (seen with eight
- * NICs).  Returns a function that closes them.
+ * Connect the NICs' Netfronts in the background, each on its own: one whose
+ * backend never answers does not hold up the others.  (Each maps its 514
+ * pages in one call; the transport splits the replies of several into
+ * frames it accepts, frameBatches in abi/frame.ts.)  Returns a function
+ * that closes them.
  */
 export function connectNics(o: { hv: HypervisorConnection; xs: XenstoreClient; self: DomId; log: Logger }, nics: EmulatedNic[]): () => Promise<void> {
   let closed = false;
-  void (async () => {
-    for (const nic of nics) {
-      if (closed) return;
+  for (const nic of nics) {
+    void (async () => {
       try {
         const nf = await Netfront.connect({ hv: o.hv, xs: o.xs, domid: o.self, devid: nic.devid, log: o.log, timeoutMs: CONNECT_FOREVER_MS });
         if (closed) return void (await nf.close().catch(() => undefined));
@@ -62,8 +62,8 @@ export function connectNics(o: { hv: HypervisorConnection; xs: XenstoreClient; s
       } catch (e) {
         o.log.error({ devid: nic.devid, err: (e as Error).message }, 'emulated NIC has no network: its netfront failed');
       }
-    }
-  })();
+    })();
+  }
   return async () => {
     closed = true;
     // A courtesy to netback (the toolstack removes the vifs anyway): xenstored may be gone already (xenbox down), so do not wait long.
