@@ -665,7 +665,8 @@ static int reconnect_step(struct blkfront *d)
     return 0;
 }
 
-static int blkfront_add(const char *name)
+/* Set up devs[ndevs] for device/vbd/<name> and start its handshake (it is counted once connected). */
+static int blkfront_begin_add(const char *name)
 {
     unsigned long long devid;
     if (ndevs >= BLKFRONT_MAX_DEVS || parse_u64(name, &devid) < 0) return -XEN_EINVAL;
@@ -686,7 +687,15 @@ static int blkfront_add(const char *name)
         printk("blkfront %s: no backend node (%d)\n", d->name, rc);
         return rc;
     }
-    if ((rc = xenfront_connect(&d->xf, &blkfront_ops, d, CONNECT_TIMEOUT_NS)) < 0) {
+    xenfront_begin(&d->xf, &blkfront_ops, d, CONNECT_TIMEOUT_NS);
+    return 0;
+}
+
+/* devs[ndevs]'s handshake ended: count it and say so, or let it go. */
+static int blkfront_end_add(int rc)
+{
+    struct blkfront *d = &devs[ndevs];
+    if (rc < 0) {
         xenfront_unwatch(&d->xf);
         printk("blkfront %s: cannot connect to %s (%d)\n", d->name, d->xf.backend, rc);
         return rc;
@@ -699,6 +708,15 @@ static int blkfront_add(const char *name)
            d->persistent ? ", persistent grants" : "",
            d->segs > BLKIF_MAX_SEGMENTS_PER_REQUEST ? ", indirect" : "");
     return 0;
+}
+
+/* At boot: the disk is there before the workload runs (waiting for its backend). */
+static int blkfront_add(const char *name)
+{
+    int rc = blkfront_begin_add(name);
+    if (rc < 0) return rc;
+    struct blkfront *d = &devs[ndevs];
+    return blkfront_end_add(xenfront_connect(&d->xf, &blkfront_ops, d, CONNECT_TIMEOUT_NS));
 }
 
 int blkfront_probe(void)
@@ -729,8 +747,20 @@ static int have_devid(unsigned long long devid)
     return 0;
 }
 
+/* A disk attached while we run, still connecting (its slot is devs[ndevs]); -1 if none. */
+static int hotplug_pending = -1;
+
 void blkfront_hotplug_poll(void)
 {
+    /* One hotplugged disk at a time, its handshake stepped here: the rest of the kernel runs meanwhile. */
+    if (hotplug_pending >= 0) {
+        struct blkfront *d = &devs[ndevs];
+        int rc = xenfront_step(&d->xf, &blkfront_ops, d);
+        if (rc == 0) return;
+        hotplug_pending = -1;
+        blkfront_end_add(rc == 1 ? 0 : rc);
+        return;   /* disks attached meanwhile left the watch pending: the next poll looks for them */
+    }
     if (!hotplug_watching) {
         if (xenbus_watch("device/vbd", HOTPLUG_TOKEN) != 0) return;
         hotplug_watching = 1;
@@ -748,7 +778,10 @@ void blkfront_hotplug_poll(void)
         snprintk(path, sizeof(path), "device/vbd/%s/state", p);
         if (xenbus_read_int(XBT_NIL, path, &state) != 0 || state != XenbusStateInitialising) continue;
         printk("blkfront: new virtual disk %s\n", p);
-        blkfront_add(p);
+        if (blkfront_begin_add(p) == 0) {
+            hotplug_pending = ndevs;
+            return;
+        }
     }
 }
 
