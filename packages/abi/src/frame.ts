@@ -167,6 +167,8 @@ function byteStringBytes(v: unknown, depth = 0): number {
  * refused, dropping every call in it).  A single message is never split.
  */
 export function frameBatches(msgs: readonly Msg[]): Msg[][] {
+  // The common case on the hot path (one call, reply or event per turn): nothing to weigh.
+  if (msgs.length === 1) return [[msgs[0]!]];
   const out: Msg[][] = [];
   let cur: Msg[] = [];
   let bytes = 0;
