@@ -263,12 +263,7 @@ int main(void)
     CHECK(grants_live == live, "grants ended after use (%d vs %d)", grants_live, live);
 
     /* xl block-detach: the backend's online goes 0. The front says Closed and does not reconnect. */
-    char p[160];
-    snprintf(p, sizeof(p), "%s/online", be_dir);
-    xs_set(p, "0");   /* as libxl's device removal: online 0, state Closing */
-    snprintf(p, sizeof(p), "%s/state", be_dir);
-    xs_set(p, "5");
-    watch_fired = 1;
+    libxl_detach(be_dir);
     CHECK(blk_read(d, 0, buf, 8) == -XEN_ENODEV || !strcmp(xs_get("device/vbd/51712/state"), "6"), "detached");
     CHECK(!strcmp(xs_get("device/vbd/51712/state"), "6"), "front Closed (%s)", xs_get("device/vbd/51712/state"));
     CHECK(blk_read(d, 0, buf, 8) == -XEN_ENODEV, "no more I/O");

@@ -99,6 +99,17 @@ int xenbus_watch_pending(const char *token) { (void)token; int f = watch_fired; 
 int xenbus_watch_fired(const char *token) { (void)token; return watch_fired; }
 int xenbus_switch_state(const char *dir, int state) { return xenbus_printf(XBT_NIL, dir, "state", "%d", state); }
 void xenbus_set_idle(void (*fn)(void)) { (void)fn; }
+
+/* What libxl's device removal does to a backend directory (xl block-detach / network-detach): online 0, state Closing. */
+static void libxl_detach(const char *be_dir)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s/online", be_dir);
+    xs_set(p, "0");
+    snprintf(p, sizeof(p), "%s/state", be_dir);
+    xs_set(p, "5");
+    watch_fired = 1;
+}
 int xenbus_busy(void) { return 0; }
 /* The test's fake backend: runs whenever the front waits. */
 static void backend_step(void);

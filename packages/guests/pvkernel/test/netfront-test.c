@@ -306,12 +306,7 @@ int main(void)
     CHECK(is_echo_reply(nsent - 1, 5), "answers through d7");
 
     /* xl network-detach: online 0; the front says Closed, lets go of every grant, and stays down. */
-    char p[160];
-    snprintf(p, sizeof(p), "%s/online", be_dir);
-    xs_set(p, "0");   /* as libxl's device removal: online 0, state Closing */
-    snprintf(p, sizeof(p), "%s/state", be_dir);
-    xs_set(p, "5");
-    watch_fired = 1;
+    libxl_detach(be_dir);
     run(d);
     CHECK(!strcmp(xs_get(FRONT "/state"), "6") && !netfront_connected(d) && grants_live == 0, "detached (%s, %d)",
           xs_get(FRONT "/state"), grants_live);
