@@ -166,25 +166,17 @@ export interface GnttabUnmapResult {
   status: GntStatus;
 }
 /**
- * One side of a copy: a grant ref (with GNTCOPY_*_gref) or one's own gfn.
- *
- * xenbox extension — the caller's buffer carried in the message.  In Xen the
- * non-grant side of a copy is a frame of the caller's own memory, which the
- * caller then reads or has written beforehand.  A process domain's own
- * frames live in the hypervisor (DESIGN §4), so copying into an own page and
- * then fetching it through its mirror moves every byte twice and costs a
- * second message.  So, instead of `gmfn`, a side without the GNTCOPY_*_gref
- * flag may be:
+ * One side of a copy, as an object: a grant ref (with GNTCOPY_*_gref) or
+ * one's own gfn — or, xenbox's message buffers (gnttab-copy.ts), instead of
+ * `gmfn`:
  *  - `source: {bytes, domid: DOMID_SELF, offset}` — the bytes to copy, given
  *    in the call (a write into a grant, e.g. blkback answering a read);
  *    `bytes.length` must equal `len`;
  *  - `dest: {inline: true, domid: DOMID_SELF, offset}` — the copied bytes
  *    come back in that op's result as `data` (a read from a grant, e.g.
  *    blkback fetching a write's segments).
- * Such a buffer stands for one page-sized own frame: every check of Xen's
- * gnttab_copy still applies to it and to the grant side (GTF flags, domid,
- * readonly, ref and frame bounds, offset + len within a page, copy-by-frame
- * only for DOMID_SELF) with the same GNTST_* status per op.
+ * This is the form libxen and tests write; on the wire every op is Xen's
+ * struct gnttab_copy (encodeGnttabCopy in gnttab-copy.ts).
  */
 export interface GnttabCopyPtr {
   ref?: GrantRef;

@@ -58,9 +58,8 @@ import type {
   PopulatePhysmapArgs,
   ReservationReply,
 } from './memory.js';
+import type { GnttabCopyArgs, GnttabCopyReply } from './gnttab-copy.js';
 import type {
-  GnttabCopy,
-  GnttabCopyResult,
   GnttabMapGrantRef,
   GnttabMapResult,
   GnttabQuerySizeArgs,
@@ -175,7 +174,7 @@ export interface Hypercalls extends SchedHypercalls, IoreqHypercalls, HvmParamHy
   'gnttab.query_size': { args: GnttabQuerySizeArgs; reply: GnttabQuerySizeReply };
   'gnttab.map_grant_ref': { args: { ops: GnttabMapGrantRef[] }; reply: GnttabMapResult[] };
   'gnttab.unmap_grant_ref': { args: { ops: GnttabUnmapGrantRef[] }; reply: GnttabUnmapResult[] };
-  'gnttab.copy': { args: { ops: GnttabCopy[] }; reply: GnttabCopyResult[] };
+  'gnttab.copy': { args: GnttabCopyArgs; reply: GnttabCopyReply };
 
   'evtchn.alloc_unbound': { args: EvtchnAllocUnboundArgs; reply: { port: EvtchnPort } };
   'evtchn.bind_interdomain': { args: EvtchnBindInterdomainArgs; reply: { local_port: EvtchnPort } };

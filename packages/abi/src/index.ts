@@ -15,6 +15,7 @@ export * from './riscv-sbi.js';
 export * from './xenstore.js';
 export * from './memory.js';
 export * from './grant-table.js';
+export * from './gnttab-copy.js';
 export * from './event-channel.js';
 export * from './ring.js';
 export * from './arg-checks.js';

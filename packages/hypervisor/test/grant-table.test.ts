@@ -11,7 +11,16 @@ import {
   GTF_reading,
   GTF_writing,
   GNTTAB_FRAMES_BASE_GFN,
+  GNTCOPY_xenbox_dest_buf,
+  GNTCOPY_xenbox_source_buf,
+  GNTTAB_COPY_STRUCT,
+  GnttabCopyStatuses,
+  GnttabCopyWriter,
+  decodeGnttabCopyReply,
+  encodeGnttabCopy,
   encodeGrantEntry,
+  type GnttabCopy,
+  type GnttabCopyResult,
 } from '@xenbox/abi';
 import { makeHypervisor } from './hv-harness.js';
 
@@ -31,7 +40,12 @@ function setup() {
     return b[0]! | (b[1]! << 8);
   };
   const map = (domid: number, ref: number, flags = GNTMAP_host_map, dom = granter) => t.call(domid, 'gnttab.map_grant_ref', { ops: [{ flags, ref, dom }] })[0];
-  return { ...t, granter, mapper, other, gfn: gfn as number, grant, flagsOf, map };
+  /** gnttab.copy of ops written as objects, through the wire form (struct gnttab_copy array). */
+  const copyOps = (domid: number, ops: GnttabCopy[]): GnttabCopyResult[] => {
+    const { args, destAt } = encodeGnttabCopy(ops);
+    return decodeGnttabCopyReply(t.call(domid, 'gnttab.copy', args), ops, destAt);
+  };
+  return { ...t, granter, mapper, other, gfn: gfn as number, grant, flagsOf, map, copyOps };
 }
 
 describe('grant table setup', () => {
@@ -111,12 +125,10 @@ describe('copy', () => {
     const t = setup();
     t.grant(8, t.mapper, t.gfn, GTF_permit_access);
     const [mine] = t.call(t.mapper, 'memory.increase_reservation', { domid: DOMID_SELF, nr_extents: 1 }).gfns;
-    const rs = t.call(t.mapper, 'gnttab.copy', {
-      ops: [
-        { source: { ref: 8, domid: t.granter, offset: 0 }, dest: { gmfn: mine, domid: DOMID_SELF, offset: 100 }, len: 11, flags: GNTCOPY_source_gref },
-        { source: { gmfn: mine, domid: DOMID_SELF, offset: 100 }, dest: { ref: 8, domid: t.granter, offset: 2000 }, len: 5, flags: GNTCOPY_dest_gref },
-      ],
-    });
+    const rs = t.copyOps(t.mapper, [
+      { source: { ref: 8, domid: t.granter, offset: 0 }, dest: { gmfn: mine, domid: DOMID_SELF, offset: 100 }, len: 11, flags: GNTCOPY_source_gref },
+      { source: { gmfn: mine, domid: DOMID_SELF, offset: 100 }, dest: { ref: 8, domid: t.granter, offset: 2000 }, len: 5, flags: GNTCOPY_dest_gref },
+    ]);
     expect(rs).toEqual([{ status: GNTST.okay }, { status: GNTST.okay }]);
     expect(new TextDecoder().decode(t.call(t.mapper, 'memory.read', { gfn: mine, offset: 100, len: 11 }))).toBe('hello grant');
     expect(new TextDecoder().decode(t.call(t.granter, 'memory.read', { gfn: t.gfn, offset: 2000, len: 5 }))).toBe('hello');
@@ -129,7 +141,7 @@ describe('copy', () => {
     const [mine] = t.call(t.mapper, 'memory.increase_reservation', { domid: DOMID_SELF, nr_extents: 1 }).gfns;
     const own = (offset = 0) => ({ gmfn: mine, domid: DOMID_SELF, offset });
     const ref = (r: number, offset = 0, domid = t.granter) => ({ ref: r, domid, offset });
-    const copy = (op: object) => t.call(t.mapper, 'gnttab.copy', { ops: [op] })[0].status;
+    const copy = (op: GnttabCopy) => t.copyOps(t.mapper, [op])[0]!.status;
     expect(copy({ source: ref(8, 4000), dest: own(), len: 200, flags: GNTCOPY_source_gref })).toBe(GNTST.bad_copy_arg);
     expect(copy({ source: ref(8), dest: own(4095), len: 2, flags: GNTCOPY_source_gref })).toBe(GNTST.bad_copy_arg);
     expect(copy({ source: { gmfn: t.gfn, domid: t.granter, offset: 0 }, dest: own(), len: 1, flags: 0 })).toBe(GNTST.permission_denied);
@@ -137,25 +149,23 @@ describe('copy', () => {
     expect(copy({ source: ref(600), dest: own(), len: 1, flags: GNTCOPY_source_gref })).toBe(GNTST.bad_gntref);
     expect(copy({ source: own(), dest: ref(9), len: 1, flags: GNTCOPY_dest_gref })).toBe(GNTST.general_error); // write to r/o grant
     expect(copy({ source: { gmfn: 0x999, domid: DOMID_SELF, offset: 0 }, dest: own(), len: 1, flags: 0 })).toBe(GNTST.bad_page);
-    expect(t.call(t.other, 'gnttab.copy', { ops: [{ source: ref(8), dest: { gmfn: 0, domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }] })[0].status).toBe(GNTST.general_error);
+    expect(t.copyOps(t.other, [{ source: ref(8), dest: { gmfn: 0, domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }])[0]!.status).toBe(GNTST.general_error);
   });
 });
 
-describe('copy with the bytes in the message (xenbox inline extension)', () => {
+describe('copy with the bytes in the message (xenbox message buffers)', () => {
   it('returns a grant\'s bytes in the result (inline dest) and writes given bytes into a grant (source bytes)', () => {
     const t = setup();
     t.grant(8, t.mapper, t.gfn, GTF_permit_access);
-    const rs = t.call(t.mapper, 'gnttab.copy', {
-      ops: [
-        { source: { ref: 8, domid: t.granter, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 5, flags: GNTCOPY_source_gref },
-        { source: { bytes: new TextEncoder().encode('xenbox'), domid: DOMID_SELF, offset: 0 }, dest: { ref: 8, domid: t.granter, offset: 3000 }, len: 6, flags: GNTCOPY_dest_gref },
-        { source: { ref: 8, domid: t.granter, offset: 3000 }, dest: { inline: true, domid: DOMID_SELF, offset: 10 }, len: 6, flags: GNTCOPY_source_gref },
-      ],
-    });
-    expect(rs.map((r: { status: number }) => r.status)).toEqual([GNTST.okay, GNTST.okay, GNTST.okay]);
-    expect(new TextDecoder().decode(rs[0].data)).toBe('hello');
-    expect(new TextDecoder().decode(rs[2].data)).toBe('xenbox');
-    expect(rs[1].data).toBeUndefined();
+    const rs = t.copyOps(t.mapper, [
+      { source: { ref: 8, domid: t.granter, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 5, flags: GNTCOPY_source_gref },
+      { source: { bytes: new TextEncoder().encode('xenbox'), domid: DOMID_SELF, offset: 0 }, dest: { ref: 8, domid: t.granter, offset: 3000 }, len: 6, flags: GNTCOPY_dest_gref },
+      { source: { ref: 8, domid: t.granter, offset: 3000 }, dest: { inline: true, domid: DOMID_SELF, offset: 10 }, len: 6, flags: GNTCOPY_source_gref },
+    ]);
+    expect(rs.map((r) => r.status)).toEqual([GNTST.okay, GNTST.okay, GNTST.okay]);
+    expect(new TextDecoder().decode(rs[0]!.data)).toBe('hello');
+    expect(new TextDecoder().decode(rs[2]!.data)).toBe('xenbox');
+    expect(rs[1]!.data).toBeUndefined();
     expect(new TextDecoder().decode(t.call(t.granter, 'memory.read', { gfn: t.gfn, offset: 3000, len: 6 }))).toBe('xenbox');
     expect(t.flagsOf(8)).toBe(GTF_permit_access); // the pin lasts only for the copy
   });
@@ -167,11 +177,10 @@ describe('copy with the bytes in the message (xenbox inline extension)', () => {
     const inline = (offset = 0, domid = DOMID_SELF) => ({ inline: true, domid, offset });
     const bytes = (n: number, domid = DOMID_SELF) => ({ bytes: new Uint8Array(n), domid, offset: 0 });
     const ref = (r: number, offset = 0, domid = t.granter) => ({ ref: r, domid, offset });
-    const copy = (op: object) => t.call(t.mapper, 'gnttab.copy', { ops: [op] })[0];
+    const copy = (op: GnttabCopy) => t.copyOps(t.mapper, [op])[0]!;
     expect(copy({ source: ref(8, 4000), dest: inline(), len: 200, flags: GNTCOPY_source_gref })).toEqual({ status: GNTST.bad_copy_arg });
     expect(copy({ source: ref(8), dest: inline(4095), len: 2, flags: GNTCOPY_source_gref })).toEqual({ status: GNTST.bad_copy_arg });
     expect(copy({ source: bytes(2), dest: ref(8, 4095), len: 2, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.bad_copy_arg);
-    expect(copy({ source: bytes(3), dest: ref(8), len: 2, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.bad_copy_arg); // bytes must be len long
     expect(copy({ source: bytes(1), dest: ref(9), len: 1, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.general_error); // r/o grant
     expect(copy({ source: ref(10), dest: inline(), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.general_error); // another domid's grant
     expect(copy({ source: ref(600), dest: inline(), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.bad_gntref);
@@ -179,12 +188,86 @@ describe('copy with the bytes in the message (xenbox inline extension)', () => {
     expect(copy({ source: ref(8), dest: inline(0, t.granter), len: 1, flags: GNTCOPY_source_gref }).status).toBe(GNTST.permission_denied); // a buffer is only one's own
     expect(copy({ source: bytes(1, t.granter), dest: ref(8), len: 1, flags: GNTCOPY_dest_gref }).status).toBe(GNTST.permission_denied);
     expect(copy({ source: ref(8), dest: { ...inline(), ref: 8, domid: t.granter }, len: 1, flags: GNTCOPY_source_gref | GNTCOPY_dest_gref }).status).toBe(GNTST.general_error); // a grant side is not a buffer
-    expect(t.errnoOf(() => copy({ source: ref(8), dest: { inline: 'yes', domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }))).toBe('EINVAL');
-    expect(t.errnoOf(() => copy({ source: { bytes: 'abc', domid: DOMID_SELF, offset: 0 }, dest: ref(8), len: 3, flags: GNTCOPY_dest_gref }))).toBe('EINVAL');
-    expect(t.errnoOf(() => copy({ source: bytes(8192), dest: ref(8), len: 1, flags: GNTCOPY_dest_gref }))).toBe('E2BIG');
-    expect(t.errnoOf(() => copy({ source: ref(8), dest: { bytes: new Uint8Array(1), domid: DOMID_SELF, offset: 0 }, len: 1, flags: GNTCOPY_source_gref }))).toBe('EINVAL');
+    expect(t.errnoOf(() => copy({ source: bytes(3), dest: ref(8), len: 2, flags: GNTCOPY_dest_gref }))).toBe('EINVAL'); // the encoder refuses bytes that are not len long
     expect(t.flagsOf(8)).toBe(GTF_permit_access);
     expect(t.flagsOf(9)).toBe(GTF_permit_access | GTF_readonly);
+  });
+});
+
+describe('gnttab.copy on the wire: an array of struct gnttab_copy', () => {
+  it("lays each op out as Xen's struct gnttab_copy on a 64-bit guest (40 bytes, little-endian)", () => {
+    const w = new GnttabCopyWriter(2);
+    w.set(1, 0x1_2345_6789, 0x7ff0, 0x0abc, 42, 3, 4095, 0x0f00, 0x0301);
+    const b = w.ops;
+    const dv = new DataView(b.buffer);
+    const at = GNTTAB_COPY_STRUCT.size;
+    expect(GNTTAB_COPY_STRUCT.size).toBe(40);
+    expect(b.length).toBe(80);
+    expect(dv.getBigUint64(at + 0, true)).toBe(0x1_2345_6789n); // source.u
+    expect(dv.getUint16(at + 8, true)).toBe(0x7ff0); // source.domid
+    expect(dv.getUint16(at + 10, true)).toBe(0x0abc); // source.offset
+    expect(dv.getBigUint64(at + 16, true)).toBe(42n); // dest.u
+    expect(dv.getUint16(at + 24, true)).toBe(3); // dest.domid
+    expect(dv.getUint16(at + 26, true)).toBe(4095); // dest.offset
+    expect(dv.getUint16(at + 32, true)).toBe(0x0f00); // len
+    expect(dv.getUint16(at + 34, true)).toBe(0x0301); // flags
+    expect(dv.getInt16(at + 36, true)).toBe(0); // status, answered in the reply
+  });
+
+  it('refuses a malformed call with EINVAL or E2BIG naming the problem, and changes nothing', () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const one = new GnttabCopyWriter(1);
+    one.set(0, 8, t.granter, 0, 0, DOMID_SELF, 0, 1, GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf);
+    const fail = (args: unknown) => {
+      try {
+        t.call(t.mapper, 'gnttab.copy', args);
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message; // "ERRNO: what is wrong"
+      }
+    };
+    expect(fail({ ops: [{ source: { ref: 8, domid: t.granter, offset: 0 } }] })).toMatch(/^EINVAL: gnttab.copy: ops must be a byte string/);
+    expect(fail({ ops: 'x' })).toMatch(/^EINVAL/);
+    expect(fail({ ops: new Uint8Array(41) })).toMatch(/^EINVAL: gnttab.copy: ops is 41 bytes, not a whole number of 40-byte struct gnttab_copy/);
+    expect(fail({ ops: new Uint8Array(1025 * 40) })).toMatch(/^E2BIG: gnttab.copy: ops has 1025 entries, more than 1024/);
+    expect(fail({ ops: one.ops, data: 'abc' })).toMatch(/^EINVAL: gnttab.copy: data must be a byte string/);
+    expect(fail({ ops: one.ops, data: new Uint8Array(4 * 1024 * 1024 + 1) })).toMatch(/^E2BIG/);
+    expect(t.flagsOf(8)).toBe(GTF_permit_access);
+    expect(new GnttabCopyStatuses(t.call(t.mapper, 'gnttab.copy', { ops: one.ops }).status, 1).get(0)).toBe(GNTST.okay);
+  });
+
+  it('answers each op with its status: buffers out of range are bad_copy_arg, and failed ops leave zeros in the reply', () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const w = new GnttabCopyWriter(6);
+    const fromGrant = GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf;
+    w.set(0, 8, t.granter, 0, 0, DOMID_SELF, 0, 5, fromGrant); // "hello" at 0
+    w.set(1, 600, t.granter, 0, 5, DOMID_SELF, 0, 5, fromGrant); // bad ref: bytes 5..10 stay zero
+    w.set(2, 8, t.granter, 5, 10, DOMID_SELF, 0, 6, fromGrant); // " grant" at 10
+    w.set(3, 40, DOMID_SELF, 0, 8, t.granter, 0, 20, GNTCOPY_xenbox_source_buf | GNTCOPY_dest_gref); // source [40, +20) is past the call's 50 bytes
+    w.set(4, 8, t.granter, 0, 4 * 1024 * 1024 - 2, DOMID_SELF, 0, 5, fromGrant); // dest past GNTTAB_COPY_BUF_MAX
+    w.set(5, 2 ** 60, DOMID_SELF, 0, 16, DOMID_SELF, 0, 1, GNTCOPY_xenbox_dest_buf); // an own gmfn nobody has
+    const r = t.call(t.mapper, 'gnttab.copy', { ops: w.ops, data: new Uint8Array(50) });
+    const st = new GnttabCopyStatuses(r.status, 6);
+    expect([0, 1, 2, 3, 4, 5].map((i) => st.get(i))).toEqual([GNTST.okay, GNTST.bad_gntref, GNTST.okay, GNTST.bad_copy_arg, GNTST.bad_copy_arg, GNTST.bad_page]);
+    expect(r.data.length).toBe(17);
+    expect(new TextDecoder().decode(r.data.subarray(0, 5))).toBe('hello');
+    expect([...r.data.subarray(5, 10)]).toEqual([0, 0, 0, 0, 0]);
+    expect(new TextDecoder().decode(r.data.subarray(10, 16))).toBe(' grant');
+    expect(r.data[16]).toBe(0);
+  });
+
+  it('zeroes the reply where no op wrote, whatever order the dests are laid out in', () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const w = new GnttabCopyWriter(2);
+    w.set(0, 8, t.granter, 0, 300, DOMID_SELF, 0, 5, GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf);
+    w.set(1, 601, t.granter, 0, 0, DOMID_SELF, 0, 5, GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf);
+    const r = t.call(t.mapper, 'gnttab.copy', { ops: w.ops });
+    expect(r.data.length).toBe(305);
+    expect(r.data.subarray(0, 300).every((b: number) => b === 0)).toBe(true);
+    expect(new TextDecoder().decode(r.data.subarray(300))).toBe('hello');
   });
 });
 

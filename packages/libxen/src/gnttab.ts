@@ -24,9 +24,15 @@ import {
   GTF_readonly,
   GTF_reading,
   GTF_writing,
+  GNTCOPY_xenbox_dest_buf,
+  GNTCOPY_xenbox_source_buf,
   XEN_PAGE_SIZE,
   XenError,
+  decodeGnttabCopyReply,
+  encodeGnttabCopy,
   encodeGrantEntry,
+  GnttabCopyStatuses,
+  GnttabCopyWriter,
   gntstMessage,
   type DomId,
   type GntStatus,
@@ -203,34 +209,54 @@ export class GrantMapper {
   }
 
   /** Batched GNTTABOP_copy with the full results (`data` for an `{inline: true}` dest). */
-  copyResults(ops: GnttabCopy[]): Promise<GnttabCopyResult[]> {
+  async copyResults(ops: GnttabCopy[]): Promise<GnttabCopyResult[]> {
+    const { args, destAt } = encodeGnttabCopy(ops);
     this.mirrors.flush();
-    return this.hv.call('gnttab.copy', { ops });
+    return decodeGnttabCopyReply(await this.hv.call('gnttab.copy', args), ops, destAt);
   }
 
   /**
    * Read granted bytes into this process in one batched copy (xenbox's
-   * inline dest, see @xenbox/abi GnttabCopyPtr): no own page in between.
-   * `data` is null where the status is not okay.
+   * message-buffer dest, @xenbox/abi gnttab-copy.ts): no own page in
+   * between.  `data` is null where the status is not okay.
    */
   async read(segs: Array<{ dom: DomId; ref: GrantRef; offset?: number; len?: number }>): Promise<Array<{ status: GntStatus; data: Uint8Array | null }>> {
-    const ops = segs.map((s) => ({
-      source: { ref: s.ref, domid: s.dom, offset: s.offset ?? 0 },
-      dest: { inline: true, domid: DOMID_SELF, offset: 0 },
-      len: s.len ?? XEN_PAGE_SIZE - (s.offset ?? 0),
-      flags: GNTCOPY_source_gref,
-    }));
-    return (await this.copyResults(ops)).map((r) => ({ status: r.status, data: r.status === GNTST.okay ? (r.data ?? null) : null }));
+    // Written straight into struct gnttab_copy, not through op objects: this is every backend's data path.
+    const w = new GnttabCopyWriter(segs.length);
+    const at = new Int32Array(segs.length);
+    let pos = 0;
+    segs.forEach((s, i) => {
+      const offset = s.offset ?? 0;
+      const len = s.len ?? XEN_PAGE_SIZE - offset;
+      at[i] = pos;
+      w.set(i, s.ref, s.dom, offset, pos, DOMID_SELF, 0, len, GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf);
+      pos += len;
+    });
+    this.mirrors.flush();
+    const r = await this.hv.call('gnttab.copy', { ops: w.ops });
+    const statuses = new GnttabCopyStatuses(r.status, segs.length);
+    return segs.map((s, i) => {
+      const status = statuses.get(i);
+      const len = s.len ?? XEN_PAGE_SIZE - (s.offset ?? 0);
+      return { status, data: status === GNTST.okay && r.data ? r.data.subarray(at[i]!, at[i]! + len) : null };
+    });
   }
 
-  /** Write bytes from this process into granted pages in one batched copy (xenbox's source bytes); a status per segment. */
+  /** Write bytes from this process into granted pages in one batched copy (xenbox's message-buffer source); a status per segment. */
   async write(segs: Array<{ dom: DomId; ref: GrantRef; offset?: number; data: Uint8Array }>): Promise<GntStatus[]> {
-    const ops = segs.map((s) => ({
-      source: { bytes: s.data, domid: DOMID_SELF, offset: 0 },
-      dest: { ref: s.ref, domid: s.dom, offset: s.offset ?? 0 },
-      len: s.data.length,
-      flags: GNTCOPY_dest_gref,
-    }));
-    return this.copy(ops);
+    let total = 0;
+    for (const s of segs) total += s.data.byteLength;
+    const data = new Uint8Array(total);
+    const w = new GnttabCopyWriter(segs.length);
+    let pos = 0;
+    segs.forEach((s, i) => {
+      data.set(s.data, pos);
+      w.set(i, pos, DOMID_SELF, 0, s.ref, s.dom, s.offset ?? 0, s.data.byteLength, GNTCOPY_dest_gref | GNTCOPY_xenbox_source_buf);
+      pos += s.data.byteLength;
+    });
+    this.mirrors.flush();
+    const r = await this.hv.call('gnttab.copy', { ops: w.ops, data });
+    const statuses = new GnttabCopyStatuses(r.status, segs.length);
+    return segs.map((_, i) => statuses.get(i));
   }
 }

@@ -13,6 +13,7 @@ export * from './foreign-memory.js';
 export * from './ring.js';
 export * from './curve.js';
 export * from './malloc-tuning.js';
+export * from './heap-tuning.js';
 export * from './xenbus.js';
 export * from './blkfront.js';
 export * from './netfront.js';

@@ -19,18 +19,24 @@ import {
   GTF_sub_page,
   GTF_type_mask,
   GTF_writing,
+  GNTCOPY_xenbox_dest_buf,
+  GNTCOPY_xenbox_source_buf,
+  GNTTAB_COPY_BUF_MAX,
+  GNTTAB_COPY_STRUCT,
   XEN_PAGE_SIZE,
-  XenError,
   argBytes,
   argDomIdOrSelf,
   argInt,
-  argOptBool,
   argObject,
   argRecords,
+  gnttabCopyCount,
   handOverBulk,
+  readGnttabCopies,
   type Fields,
   type GntStatus,
-  type GnttabCopyResult,
+  type GnttabCopyFields,
+  type GnttabCopyPtrFields,
+  type GnttabCopyReply,
   type GnttabMapResult,
   type GnttabQuerySizeReply,
   type GnttabSetupTableReply,
@@ -181,95 +187,45 @@ export function unmapGrantRef(hv: Hypervisor, ld: Domain, handle: number): Gntta
 
 // ---------------------------------------------------------------- copy
 
-/**
- * One side of a copy.  `bytes` (source) and `inline` (dest) are the xenbox
- * extension of @xenbox/abi GnttabCopyPtr: the caller's buffer in the message
- * instead of an own frame.
- */
-export interface CopyPtr {
-  ref: number;
-  gmfn: number;
-  domid: number;
-  offset: number;
-  bytes: Uint8Array | null;
-  inline: boolean;
+/** The message buffers of one gnttab.copy call (@xenbox/abi gnttab-copy.ts): the call's source bytes, the reply's dest bytes. */
+export interface CopyBuffers {
+  source: Uint8Array | null;
+  dest: Uint8Array | null;
 }
 
-export interface CopyOp {
-  source: CopyPtr;
-  dest: CopyPtr;
-  len: number;
-  flags: number;
-}
-
-const SRC = 'gnttab.copy source';
-const DST = 'gnttab.copy dest';
-
-function parsePtr(op: string, raw: unknown, isSource: boolean): CopyPtr {
-  const f = argObject(op, raw);
-  const bytes = f.bytes === undefined ? null : argBytes(op, f, 'bytes', XEN_PAGE_SIZE);
-  const inline = f.inline === undefined ? false : argOptBool(op, f, 'inline') === true;
-  if (bytes !== null && !isSource) throw new XenError('EINVAL', `${op}: bytes is for the source only`);
-  if (f.inline !== undefined && isSource) throw new XenError('EINVAL', `${op}: inline is for the dest only`);
-  return {
-    ref: f.ref === undefined ? 0 : argInt(op, f, 'ref', 0, U32),
-    gmfn: f.gmfn === undefined ? 0 : argInt(op, f, 'gmfn', 0, U32),
-    domid: argInt(op, f, 'domid', 0, U16),
-    offset: argInt(op, f, 'offset', 0, U16),
-    bytes,
-    inline,
-  };
-}
-
-/** The ops of a gnttab.copy call, checked; a malformed one fails the whole call naming its index. */
-export function parseCopyOps(raw: unknown): CopyOp[] {
-  const op = 'gnttab.copy';
-  const list = argObject(op, raw).ops;
-  if (!Array.isArray(list)) throw new XenError('EINVAL', `${op}: ops must be an array`);
-  if (list.length > GNTTAB_MAX_BATCH) throw new XenError('E2BIG', `${op}: ops has ${list.length} entries, more than ${GNTTAB_MAX_BATCH}`);
-  const out: CopyOp[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    try {
-      const f = argObject(op, list[i]);
-      out[i] = { source: parsePtr(SRC, f.source, true), dest: parsePtr(DST, f.dest, false), len: argInt(op, f, 'len', 0, U16), flags: argInt(op, f, 'flags', 0, U16) };
-    } catch (e) {
-      if (e instanceof XenError) throw new XenError(e.errno, `ops[${i}]: ${e.message}`);
-      throw e;
-    }
-  }
-  return out;
-}
-
-/** A claimed side of a copy: the page (null for a caller's buffer), and the grant to release after. */
+/** A claimed side of a copy: the page (null for a message buffer), and the grant to release after. */
 interface CopyBuf {
   page: Page | null;
   rd: Domain | null;
   ref: number;
 }
 
+const MESSAGE_BUFFER: CopyBuf = { page: null, rd: null, ref: 0 };
+
 /**
  * gnttab_copy_claim_buf(): a grant ref of `ptr.domid` (acquire_grant_for_copy),
- * one of the caller's own frames, or (xenbox) the caller's buffer.
+ * one of the caller's own frames, or (xenbox) a message buffer.
  */
-function claimBuf(hv: Hypervisor, ld: Domain, ptr: CopyPtr, isGref: boolean, readonly: boolean): CopyBuf {
+function claimBuf(hv: Hypervisor, ld: Domain, ptr: GnttabCopyPtrFields, isGref: boolean, isBuf: boolean, readonly: boolean): CopyBuf {
   if (!isGref) {
-    if (ptr.bytes !== null || ptr.inline) return { page: null, rd: null, ref: 0 };
-    const page = ld.memory.page(ptr.gmfn);
-    if (!page) throw new PinFail(GNTST.bad_page, `own gfn 0x${ptr.gmfn.toString(16)} is not populated`);
+    if (isBuf) return MESSAGE_BUFFER;
+    const page = ld.memory.page(ptr.u);
+    if (!page) throw new PinFail(GNTST.bad_page, `own gfn 0x${ptr.u.toString(16)} is not populated`);
     return { page, rd: null, ref: 0 };
   }
-  if (ptr.bytes !== null || ptr.inline) throw new PinFail(GNTST.general_error, 'a grant side cannot also be the caller\'s buffer');
+  if (isBuf) throw new PinFail(GNTST.general_error, 'a grant side cannot also be a message buffer');
   const rd = ptr.domid === DOMID_SELF ? ld : liveDomain(hv, ptr.domid);
   if (!rd) throw new PinFail(GNTST.bad_domain, `no domain ${ptr.domid}`);
-  if (ptr.ref >= rd.grants.nrEntries) throw new PinFail(GNTST.bad_gntref, `bad ref 0x${ptr.ref.toString(16)} for d${rd.domid}`);
-  const act = rd.grants.active.get(ptr.ref);
-  if (act && act.mapper !== ld.domid) throw new PinFail(GNTST.general_error, `ref ${ptr.ref} is pinned by d${act.mapper}`);
-  setStatus(rd, ptr.ref, ld, readonly, false, act !== undefined);
-  if (act) return { page: act.page, rd, ref: ptr.ref };
+  const ref = ptr.u;
+  if (ref >= rd.grants.nrEntries) throw new PinFail(GNTST.bad_gntref, `bad ref 0x${ref.toString(16)} for d${rd.domid}`);
+  const act = rd.grants.active.get(ref);
+  if (act && act.mapper !== ld.domid) throw new PinFail(GNTST.general_error, `ref ${ref} is pinned by d${act.mapper}`);
+  setStatus(rd, ref, ld, readonly, false, act !== undefined);
+  if (act) return { page: act.page, rd, ref };
   try {
-    return { page: grantedPage(rd, rd.grants.entry(ptr.ref).frame), rd, ref: ptr.ref };
+    return { page: grantedPage(rd, rd.grants.entry(ref).frame), rd, ref };
   } catch (e) {
-    rd.grants.clearFlags(ptr.ref, GTF_reading | GTF_writing);
+    rd.grants.clearFlags(ref, GTF_reading | GTF_writing);
     throw e;
   }
 }
@@ -282,14 +238,13 @@ function releaseBuf(b: CopyBuf): void {
   else if (still.writePins === 0) b.rd.grants.clearFlags(b.ref, GTF_writing);
 }
 
-/** Where the bytes of inline dests go: one buffer for a batch (not an allocation per op). */
-export interface InlineOut {
-  buf: Uint8Array;
-  pos: number;
+/** `len` bytes at `at` of a message buffer, or null when they are not all inside it. */
+function bufferRange(buf: Uint8Array | null, at: number, len: number): Uint8Array | null {
+  return buf !== null && at + len <= buf.byteLength ? buf.subarray(at, at + len) : null;
 }
 
-/** gnttab_copy_one(). */
-export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp, inlineOut?: InlineOut): GnttabCopyResult {
+/** gnttab_copy_one(): the op's GNTST_* status. */
+export function copyOne(hv: Hypervisor, ld: Domain, op: GnttabCopyFields, bufs: CopyBuffers): GntStatus {
   const srcGref = (op.flags & GNTCOPY_source_gref) !== 0;
   const dstGref = (op.flags & GNTCOPY_dest_gref) !== 0;
   let src: CopyBuf | null = null;
@@ -300,32 +255,90 @@ export function copyOne(hv: Hypervisor, ld: Domain, op: CopyOp, inlineOut?: Inli
     if (!dstGref && op.dest.domid !== DOMID_SELF) throw new PinFail(GNTST.permission_denied, 'only allow copy-by-mfn for DOMID_SELF');
     if (srcGref && op.source.domid !== DOMID_SELF && !liveDomain(hv, op.source.domid)) throw new PinFail(GNTST.bad_domain, `no domain ${op.source.domid}`);
     if (dstGref && op.dest.domid !== DOMID_SELF && !liveDomain(hv, op.dest.domid)) throw new PinFail(GNTST.bad_domain, `no domain ${op.dest.domid}`);
-    src = claimBuf(hv, ld, op.source, srcGref, true);
-    dst = claimBuf(hv, ld, op.dest, dstGref, false);
+    src = claimBuf(hv, ld, op.source, srcGref, (op.flags & GNTCOPY_xenbox_source_buf) !== 0, true);
+    dst = claimBuf(hv, ld, op.dest, dstGref, (op.flags & GNTCOPY_xenbox_dest_buf) !== 0, false);
     // gnttab_copy_buf(): never across a page boundary.
     if (op.source.offset + op.len > XEN_PAGE_SIZE || op.dest.offset + op.len > XEN_PAGE_SIZE) {
       throw new PinFail(GNTST.bad_copy_arg, 'copy beyond page area');
     }
-    const from = src.page !== null ? src.page.bytes.subarray(op.source.offset, op.source.offset + op.len) : op.source.bytes;
-    if (from === null || from.length !== op.len) throw new PinFail(GNTST.bad_copy_arg, `source bytes are not len (${op.len}) long`);
-    if (dst.page === null) {
-      // A copy, not a view of the page: the reply is encoded after the rest of the frame's calls.
-      if (!inlineOut || inlineOut.pos + op.len > inlineOut.buf.length) return { status: GNTST.okay, data: from.slice() };
-      const data = inlineOut.buf.subarray(inlineOut.pos, inlineOut.pos + op.len);
-      data.set(from);
-      inlineOut.pos += op.len;
-      return { status: GNTST.okay, data };
+    const from = src.page !== null ? src.page.bytes.subarray(op.source.offset, op.source.offset + op.len) : bufferRange(bufs.source, op.source.u, op.len);
+    if (from === null) throw new PinFail(GNTST.bad_copy_arg, `source [${op.source.u}, +${op.len}) is outside the call's data`);
+    if (dst.page !== null) {
+      // set() copies through a temporary when source and destination overlap.
+      dst.page.write(op.dest.offset, from);
+      return GNTST.okay;
     }
-    // set() copies through a temporary when source and destination overlap.
-    dst.page.write(op.dest.offset, from);
-    return { status: GNTST.okay };
+    const to = bufferRange(bufs.dest, op.dest.u, op.len);
+    if (to === null) throw new PinFail(GNTST.bad_copy_arg, `dest [${op.dest.u}, +${op.len}) is past ${GNTTAB_COPY_BUF_MAX} bytes`);
+    to.set(from);
+    return GNTST.okay;
   } catch (e) {
-    if (e instanceof PinFail) return { status: e.status };
+    if (e instanceof PinFail) return e.status;
     throw e;
   } finally {
     if (src) releaseBuf(src);
     if (dst) releaseBuf(dst);
   }
+}
+
+/** The ops of a gnttab.copy call (struct gnttab_copy array) and its source buffer; EINVAL/E2BIG naming what is malformed. */
+export function parseCopyCall(raw: unknown): { ops: GnttabCopyFields[]; source: Uint8Array | null } {
+  const op = 'gnttab.copy';
+  const a = argObject(op, raw);
+  const bytes = argBytes(op, a, 'ops', GNTTAB_MAX_BATCH * GNTTAB_COPY_STRUCT.size + GNTTAB_COPY_STRUCT.size);
+  const n = gnttabCopyCount(op, bytes);
+  const source = a.data === undefined || a.data === null ? null : argBytes(op, a, 'data', GNTTAB_COPY_BUF_MAX);
+  void n;
+  return { ops: readGnttabCopies(bytes), source };
+}
+
+/** Whether op `c`'s dest is a message buffer (and not also a grant, which fails it). */
+function destIsBuffer(c: GnttabCopyFields): boolean {
+  return (c.flags & (GNTCOPY_xenbox_dest_buf | GNTCOPY_dest_gref)) === GNTCOPY_xenbox_dest_buf;
+}
+
+/**
+ * The reply's dest buffer: as long as the furthest in-range message-buffer
+ * dest, and zeroed where no op will have written.  When the dests tile it
+ * in op order (how libxen lays them out), every byte is some op's, so only
+ * the ranges of ops that failed need zeroing afterwards (zeroFailedDests);
+ * otherwise it is zeroed whole first.
+ */
+function destBuffer(ops: readonly GnttabCopyFields[], statusBytes: number): { reply: Uint8Array; destBytes: number; tiled: boolean } {
+  let end = 0;
+  let tiled = true;
+  for (const c of ops) {
+    if (!destIsBuffer(c)) continue;
+    const e = c.dest.u + c.len;
+    if (e > GNTTAB_COPY_BUF_MAX) continue;
+    if (c.dest.u !== end) tiled = false;
+    if (e > end) end = e;
+  }
+  // Its own allocation, written here and then only read: handed to the
+  // transport, it leaves as the reply's bulk part without a copy (@xenbox/abi
+  // frame-bulk.ts).  The statuses follow the dest bytes in it.
+  const reply = handOverBulk(tiled ? Buffer.allocUnsafeSlow(end + statusBytes) : new Uint8Array(end + statusBytes));
+  return { reply, destBytes: end, tiled };
+}
+
+/** Zero the dest ranges of the ops that failed, so the reply carries nothing of the hypervisor's memory. */
+function zeroFailedDests(ops: readonly GnttabCopyFields[], status: DataView, dest: Uint8Array): void {
+  for (let i = 0; i < ops.length; i++) {
+    const c = ops[i]!;
+    if (status.getInt16(2 * i, true) !== GNTST.okay && destIsBuffer(c) && c.dest.u + c.len <= dest.byteLength) dest.fill(0, c.dest.u, c.dest.u + c.len);
+  }
+}
+
+/** GNTTABOP_copy: every op in turn, a status each (int16 LE), the dest bytes beside them. */
+export function gnttabCopy(hv: Hypervisor, caller: Domain, raw: unknown): GnttabCopyReply {
+  const { ops, source } = parseCopyCall(raw);
+  const { reply, destBytes, tiled } = destBuffer(ops, 2 * ops.length);
+  const dest = destBytes ? reply.subarray(0, destBytes) : null;
+  const status = reply.subarray(destBytes);
+  const sv = new DataView(status.buffer, status.byteOffset, status.byteLength);
+  for (let i = 0; i < ops.length; i++) sv.setInt16(2 * i, copyOne(hv, caller, ops[i]!, { source, dest }), true);
+  if (tiled && dest) zeroFailedDests(ops, sv, dest);
+  return { data: dest, status };
 }
 
 // ---------------------------------------------------------------- table
@@ -350,21 +363,7 @@ export function gnttabOps(hv: Hypervisor): HypercallTable {
         return ops.map((h) => unmapGrantRef(hv, caller, h));
       },
     },
-    'gnttab.copy': {
-      priv: 'hook',
-      handle(caller, raw) {
-        const ops = parseCopyOps(raw);
-        let inlineBytes = 0;
-        for (const c of ops) if (c.dest.inline && (c.flags & GNTCOPY_dest_gref) === 0) inlineBytes += c.len;
-        // Its own buffer (not the small-allocation pool), written once here and
-        // then only read: handed to the transport, it is the reply's bulk part
-        // as is (@xenbox/abi frame-bulk.ts).
-        const inlineOut = inlineBytes ? { buf: handOverBulk(Buffer.allocUnsafeSlow(inlineBytes)), pos: 0 } : undefined;
-        const out: GnttabCopyResult[] = new Array(ops.length);
-        for (let i = 0; i < ops.length; i++) out[i] = copyOne(hv, caller, ops[i]!, inlineOut);
-        return out;
-      },
-    },
+    'gnttab.copy': { priv: 'hook', handle: (caller, raw) => gnttabCopy(hv, caller, raw) },
   };
 }
 
