@@ -19,7 +19,7 @@
  * frame-bulk.ts); the baselines send the same byte count in one part.  (Until this was fixed the baseline was an echo of 256 KiB counted
  * both ways: see bench/RESULTS.md.)
  */
-import { DOMID_SELF, GNTCOPY_source_gref, GNTST, encodeParts, ipcEndpoint, runDirLayout, type GnttabCopy, type Msg } from '@xenbox/abi';
+import { DOMID_SELF, GNTCOPY_dest_gref, GNTCOPY_source_gref, GNTST, encodeGnttabCopy, encodeParts, ipcEndpoint, runDirLayout, type GnttabCopy, type Msg } from '@xenbox/abi';
 import { launchHypervisor } from '@xenbox/hypervisor';
 import { GrantMapper, GrantTable, HypervisorConnection, Mirrors, allocOwnPages } from '@xenbox/libxen';
 import { median, result, type Benchmark } from './harness.js';
@@ -89,10 +89,14 @@ export const benchmark: Benchmark = {
       // Raw baselines with the same bytes on the wire in each direction (the
       // frame plus its bulk part, abi frame-bulk.ts), in one part each.
       const wire = (m: Msg) => Buffer.concat(encodeParts(m));
-      const readReq = wire({ id: 1, op: 'gnttab.copy', args: { ops: segs.map((s) => ({ source: { ref: s.ref, domid: s.dom, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref })) } });
-      const writeReq = wire({ id: 1, op: 'gnttab.copy', args: { ops: wsegs.map((s) => ({ source: { bytes: s.data, domid: DOMID_SELF, offset: 0 }, dest: { ref: s.ref, domid: s.dom, offset: 0 }, len: 4096, flags: 2 })) } });
-      const readReply = wire({ id: 1, ok: first.map((r) => ({ status: 0, data: r.data })) }).length;
-      const writeReply = wire({ id: 1, ok: wsegs.map(() => ({ status: 0 })) }).length;
+      // (the messages GrantMapper.read/write and the hypervisor exchange: abi gnttab-copy.ts)
+      const readOps = encodeGnttabCopy(segs.map((s) => ({ source: { ref: s.ref, domid: s.dom, offset: 0 }, dest: { inline: true, domid: DOMID_SELF, offset: 0 }, len: 4096, flags: GNTCOPY_source_gref })));
+      const writeOps = encodeGnttabCopy(wsegs.map((s) => ({ source: { bytes: s.data, domid: DOMID_SELF, offset: 0 }, dest: { ref: s.ref, domid: s.dom, offset: 0 }, len: 4096, flags: GNTCOPY_dest_gref })));
+      const readReq = wire({ id: 1, op: 'gnttab.copy', args: readOps.args });
+      const writeReq = wire({ id: 1, op: 'gnttab.copy', args: { data: writeOps.args.data, ops: writeOps.args.ops } });
+      const statuses = new Uint8Array(2 * PAGES);
+      const readReply = wire({ id: 1, ok: { data: new Uint8Array(bytes), status: statuses } }).length;
+      const writeReply = wire({ id: 1, ok: { data: null, status: statuses } }).length;
       const echoPayload = Buffer.alloc(bytes, 1);
 
       // CPU of both ends (this process and the server: hypervisor or raw echo), summed over the rounds.

@@ -13,15 +13,20 @@ import type { Benchmark, BenchResult } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-async function discover(): Promise<Benchmark[]> {
-  const files = readdirSync(here).filter((f) => f.endsWith('.bench.js')).sort();
-  const out: Benchmark[] = [];
-  for (const f of files) {
-    const mod = (await import(pathToFileURL(join(here, f)).href)) as { benchmark?: Benchmark };
-    if (!mod.benchmark) throw new Error(`${f} does not export 'benchmark'`);
-    out.push(mod.benchmark);
-  }
-  return out;
+/** Benchmark names, from the files: `<name>.bench.js`. */
+function benchNames(): string[] {
+  return readdirSync(here)
+    .filter((f) => f.endsWith('.bench.js'))
+    .map((f) => f.slice(0, -'.bench.js'.length))
+    .sort();
+}
+
+/** Import one benchmark's module (only that one: see main). */
+async function load(name: string): Promise<Benchmark> {
+  const mod = (await import(pathToFileURL(join(here, `${name}.bench.js`)).href)) as { benchmark?: Benchmark };
+  if (!mod.benchmark) throw new Error(`${name}.bench.js does not export 'benchmark'`);
+  if (mod.benchmark.name !== name) throw new Error(`${name}.bench.js names its benchmark '${mod.benchmark.name}'`);
+  return mod.benchmark;
 }
 
 function fmt(n: number | null): string {
@@ -54,22 +59,33 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const json = argv.includes('--json');
   const names = argv.filter((a) => !a.startsWith('--'));
-  const all = await discover();
-  const unknown = names.filter((n) => !all.some((b) => b.name === n));
+  const known = benchNames();
+  const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length) {
-    console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${all.map((b) => b.name).join(', ')}`);
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${known.join(', ')}`);
     process.exit(2);
   }
-  const chosen = names.length ? all.filter((b) => names.includes(b.name)) : all;
-  for (const b of chosen) {
-    const tmpDir = mkdtempSync(join(tmpdir(), `xb-bench-${b.name}-`));
-    try {
-      const results = await b.run({ tmpDir, progress: (m) => process.stderr.write(`[${b.name}] ${m}\n`) });
-      if (json) console.log(JSON.stringify({ bench: b.name, results }));
-      else printTable(`${b.name}: ${b.description}`, results);
-    } finally {
-      rmSync(tmpDir, { recursive: true, force: true });
+  const chosen = names.length ? names : known;
+  // Each benchmark runs in a process that imported only its own module: what
+  // one imports changes V8's heap sizing for the whole process (importing the
+  // toolstack made the gnttab client run 3x the mark-compacts), so a
+  // benchmark's figures must not depend on which others ran beside it.
+  if (chosen.length > 1) {
+    let failed = 0;
+    for (const name of chosen) {
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), name, ...argv.filter((a) => a.startsWith('--'))], { stdio: 'inherit' });
+      if (r.status !== 0) failed++;
     }
+    process.exit(failed ? 1 : 0);
+  }
+  const b = await load(chosen[0]!);
+  const tmpDir = mkdtempSync(join(tmpdir(), `xb-bench-${b.name}-`));
+  try {
+    const results = await b.run({ tmpDir, progress: (m) => process.stderr.write(`[${b.name}] ${m}\n`) });
+    if (json) console.log(JSON.stringify({ bench: b.name, results }));
+    else printTable(`${b.name}: ${b.description}`, results);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
   }
 }
 

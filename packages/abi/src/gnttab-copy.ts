@@ -138,13 +138,16 @@ export function readGnttabCopies(ops: Uint8Array): GnttabCopyFields[] {
   return out;
 }
 
-/** Writes ops into a gnttab_copy array; status is left 0 (the hypervisor answers in the reply's status array). */
+/** Writes ops into a gnttab_copy array; status is written 0 (the hypervisor answers in the reply's status array). */
 export class GnttabCopyWriter {
   readonly ops: Uint8Array;
   private readonly dv: DataView;
 
-  constructor(n: number) {
-    this.ops = new Uint8Array(n * GNTTAB_COPY_STRUCT.size);
+  /** `n` ops, in `into` (n × 40 bytes; set() writes every byte of an op) or a new array. */
+  constructor(n: number, into?: Uint8Array) {
+    const bytes = n * GNTTAB_COPY_STRUCT.size;
+    if (into && into.byteLength !== bytes) throw new XenError('EINVAL', `GnttabCopyWriter: ${into.byteLength} bytes for ${n} ops of ${GNTTAB_COPY_STRUCT.size}`);
+    this.ops = into ?? new Uint8Array(bytes);
     this.dv = view(this.ops);
   }
 
@@ -161,6 +164,10 @@ export class GnttabCopyWriter {
     dv.setUint16(b + S.dest_offset, doffset, true);
     dv.setUint16(b + S.len, len, true);
     dv.setUint16(b + S.flags, flags, true);
+    // The padding after each offset, and status with the padding after it.
+    dv.setUint32(b + S.source_offset + 2, 0, true);
+    dv.setUint32(b + S.dest_offset + 2, 0, true);
+    dv.setUint32(b + S.status, 0, true);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   GNTMAP_host_map,
   GNTMAP_readonly,
   GNTST,
+  GNTTAB_COPY_STRUCT,
   GNTTAB_NR_RESERVED_ENTRIES,
   GRANT_ENTRIES_PER_FRAME,
   GRANT_ENTRY_V1_SIZE,
@@ -34,6 +35,7 @@ import {
   GnttabCopyStatuses,
   GnttabCopyWriter,
   gntstMessage,
+  handOverBulk,
   type DomId,
   type GntStatus,
   type GnttabCopy,
@@ -246,16 +248,21 @@ export class GrantMapper {
   async write(segs: Array<{ dom: DomId; ref: GrantRef; offset?: number; data: Uint8Array }>): Promise<GntStatus[]> {
     let total = 0;
     for (const s of segs) total += s.data.byteLength;
-    const data = new Uint8Array(total);
-    const w = new GnttabCopyWriter(segs.length);
+    // One buffer, the bytes then the op array, handed to the transport: the
+    // call's bulk part is this buffer as is (@xenbox/abi frame-bulk.ts), not
+    // a second copy of every byte.
+    const opBytes = segs.length * GNTTAB_COPY_STRUCT.size;
+    const buf = handOverBulk(Buffer.allocUnsafeSlow(total + opBytes));
+    const w = new GnttabCopyWriter(segs.length, buf.subarray(total));
     let pos = 0;
     segs.forEach((s, i) => {
-      data.set(s.data, pos);
+      buf.set(s.data, pos);
       w.set(i, pos, DOMID_SELF, 0, s.ref, s.dom, s.offset ?? 0, s.data.byteLength, GNTCOPY_dest_gref | GNTCOPY_xenbox_source_buf);
       pos += s.data.byteLength;
     });
     this.mirrors.flush();
-    const r = await this.hv.call('gnttab.copy', { ops: w.ops, data });
+    // data before ops: msgpack writes them in this order, so they are one run of buf.
+    const r = await this.hv.call('gnttab.copy', { data: buf.subarray(0, total), ops: w.ops });
     const statuses = new GnttabCopyStatuses(r.status, segs.length);
     return segs.map((_, i) => statuses.get(i));
   }

@@ -286,9 +286,8 @@ export function parseCopyCall(raw: unknown): { ops: GnttabCopyFields[]; source: 
   const op = 'gnttab.copy';
   const a = argObject(op, raw);
   const bytes = argBytes(op, a, 'ops', GNTTAB_MAX_BATCH * GNTTAB_COPY_STRUCT.size + GNTTAB_COPY_STRUCT.size);
-  const n = gnttabCopyCount(op, bytes);
+  gnttabCopyCount(op, bytes); // a whole number of structs, at most GNTTAB_MAX_BATCH
   const source = a.data === undefined || a.data === null ? null : argBytes(op, a, 'data', GNTTAB_COPY_BUF_MAX);
-  void n;
   return { ops: readGnttabCopies(bytes), source };
 }
 
