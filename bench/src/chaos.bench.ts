@@ -30,7 +30,7 @@ const PVKERNEL = resolve(fileURLToPath(import.meta.url), '../../../packages/gues
 const DISKTEST_MB = 48;
 
 /** Run a disktest guest (while `during` runs) and return its write and read MB/s and whether it verified. */
-async function disktest(runDir: string, tmpDir: string, tag: string, during: (doneBy: () => boolean) => Promise<unknown>): Promise<{ write: number; read: number; ok: boolean; ms: number; lost: number }> {
+async function disktest(runDir: string, tmpDir: string, tag: string, during: (doneBy: () => boolean) => Promise<unknown>): Promise<{ write: number; read: number; ok: boolean; why: string; ms: number; lost: number }> {
   const img = join(tmpDir, `${tag}.raw`);
   writeFileSync(img, Buffer.alloc((DISKTEST_MB + 8) << 20));
   const cfg = join(tmpDir, `${tag}.cfg`);
@@ -48,8 +48,11 @@ async function disktest(runDir: string, tmpDir: string, tag: string, during: (do
   const ms = Date.now() - t0;
   await chaos;
   const m = result()!;
-  const lost = /disktest: the backend went away (\d+) time/.exec(readFileSync(log, 'latin1'));
-  return { write: Number(m[1]), read: Number(m[2]), ok: m[3] === 'OK', ms, lost: lost ? Number(lost[1]) : 0 };
+  const text = readFileSync(log, 'latin1');
+  const lost = /disktest: the backend went away (\d+) time/.exec(text);
+  // What failed, in the guest's words: a sector that read back wrong, or an I/O error (disktest.c).
+  const why = /disktest: (verify FAILED at sector \d+|(?:read|write) at sector \d+ failed \(-?\d+\)|cannot submit [^\n]*)/.exec(text)?.[1] ?? '';
+  return { write: Number(m[1]), read: Number(m[2]), ok: m[3] === 'OK', why, ms, lost: lost ? Number(lost[1]) : 0 };
 }
 
 /** Two PV kernels with disks on xenbr0, b pinging a (`count` echoes 100 ms apart) while `during` runs; what ping printed. */
@@ -141,7 +144,7 @@ export const benchmark: Benchmark = {
           // which a deadline of exactly everyS would do before the kill when a sleep overshoots).
           while (!done()) restarts.push(...(await runChaos(runDir, { target: 'blkback', everyMs: everyS * 1000, forMs: everyS * 1500, jitter: 0, seed: 1 }, () => undefined)).restarts);
         });
-        const what = `${r.lost} restarts seen by the guest${r.ok ? '' : ', VERIFY FAILED'}`;
+        const what = `${r.lost} restarts seen by the guest${r.ok ? '' : `, VERIFY FAILED: ${r.why || 'no reason printed'}`}`;
         out.push(result(`guest disktest write, blkback restarted every ${everyS} s (${what})`, r.write, 'MB/s', calm.write, null));
         out.push(result(`guest disktest read+verify, restarted every ${everyS} s`, r.read, 'MB/s', calm.read, null));
       }
@@ -158,7 +161,7 @@ export const benchmark: Benchmark = {
       holdDown(runDir, 'netback', 600_000);
       const noNet = await disktest(runDir, tmpDir, 'dt-nonet', async () => undefined);
       bringBack(runDir, 'netback');
-      out.push(result(`guest disktest write while netback is down (${noNet.ok ? 'verified' : 'VERIFY FAILED'})`, noNet.write, 'MB/s', calm.write, '>= 0.9x'));
+      out.push(result(`guest disktest write while netback is down (${noNet.ok ? 'verified' : `VERIFY FAILED: ${noNet.why || 'no reason printed'}`})`, noNet.write, 'MB/s', calm.write, '>= 0.9x'));
       out.push(result('guest disktest read+verify while netback is down', noNet.read, 'MB/s', calm.read, '>= 0.9x'));
       const PINGS = 40;
       const calmPing = await pingPair(runDir, tmpDir, 'pp-calm', PINGS, async () => undefined);
