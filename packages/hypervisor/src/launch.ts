@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runDirLayout, type ProcessNotice } from '@xenbox/abi';
-import { HYPERVISOR_NODE_OPTIONS, MALLOC_TUNING_ENV } from '@xenbox/libxen';
+import { MALLOC_TUNING_ENV } from '@xenbox/libxen';
 
 export interface LaunchedHypervisor {
   runDir: string;
@@ -16,11 +16,11 @@ export interface LaunchedHypervisor {
   stop(): Promise<void>;
 }
 
-/** Node options for the hypervisor process: HYPERVISOR_NODE_OPTIONS (@xenbox/libxen heap-tuning.ts), then XENBOX_HYPERVISOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), for profiling. */
+/** Node options for the hypervisor process come from XENBOX_HYPERVISOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), for profiling. */
 export const HYPERVISOR_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 export async function launchHypervisor(runDir: string, extraArgs: string[] = [], nodeArgs: string[] = (process.env.XENBOX_HYPERVISOR_NODE_ARGS ?? '').split(' ').filter(Boolean)): Promise<LaunchedHypervisor> {
-  const child = fork(HYPERVISOR_MAIN, ['--run-dir', runDir, ...extraArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...MALLOC_TUNING_ENV }, execArgv: [...HYPERVISOR_NODE_OPTIONS, ...nodeArgs] });
+  const child = fork(HYPERVISOR_MAIN, ['--run-dir', runDir, ...extraArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...MALLOC_TUNING_ENV }, execArgv: nodeArgs });
   await new Promise<void>((res, rej) => {
     child.once('message', (m: ProcessNotice) => (m.type === 'ready' ? res() : rej(new Error(`hypervisor failed: ${JSON.stringify(m)}`))));
     child.once('exit', (code, sig) => rej(new Error(`hypervisor exited (${sig ?? code}) before it was ready`)));

@@ -13,7 +13,6 @@ export * from './foreign-memory.js';
 export * from './ring.js';
 export * from './curve.js';
 export * from './malloc-tuning.js';
-export * from './heap-tuning.js';
 export * from './xenbus.js';
 export * from './blkfront.js';
 export * from './netfront.js';

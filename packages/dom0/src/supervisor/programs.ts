@@ -5,7 +5,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ENV_ARGS } from '@xenbox/abi';
-import { HYPERVISOR_NODE_OPTIONS } from '@xenbox/libxen';
 import type { ServiceSpec } from './service.js';
 import type { ServiceConfig, StackConfig } from './stack-config.js';
 
@@ -33,7 +32,7 @@ export function coreServiceSpecs(runDir: string, config: StackConfig): ServiceSp
   const pcpus = config.hypervisor?.pcpus;
   const hvArgv = ['--run-dir', runDir, ...(pcpus !== undefined ? ['--pcpus', String(pcpus)] : [])];
   return [
-    { name: 'hypervisor', kind: 'hypervisor', module: programPath('hypervisor'), argv: hvArgv, env: {}, restart: 'never', ownDomain: false, tier: TIER.hypervisor, nodeOptions: HYPERVISOR_NODE_OPTIONS },
+    { name: 'hypervisor', kind: 'hypervisor', module: programPath('hypervisor'), argv: hvArgv, env: {}, restart: 'never', ownDomain: false, tier: TIER.hypervisor },
     { name: 'xenstored', kind: 'xenstored', module: programPath('xenstored'), argv: [], env: {}, restart: policy, ownDomain: true, tier: TIER.xenstored },
     { name: 'xenconsoled', kind: 'xenconsoled', module: programPath('xenconsoled'), argv: [], env: {}, restart: policy, ownDomain: false, tier: TIER.dom0 },
   ];

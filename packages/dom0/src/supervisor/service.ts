@@ -30,8 +30,6 @@ export interface ServiceSpec {
   ownDomain: boolean;
   /** Order of stopping: lower stops later (hypervisor 0, xenstored 1, dom0 services 2, driver domains 3). */
   tier: number;
-  /** Node options for the process (e.g. HYPERVISOR_NODE_OPTIONS). */
-  nodeOptions?: readonly string[];
 }
 
 export interface ExitInfo {
@@ -113,7 +111,6 @@ export class Service {
       stdio: ['ignore', outFd, outFd, 'ipc'],
       detached: true,
       serialization: 'json',
-      execArgv: [...(this.spec.nodeOptions ?? [])],
     });
     closeSync(outFd);
     this.child = child;

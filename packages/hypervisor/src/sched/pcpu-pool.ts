@@ -8,7 +8,6 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { XenError } from '@xenbox/abi';
-import { restoreDefaultSemiSpaceForWorkers } from '@xenbox/libxen';
 import { CTL, CTL_BYTES, CTL_SLICE_NS, CTL_WORDS, MBOX, type DomainDescriptor, type FromWorker, type ToWorker } from './slice-protocol.js';
 
 export interface Assignment {
@@ -83,7 +82,6 @@ export class PcpuPool {
 
   constructor(readonly size: number, onMessage: (pcpu: number, m: FromWorker) => void) {
     if (!Number.isInteger(size) || size < 1 || size > 256) throw new XenError('EINVAL', `--pcpus ${size}: need 1..256`);
-    restoreDefaultSemiSpaceForWorkers(); // the main thread's are small on purpose (@xenbox/libxen heap-tuning.ts)
     this.piscina = new Piscina({
       filename: new URL('./pcpu-worker.js', import.meta.url).href,
       minThreads: size,
