@@ -39,7 +39,7 @@
  * This module is the one place the layout is spelled out: the hypervisor
  * decodes with it, libxen and tests encode with it.
  */
-import { GNTST, GNTTAB_MAX_BATCH, type GntStatus, type GnttabCopy, type GnttabCopyResult } from './grant-table.js';
+import { GNTCOPY_dest_gref, GNTCOPY_source_gref, GNTST, GNTTAB_MAX_BATCH, type GntStatus, type GnttabCopy, type GnttabCopyResult } from './grant-table.js';
 import { XEN_PAGE_SIZE } from './memory.js';
 import { XenError } from './errno.js';
 
@@ -128,11 +128,15 @@ export function readGnttabCopies(ops: Uint8Array): GnttabCopyFields[] {
   const n = (ops.byteLength / S.size) | 0;
   const out = new Array<GnttabCopyFields>(n);
   for (let i = 0, b = 0; i < n; i++, b += S.size) {
+    const flags = dv.getUint16(b + S.flags, true);
+    // A grant side is u.ref, the union's first 32 bits; the rest is not Xen's to read.
+    const su = flags & GNTCOPY_source_gref ? dv.getUint32(b + S.source_u, true) : readU(dv, b + S.source_u);
+    const du = flags & GNTCOPY_dest_gref ? dv.getUint32(b + S.dest_u, true) : readU(dv, b + S.dest_u);
     out[i] = {
-      source: { u: readU(dv, b + S.source_u), domid: dv.getUint16(b + S.source_domid, true), offset: dv.getUint16(b + S.source_offset, true) },
-      dest: { u: readU(dv, b + S.dest_u), domid: dv.getUint16(b + S.dest_domid, true), offset: dv.getUint16(b + S.dest_offset, true) },
+      source: { u: su, domid: dv.getUint16(b + S.source_domid, true), offset: dv.getUint16(b + S.source_offset, true) },
+      dest: { u: du, domid: dv.getUint16(b + S.dest_domid, true), offset: dv.getUint16(b + S.dest_offset, true) },
       len: dv.getUint16(b + S.len, true),
-      flags: dv.getUint16(b + S.flags, true),
+      flags,
     };
   }
   return out;

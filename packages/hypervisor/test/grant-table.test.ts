@@ -258,6 +258,17 @@ describe('gnttab.copy on the wire: an array of struct gnttab_copy', () => {
     expect(r.data[16]).toBe(0);
   });
 
+  it("reads a grant side's ref from the union's first 32 bits only, as Xen does", () => {
+    const t = setup();
+    t.grant(8, t.mapper, t.gfn, GTF_permit_access);
+    const w = new GnttabCopyWriter(1);
+    w.set(0, 8, t.granter, 0, 0, DOMID_SELF, 0, 5, GNTCOPY_source_gref | GNTCOPY_xenbox_dest_buf);
+    new DataView(w.ops.buffer).setUint32(4, 0xdead_beef, true); // what a guest left in the union's upper half
+    const r = t.call(t.mapper, 'gnttab.copy', { ops: w.ops });
+    expect(new GnttabCopyStatuses(r.status, 1).get(0)).toBe(GNTST.okay);
+    expect(new TextDecoder().decode(r.data)).toBe('hello');
+  });
+
   it('zeroes the reply where no op wrote, whatever order the dests are laid out in', () => {
     const t = setup();
     t.grant(8, t.mapper, t.gfn, GTF_permit_access);

@@ -285,7 +285,8 @@ export function copyOne(hv: Hypervisor, ld: Domain, op: GnttabCopyFields, bufs: 
 export function parseCopyCall(raw: unknown): { ops: GnttabCopyFields[]; source: Uint8Array | null } {
   const op = 'gnttab.copy';
   const a = argObject(op, raw);
-  const bytes = argBytes(op, a, 'ops', GNTTAB_MAX_BATCH * GNTTAB_COPY_STRUCT.size + GNTTAB_COPY_STRUCT.size);
+  // One struct more than a batch gets through, so gnttabCopyCount can say how many entries it had.
+  const bytes = argBytes(op, a, 'ops', (GNTTAB_MAX_BATCH + 1) * GNTTAB_COPY_STRUCT.size);
   gnttabCopyCount(op, bytes); // a whole number of structs, at most GNTTAB_MAX_BATCH
   const source = a.data === undefined || a.data === null ? null : argBytes(op, a, 'data', GNTTAB_COPY_BUF_MAX);
   return { ops: readGnttabCopies(bytes), source };
