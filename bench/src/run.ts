@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const chosen = names.length ? names : known;
   // Each benchmark runs in a process that imported only its own module: what
   // one imports changes V8's heap sizing for the whole process (importing the
-  // toolstack made the gnttab client run 3x the mark-compacts), so a
+  // toolstack gave the gnttab client ~10x the mark-compacts), so a
   // benchmark's figures must not depend on which others ran beside it.
   if (chosen.length > 1) {
     let failed = 0;
