@@ -96,6 +96,8 @@ export class TestStack {
         // already gone
       }
     }
-    rmSync(this.runDir, { recursive: true, force: true });
+    // XENBOX_TEST_KEEP_RUNDIR=1 keeps every log for a post-mortem of a flaky run.
+    if (process.env.XENBOX_TEST_KEEP_RUNDIR) console.log(`kept run dir ${this.runDir}`);
+    else rmSync(this.runDir, { recursive: true, force: true });
   }
 }

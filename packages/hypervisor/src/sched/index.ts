@@ -3,4 +3,5 @@ export { VcpuScheduler, type SchedHooks, type DomainSchedConfig, type VcpuSchedu
 export { Credit2 } from './credit2.js';
 export { Rtds } from './rtds.js';
 export { NullSched } from './null.js';
-export { PcpuPool } from './pcpu-pool.js';
+export { PcpuPool, PcpuChannel, type Pcpus } from './pcpu-pool.js';
+export { CTL, CTL_BYTES, CTL_SLICE_NS, CTL_WORDS, MBOX, FLAG, type FromWorker, type SliceReport } from './slice-protocol.js';

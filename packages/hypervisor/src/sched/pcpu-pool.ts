@@ -75,7 +75,13 @@ export class PcpuChannel {
   }
 }
 
-export class PcpuPool {
+/** What the scheduler needs of its pCPUs: a mailbox and port each, and a way to stop them. */
+export interface Pcpus {
+  readonly channels: PcpuChannel[];
+  destroy(): Promise<void>;
+}
+
+export class PcpuPool implements Pcpus {
   readonly channels: PcpuChannel[] = [];
   private readonly piscina: Piscina;
   private readonly tasks: Promise<unknown>[] = [];

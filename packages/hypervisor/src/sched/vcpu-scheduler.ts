@@ -23,7 +23,7 @@ import { Accounting } from './accounting.js';
 import { Affinity, checkHardAffinity } from './affinity.js';
 import { Cpupool, CpupoolRegistry } from './cpupool.js';
 import { Credit2 } from './credit2.js';
-import { PcpuPool } from './pcpu-pool.js';
+import { PcpuPool, type Pcpus } from './pcpu-pool.js';
 import { Rtds } from './rtds.js';
 import { NullSched } from './null.js';
 import type { PcpuView } from './scheduler.js';
@@ -55,6 +55,12 @@ export interface VcpuSchedulerOptions {
   /** credit2 runqueues (Xen's `credit2_runqueue=`): 'all' (one per pool, default) or 'cpu' (one per pCPU, load-balanced). */
   credit2Runqueue?: 'all' | 'cpu';
   hooks: SchedHooks;
+  /**
+   * The pCPUs behind the mailboxes; default the piscina worker threads.  A
+   * test passes its own to play a pCPU step by step (the timing races between
+   * the main thread and a worker are otherwise left to the OS).
+   */
+  pcpuPool?: (size: number, onMessage: (pcpu: number, m: FromWorker) => void) => Pcpus;
 }
 
 export interface DomainSchedConfig {
@@ -101,7 +107,7 @@ export class VcpuScheduler implements PcpuView {
   /** Wake-up latencies (us): interrupt injected into a blocked vCPU -> that vCPU running on a pCPU. */
   readonly wakeLatenciesUs: number[] = [];
   private readonly hooks: SchedHooks;
-  private readonly pcpus: PcpuPool;
+  private readonly pcpus: Pcpus;
   private readonly slots: PcpuSlot[];
   private readonly domains = new Map<number, SchedDomain>();
   private readonly poolTimers = new Map<Cpupool, { at: number; timer: NodeJS.Timeout }>();
@@ -114,7 +120,8 @@ export class VcpuScheduler implements PcpuView {
   constructor(opts: VcpuSchedulerOptions) {
     this.nrPcpus = opts.pcpus ?? PcpuPool.defaultSize();
     this.hooks = opts.hooks;
-    this.pcpus = new PcpuPool(this.nrPcpus, (p, m) => this.onMessage(p, m));
+    const onMessage = (p: number, m: FromWorker): void => this.onMessage(p, m);
+    this.pcpus = opts.pcpuPool ? opts.pcpuPool(this.nrPcpus, onMessage) : new PcpuPool(this.nrPcpus, onMessage);
     this.slots = Array.from({ length: this.nrPcpus }, () => ({ running: undefined, runningSince: 0, precharged: 0, outstanding: undefined }));
     this.accounting = new Accounting(this.nrPcpus);
     this.pools = new CpupoolRegistry(this, this.nrPcpus, opts.credit2Runqueue);
@@ -598,15 +605,17 @@ export class VcpuScheduler implements PcpuView {
       slot.outstanding = undefined;
     }
     if (v) this.account(p, v, r, slot);
-    // What the worker runs from now on.
+    // What the worker runs from now on.  After 'wait' it runs nothing until it takes an assignment
+    // posted meanwhile.  That one stays outstanding, not running: either the worker's next report
+    // says it took it, or we retract it, and then nothing would ever report its vCPU off this pCPU.
     let now: Vcpu | undefined;
     if (r.next === 'took') now = took;
     else if (r.next === 'extend') now = v;
-    else now = slot.outstanding?.vcpu; // it went idle but will find the assignment posted meanwhile
+    const posted = slot.outstanding?.vcpu;
     slot.running = now;
     slot.runningSince = r.endedAt || nowMs();
     if (took && took !== now) took.pcpu = -1; // declined: it must see us first
-    if (v && v !== now && v.pcpu === p) v.pcpu = -1;
+    if (v && v !== now && v !== posted && v.pcpu === p) v.pcpu = -1;
     let prev: Vcpu | undefined;
     if (v) {
       this.handleExit(v, r);
@@ -615,12 +624,12 @@ export class VcpuScheduler implements PcpuView {
       // out of budget) must not clear the flag a later exit of the same vCPU has already set.
       if (exitNeedsMainThread(r.reason) && v.blocked !== 'hypercall' && v.blocked !== 'mmio') clearExitPending(v.state);
       if (v.runnable && !v.onCpu) {
-        if (!now) prev = v; // the pCPU is free and v may just go on
+        if (!now && !posted) prev = v; // the pCPU is free and v may just go on
         else this.makeRunnable(v);
       }
     }
     if (r.next === 'extend') this.reschedule(p, v && v.runnable ? v : undefined);
-    else if (!now) this.reschedule(p, prev);
+    else if (this.idle(p)) this.reschedule(p, prev);
     if (this.offCpuWaiters.length) {
       this.offCpuWaiters = this.offCpuWaiters.filter((check) => !check());
     }
