@@ -80,6 +80,9 @@ export class GuestVcpus {
     if (vcpu !== 0) throw new XenError('EOPNOTSUPP', `${op}: secondary vCPUs start through SBI HSM hart_start, not the toolstack`);
     if (!d.memory.ram) throw new XenError('EINVAL', `${op}: d${d.domid} has no RAM`);
     const sched = await this.ensureSched();
+    // The first guest waits here for the pCPU threads to start (~100 ms): another toolstack call
+    // may have destroyed the domain meanwhile, and its vCPUs must not outlive it in the scheduler.
+    if (this.hv.domains.get(d.domid) !== d) throw new XenError('ESRCH', `${op}: d${d.domid} was destroyed while its vCPUs were being set up`);
     if (sched.hasDomain(d.domid)) throw new XenError('EEXIST', `${op}: d${d.domid}'s vCPU 0 context is already set`);
     const hvm = d.kind === 'hvm';
     sched.addDomain(d.domid, {
