@@ -3,7 +3,7 @@
  * RISC-V PV guest passes by pointer.  Offsets are Xen's C layouts with
  * RISC-V's types (xen/include/public/arch-riscv.h): domid_t u16,
  * evtchn_port_t u32, grant_ref_t u32, xen_ulong_t/xen_pfn_t u64,
- * XEN_GUEST_HANDLE 8 bytes, 8-byte aligned.  packages/guests/pv/xen.h
+ * XEN_GUEST_HANDLE 8 bytes, 8-byte aligned.  packages/guests/include/xen-public.h
  * declares the same structs in C and checks these offsets at compile time.
  */
 

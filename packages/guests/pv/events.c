@@ -26,9 +26,9 @@ static uint8_t shared_info_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 struct shared_info *HYPERVISOR_shared_info;
 static evtchn_handler_t handlers[NR_PORTS];
 
-long evtchn_op(unsigned cmd, void *arg) { return xen_hypercall(HYPERVISOR_event_channel_op, cmd, (ulong)arg, 0); }
+long evtchn_op(unsigned cmd, void *arg) { return xen_hypercall(__HYPERVISOR_event_channel_op, cmd, (ulong)arg, 0); }
 
-long set_timer_op(uint64_t deadline_ns) { return xen_hypercall(HYPERVISOR_set_timer_op, deadline_ns, 0, 0); }
+long set_timer_op(uint64_t deadline_ns) { return xen_hypercall(__HYPERVISOR_set_timer_op, deadline_ns, 0, 0); }
 
 uint64_t xen_system_time(void) { return rdtime() * 100; }
 
@@ -105,7 +105,7 @@ void events_init(void)
         .idx = 0,
         .gpfn = (ulong)shared_info_page >> PAGE_SHIFT,
     };
-    long rc = xen_hypercall(HYPERVISOR_memory_op, XENMEM_add_to_physmap, (ulong)&xatp, 0);
+    long rc = xen_hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (ulong)&xatp, 0);
     if (rc) {
         puts_("events: add_to_physmap(shared_info) failed ");
         putdec(-rc);

@@ -16,7 +16,7 @@ static grant_ref_t next_ref = GNTTAB_NR_RESERVED_ENTRIES;
 long grant_init(void)
 {
     struct gnttab_query_size q = { .dom = DOMID_SELF };
-    long rc = xen_hypercall(HYPERVISOR_grant_table_op, GNTTABOP_query_size, (ulong)&q, 1);
+    long rc = xen_hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_query_size, (ulong)&q, 1);
     if (rc) return rc;
     if (q.status != 0 || q.max_nr_frames < 1) return -22;
     struct xen_add_to_physmap xatp = {
@@ -25,7 +25,7 @@ long grant_init(void)
         .idx = 0,
         .gpfn = (ulong)grant_frame >> PAGE_SHIFT,
     };
-    return xen_hypercall(HYPERVISOR_memory_op, XENMEM_add_to_physmap, (ulong)&xatp, 0);
+    return xen_hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (ulong)&xatp, 0);
 }
 
 /* gnttab_grant_foreign_access_ref(): domid and frame first, then (after a fence) the flags. */

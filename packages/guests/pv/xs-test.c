@@ -23,50 +23,6 @@
 #include "events.h"
 #include "grant.h"
 
-/* ---- hvm_op (xen/include/public/hvm/hvm_op.h, params.h) ---- */
-#define HYPERVISOR_hvm_op 34
-#define HVMOP_set_param 0
-#define HVMOP_get_param 1
-#define HVM_PARAM_STORE_PFN 1
-#define HVM_PARAM_STORE_EVTCHN 2
-#define HVM_PARAM_CONSOLE_PFN 17
-#define HVM_PARAM_CONSOLE_EVTCHN 18
-
-struct xen_hvm_param { domid_t domid; uint32_t index; uint64_t value; };
-_Static_assert(offsetof(struct xen_hvm_param, index) == 4 && offsetof(struct xen_hvm_param, value) == 8 && sizeof(struct xen_hvm_param) == 16, "HVM_STRUCT.param");
-
-/* ---- the xenstore ring (io/xs_wire.h) ---- */
-#define XENSTORE_RING_SIZE 1024
-#define MASK_XENSTORE_IDX(i) ((i) & (XENSTORE_RING_SIZE - 1))
-struct xenstore_domain_interface {
-    char req[XENSTORE_RING_SIZE];
-    char rsp[XENSTORE_RING_SIZE];
-    uint32_t req_cons, req_prod;
-    uint32_t rsp_cons, rsp_prod;
-    uint32_t server_features;
-    uint32_t connection;
-    uint32_t error;
-};
-_Static_assert(offsetof(struct xenstore_domain_interface, req_cons) == 2048 && offsetof(struct xenstore_domain_interface, error) == 2072, "XENSTORE_RING");
-
-struct xsd_sockmsg { uint32_t type, req_id, tx_id, len; };
-#define XS_READ 2
-#define XS_WATCH 4
-#define XS_WRITE 11
-#define XS_ERROR 16
-#define XS_WATCH_EVENT 15
-#define XS_PAYLOAD_MAX 4096
-
-/* ---- the console ring (io/console.h) ---- */
-struct xencons_interface {
-    char in[1024];
-    char out[2048];
-    uint32_t in_cons, in_prod;
-    uint32_t out_cons, out_prod;
-    uint8_t connection;
-};
-_Static_assert(offsetof(struct xencons_interface, in_cons) == 3072 && offsetof(struct xencons_interface, connection) == 3088, "XENCONS_RING");
-
 #define EPERM 1
 #define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
@@ -93,7 +49,7 @@ static void fail(const char *what, long v)
 static uint64_t get_param(uint32_t index)
 {
     struct xen_hvm_param p = { .domid = DOMID_SELF, .index = index };
-    long rc = xen_hypercall(HYPERVISOR_hvm_op, HVMOP_get_param, (ulong)&p, 0);
+    long rc = xen_hypercall(__HYPERVISOR_hvm_op, HVMOP_get_param, (ulong)&p, 0);
     if (rc) fail("get_param failed: ", rc);
     return p.value;
 }
@@ -182,8 +138,8 @@ static int xs_read_bytes(void *data, unsigned len)
     return 0;
 }
 
-static char reply[XS_PAYLOAD_MAX + 1];
-static char event[XS_PAYLOAD_MAX + 1];
+static char reply[XENSTORE_PAYLOAD_MAX + 1];
+static char event[XENSTORE_PAYLOAD_MAX + 1];
 static unsigned event_len;
 static int events_seen;
 
@@ -198,7 +154,7 @@ static long xs_request(uint32_t type, const char *a, const char *b, unsigned *le
     /* WRITE's value has no NUL; the other requests' arguments each have one. */
     struct xsd_sockmsg m = { .type = type, .req_id = req_ids++, .tx_id = 0, .len = la + lb + (b && type != XS_WRITE ? 1 : 0) };
     /* The whole message in one go: one signal per request. */
-    static char msg[sizeof m + XS_PAYLOAD_MAX];
+    static char msg[sizeof m + XENSTORE_PAYLOAD_MAX];
     const char *hdr = (const char *)&m;
     unsigned n = 0;
     for (unsigned i = 0; i < sizeof m; i++) msg[n++] = hdr[i];
@@ -208,7 +164,7 @@ static long xs_request(uint32_t type, const char *a, const char *b, unsigned *le
     for (;;) {
         struct xsd_sockmsg r;
         if (xs_read_bytes(&r, sizeof r)) return -1;
-        if (r.len > XS_PAYLOAD_MAX) fail("reply too long: ", r.len);
+        if (r.len > XENSTORE_PAYLOAD_MAX) fail("reply too long: ", r.len);
         char *dst = r.type == XS_WATCH_EVENT ? event : reply;
         if (xs_read_bytes(dst, r.len)) return -1;
         xs_consumed();
@@ -229,7 +185,7 @@ static int xs_wait_event(int seen_before)
 {
     while (events_seen == seen_before) {
         struct xsd_sockmsg r;
-        if (xs_read_bytes(&r, sizeof r) || r.len > XS_PAYLOAD_MAX) return -1;
+        if (xs_read_bytes(&r, sizeof r) || r.len > XENSTORE_PAYLOAD_MAX) return -1;
         char *dst = r.type == XS_WATCH_EVENT ? event : reply;
         if (xs_read_bytes(dst, r.len)) return -1;
         xs_consumed();
@@ -299,7 +255,7 @@ static void check_seeded_grants(void)
     /* Where frame 0 is now (we placed it in our RAM): GNTTABOP_setup_table says. */
     uint64_t frame = 0;
     struct gnttab_setup_table st = { .dom = DOMID_SELF, .nr_frames = 1, .frame_list = (uint64_t)(ulong)&frame };
-    long rc = xen_hypercall(HYPERVISOR_grant_table_op, GNTTABOP_setup_table, (ulong)&st, 1);
+    long rc = xen_hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, (ulong)&st, 1);
     if (rc || st.status) fail("setup_table failed: ", rc ? rc : st.status);
     struct grant_entry_v1 *g = (struct grant_entry_v1 *)(ulong)(frame << PAGE_SHIFT);
     uint64_t store_pfn = get_param(HVM_PARAM_STORE_PFN), cons_pfn = get_param(HVM_PARAM_CONSOLE_PFN);
@@ -329,7 +285,7 @@ int main(void)
     putdec(cons_port);
     puts_("\n");
     struct xen_hvm_param p = { .domid = DOMID_SELF, .index = HVM_PARAM_STORE_PFN, .value = 0x1234 };
-    say("set_param rc=", xen_hypercall(HYPERVISOR_hvm_op, HVMOP_set_param, (ulong)&p, 0));
+    say("set_param rc=", xen_hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, (ulong)&p, 0));
 
     events_init();
     long rc = grant_init();

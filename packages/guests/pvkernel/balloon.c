@@ -13,7 +13,6 @@
 #include "kernel.h"
 #include "core.h"
 #include "hypercall.h"
-#include "xen.h"
 
 #define BALLOON_TOKEN "balloon"
 #define BATCH 64

@@ -7,7 +7,8 @@
 #ifndef PVKERNEL_HYPERCALL_H
 #define PVKERNEL_HYPERCALL_H
 
-#include "xen.h"
+#include "kernel.h"
+#include "../include/xen-public.h"
 
 long xen_hypercall(unsigned long op, unsigned long a0, unsigned long a1, unsigned long a2);
 

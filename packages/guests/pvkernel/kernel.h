@@ -17,9 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef uint16_t domid_t;
-typedef uint32_t evtchn_port_t;
-typedef uint32_t grant_ref_t;
+#include "../include/xen-public.h" /* domid_t, evtchn_port_t, grant_ref_t and the rest of Xen's interface */
 
 #define PAGE_SIZE 4096UL
 #define PAGE_SHIFT 12

@@ -1,16 +1,21 @@
 /*
- * The Xen public interface the pvkernel core uses, as C structs: Xen's
- * public headers with RISC-V's types (xen/include/public/arch-riscv.h:
- * xen_ulong_t and xen_pfn_t are 64-bit).  The TypeScript side declares the
- * same offsets once in packages/abi (shared-info.ts, guest-structs.ts,
- * xenstore.ts); the _Static_asserts hold this file to them.
- * docs/pv-guest-abi.md describes the protocol, docs/pvkernel.md the kernel.
+ * The Xen public interface of xenbox's RISC-V guests, as C structs: one copy
+ * for the PV test guests (pv/) and the PV kernel (pvkernel/).  Xen's public
+ * headers with RISC-V's types (xen/include/public/arch-riscv.h: xen_ulong_t
+ * and xen_pfn_t are 64-bit; arch_vcpu_info and arch_shared_info are empty).
+ * The TypeScript side declares the same offsets once in packages/abi
+ * (shared-info.ts, guest-structs.ts, xenstore.ts); the _Static_asserts hold
+ * this file to them.  docs/pv-guest-abi.md describes the protocol.
  */
-#ifndef PVKERNEL_XEN_H
-#define PVKERNEL_XEN_H
+#ifndef XENBOX_XEN_PUBLIC_H
+#define XENBOX_XEN_PUBLIC_H
 
-#include "kernel.h"
+#include <stddef.h>
+#include <stdint.h>
 
+typedef uint16_t domid_t;
+typedef uint32_t evtchn_port_t;
+typedef uint32_t grant_ref_t;
 typedef uint64_t xen_ulong_t;
 typedef uint64_t xen_pfn_t;
 
@@ -61,25 +66,48 @@ struct shared_info {
 };
 
 _Static_assert(sizeof(struct vcpu_info) == 48, "VCPU_INFO.size");
+_Static_assert(offsetof(struct vcpu_info, evtchn_pending_sel) == 8, "VCPU_INFO.evtchn_pending_sel");
+_Static_assert(offsetof(struct vcpu_info, time) == 16, "VCPU_INFO.time");
 _Static_assert(offsetof(struct shared_info, evtchn_pending) == 1536, "SHARED_INFO.evtchn_pending");
 _Static_assert(offsetof(struct shared_info, evtchn_mask) == 2048, "SHARED_INFO.evtchn_mask");
+_Static_assert(offsetof(struct shared_info, wc_version) == 2560, "SHARED_INFO.wc_version");
 _Static_assert(sizeof(struct shared_info) == 2576, "SHARED_INFO.size");
 
 #define EVTCHN_2L_NR_CHANNELS (sizeof(xen_ulong_t) * 8 * sizeof(xen_ulong_t) * 8)
 
 /* ---- event_channel.h ---- */
+#define EVTCHNOP_bind_interdomain 0
 #define EVTCHNOP_bind_virq 1
 #define EVTCHNOP_close 3
 #define EVTCHNOP_send 4
+#define EVTCHNOP_status 5
 #define EVTCHNOP_alloc_unbound 6
+#define EVTCHNOP_bind_ipi 7
 #define EVTCHNOP_unmask 9
 #define VIRQ_TIMER 0
 
 struct evtchn_alloc_unbound { domid_t dom, remote_dom; evtchn_port_t port; };
+struct evtchn_bind_interdomain { domid_t remote_dom; evtchn_port_t remote_port, local_port; };
 struct evtchn_bind_virq { uint32_t virq, vcpu; evtchn_port_t port; };
+struct evtchn_bind_ipi { uint32_t vcpu; evtchn_port_t port; };
+struct evtchn_send { evtchn_port_t port; };
+struct evtchn_unmask { evtchn_port_t port; };
+struct evtchn_close { evtchn_port_t port; };
 struct evtchn_port_op { evtchn_port_t port; };  /* send, close, unmask: { port } */
+struct evtchn_status {
+    domid_t dom;
+    evtchn_port_t port;
+    uint32_t status, vcpu;
+    union {
+        struct { domid_t dom; } unbound;
+        struct { domid_t dom; evtchn_port_t port; } interdomain;
+        uint32_t pirq, virq;
+    } u;
+};
 _Static_assert(sizeof(struct evtchn_alloc_unbound) == 8, "EVTCHN_STRUCT.alloc_unbound");
+_Static_assert(offsetof(struct evtchn_bind_interdomain, local_port) == 8, "EVTCHN_STRUCT.bind_interdomain");
 _Static_assert(offsetof(struct evtchn_bind_virq, port) == 8, "EVTCHN_STRUCT.bind_virq");
+_Static_assert(offsetof(struct evtchn_status, u) == 16 && sizeof(struct evtchn_status) == 24, "EVTCHN_STRUCT.status");
 
 /* ---- grant_table.h, v1 ---- */
 #define GNTTABOP_setup_table 2
@@ -93,8 +121,10 @@ _Static_assert(offsetof(struct evtchn_bind_virq, port) == 8, "EVTCHN_STRUCT.bind
 #define GNTTAB_RESERVED_XENSTORE 1
 
 struct grant_entry_v1 { uint16_t flags; domid_t domid; uint32_t frame; };
+struct gnttab_setup_table { domid_t dom; uint32_t nr_frames; int16_t status; uint64_t frame_list; };
 struct gnttab_query_size { domid_t dom; uint32_t nr_frames, max_nr_frames; int16_t status; };
 _Static_assert(sizeof(struct grant_entry_v1) == 8, "GRANT_ENTRY_V1_SIZE");
+_Static_assert(offsetof(struct gnttab_setup_table, frame_list) == 16, "GNTTAB_STRUCT.setup_table");
 _Static_assert(offsetof(struct gnttab_query_size, status) == 12, "GNTTAB_STRUCT.query_size");
 
 /* ---- memory.h ---- */
@@ -112,6 +142,7 @@ struct xen_memory_reservation { xen_pfn_t extent_start; xen_ulong_t nr_extents; 
 _Static_assert(offsetof(struct xen_memory_reservation, domid) == 24 && sizeof(struct xen_memory_reservation) == 32, "XENMEM_STRUCT.reservation");
 
 /* ---- hvm/hvm_op.h, hvm/params.h: where the toolstack put the xenstore and console rings ---- */
+#define HVMOP_set_param 0
 #define HVMOP_get_param 1
 #define HVM_PARAM_STORE_PFN 1
 #define HVM_PARAM_STORE_EVTCHN 2
@@ -119,7 +150,7 @@ _Static_assert(offsetof(struct xen_memory_reservation, domid) == 24 && sizeof(st
 #define HVM_PARAM_CONSOLE_EVTCHN 18
 
 struct xen_hvm_param { domid_t domid; uint32_t index; uint64_t value; };
-_Static_assert(offsetof(struct xen_hvm_param, index) == 4 && offsetof(struct xen_hvm_param, value) == 8, "xen_hvm_param");
+_Static_assert(offsetof(struct xen_hvm_param, index) == 4 && offsetof(struct xen_hvm_param, value) == 8 && sizeof(struct xen_hvm_param) == 16, "HVM_STRUCT.param");
 
 /* ---- xen.h CONSOLEIO, version.h ---- */
 #define CONSOLEIO_write 0
@@ -135,6 +166,7 @@ enum xsd_sockmsg_type {
 struct xsd_sockmsg { uint32_t type, req_id, tx_id, len; };
 #define XENSTORE_PAYLOAD_MAX 4096
 #define XENSTORE_RING_SIZE 1024
+#define MASK_XENSTORE_IDX(i) ((i) & (XENSTORE_RING_SIZE - 1))
 #define XS_WATCH_PATH 0
 #define XS_WATCH_TOKEN 1
 
