@@ -4,4 +4,4 @@ export { Credit2 } from './credit2.js';
 export { Rtds } from './rtds.js';
 export { NullSched } from './null.js';
 export { PcpuPool, PcpuChannel, type Pcpus } from './pcpu-pool.js';
-export { CTL, CTL_BYTES, CTL_SLICE_NS, CTL_WORDS, MBOX, FLAG, type FromWorker, type SliceReport } from './slice-protocol.js';
+export { CTL, CTL_BYTES, MBOX, type FromWorker, type SliceReport } from './slice-protocol.js';
