@@ -387,6 +387,13 @@ export class VcpuScheduler implements PcpuView {
     if (to === d.pool) return;
     if (to.cpus.length === 0) throw new XenError('EINVAL', `cpupool ${name} has no pCPUs`);
     await this.pauseDomain(domid);
+    // Destroyed while we waited for its vCPUs to leave their pCPUs: it has left its pool for good.
+    if (this.domains.get(domid) !== d) throw new XenError('ESRCH', `domain ${domid} was destroyed while it moved to cpupool ${name}`);
+    // The pool may have been destroyed or emptied meanwhile: then the domain stays where it was.
+    if (![...this.pools.pools.values()].includes(to) || to.cpus.length === 0) {
+      this.unpauseDomain(domid);
+      throw new XenError('ENOENT', `cpupool ${name} was destroyed or lost its pCPUs while domain ${domid} moved to it`);
+    }
     this.leavePool(d);
     this.joinPool(d, to);
     this.unpauseDomain(domid);

@@ -101,4 +101,39 @@ describe('the scheduler against a scripted pCPU', () => {
     // And the pCPU is not left idle: dom1 gets it back.
     expect(p0.posted()?.domid).toBe(1);
   });
+
+  it('a domain destroyed while cpupool-migrate waits for it to leave its pCPU is not moved into the new pool', async () => {
+    const t = await scripted(2);
+    s = t.s;
+    const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
+    s.cpupoolCpuRemove('Pool-0', 1);
+    s.cpupoolCreate('other', 'credit2', [1]);
+    addGuest(s, 1, busyLoop);
+    const a1 = p0.take(); // dom1 runs on pCPU 0 ...
+    const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+    const gone = s.removeDomain(1); // ... and is destroyed while the migration waits for it
+    p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
+    await gone;
+    expect(await moving).toBe('ESRCH');
+    expect(s.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', []], ['other', []]]);
+    expect(s.vcpuList()).toEqual([]);
+  });
+
+  it('a cpupool destroyed while a domain waits to move into it leaves the domain running where it was', async () => {
+    const t = await scripted(2);
+    s = t.s;
+    const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
+    s.cpupoolCpuRemove('Pool-0', 1);
+    s.cpupoolCreate('other', 'credit2', [1]);
+    addGuest(s, 1, busyLoop);
+    const a1 = p0.take();
+    const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+    s.cpupoolDestroy('other'); // it has no domain yet, so Xen lets it go
+    p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
+    expect(await moving).toBe('ENOENT');
+    expect(s.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', [1]]]);
+    expect(s.vcpuList(1)[0]!.state).not.toBe('paused');
+    expect(p0.posted()?.domid).toBe(1);
+  });
 });
+
