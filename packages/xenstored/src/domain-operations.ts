@@ -47,6 +47,7 @@ export function doIntroduce(req: Request): Reply {
   // A guest (no secret, a port) is reached through its ring page: map it and bind the port (ring-listener.ts).
   const ring = secret === undefined && Number(portText) > 0 ? { gfn: Number(gfnText), port: Number(portText) } : undefined;
   xs.domains.update(domid, { introduced: true, secret: secret ?? xs.domains.get(domid)?.secret, shutdown: false, ...(ring ? { ring } : {}) });
+  xs.domains.noteIntroduction(domid);
   if (ring) req.after.push(() => xs.rings?.introduce(domid, ring.gfn, ring.port));
   if (!wasIntroduced) req.after.push(() => xs.fireSpecial(XS_INTRODUCE_DOMAIN));
   return OK;

@@ -34,6 +34,13 @@ export interface DomainInfo {
 
 export class Domains {
   private readonly map = new Map<number, DomainInfo>();
+  /**
+   * INTRODUCEs so far, and which one made each domain what it is now: a list
+   * of the hypervisor's domains asked for before a domain's introduction
+   * does not know it, and must not make xenstored release it.
+   */
+  private introductions = 0;
+  private readonly introducedBy = new Map<number, number>();
   /** Told about every change, for the journal. */
   journal: ((d: DomainInfo | { domid: number; gone: true }) => void) | null = null;
 
@@ -66,8 +73,24 @@ export class Domains {
     return d;
   }
 
+  /** Count an INTRODUCE of domid (see introductions). */
+  noteIntroduction(domid: number): void {
+    this.introducedBy.set(domid, ++this.introductions);
+  }
+
+  /** Where the count of INTRODUCEs stands (take it before asking the hypervisor for its domains). */
+  get introductionCount(): number {
+    return this.introductions;
+  }
+
+  /** Was domid introduced after the count stood at `count`? */
+  introducedSince(domid: number, count: number): boolean {
+    return (this.introducedBy.get(domid) ?? 0) > count;
+  }
+
   forget(domid: number): void {
     if (domid === DOMID_DOM0) return;
+    this.introducedBy.delete(domid);
     this.map.delete(domid);
     this.journal?.({ domid, gone: true });
   }

@@ -113,6 +113,7 @@ export class RingListener implements RingTransport {
     void (async () => {
       do {
         this.recheck = false;
+        const asked = this.xs.domains.introductionCount;
         let list: HvDomainInfo[];
         try {
           list = await this.hv.call('sysctl.getdomaininfolist', {});
@@ -120,17 +121,28 @@ export class RingListener implements RingTransport {
           this.log.warn({ err: (e as Error).message }, 'cannot list domains after VIRQ_DOM_EXC');
           break;
         }
-        this.reconcile(new Map(list.map((d) => [d.domid, d])));
+        if (this.reconcile(new Map(list.map((d) => [d.domid, d])), asked)) this.recheck = true;
       } while (this.recheck);
     })().finally(() => {
       this.checking = false;
     });
   }
 
-  private reconcile(live: Map<number, HvDomainInfo>): void {
+  /**
+   * Release what the list says is gone, mark what it says shut down.  A
+   * domain introduced after the list was asked for is not in it (the
+   * toolstack made it meanwhile): it is left alone, and true asks for a
+   * fresh list.
+   */
+  private reconcile(live: Map<number, HvDomainInfo>, asked: number): boolean {
     let fire = false;
+    let newer = false;
     for (const d of this.xs.domains.all()) {
       if (d.domid === DOMID_DOM0 || !d.introduced) continue;
+      if (this.xs.domains.introducedSince(d.domid, asked)) {
+        newer = true;
+        continue;
+      }
       const info = live.get(d.domid);
       if (!info || info.dying) {
         this.log.info({ dom: d.domid }, 'domain gone: releasing it');
@@ -142,5 +154,6 @@ export class RingListener implements RingTransport {
       }
     }
     if (fire) this.xs.fireSpecial(XS_RELEASE_DOMAIN);
+    return newer;
   }
 }
