@@ -39,19 +39,21 @@ async function disktest(runDir: string, tmpDir: string, tag: string, during: (do
   const t0 = Date.now();
   execFileSync(process.execPath, [XL, 'create', cfg], { env, stdio: 'ignore' });
   const log = join(runDir, 'console', `guest-${tag}.log`);
-  const result = () => (existsSync(log) ? /disktest: wrote \d+ MiB at ([\d.]+) MB\/s, read at ([\d.]+) MB\/s, verify (OK|FAILED)/.exec(readFileSync(log, 'latin1')) : null);
-  const chaos = during(() => result() !== null);
-  while (!result()) {
+  const text = () => (existsSync(log) ? readFileSync(log, 'latin1') : '');
+  // The figures, or (an I/O error stops disktest before it prints them) just its end.
+  const figures = () => /disktest: wrote \d+ MiB at ([\d.]+) MB\/s, read at ([\d.]+) MB\/s, verify (OK|FAILED)/.exec(text());
+  const finished = () => figures() !== null || /disktest: done \(-?\d+\)/.test(text());
+  const chaos = during(finished);
+  while (!finished()) {
     if (Date.now() - t0 > 600_000) throw new Error(`${tag}: disktest did not finish in 10 minutes`);
     await new Promise((r) => setTimeout(r, 200));
   }
   const ms = Date.now() - t0;
   await chaos;
-  const m = result()!;
-  const text = readFileSync(log, 'latin1');
-  const lost = /disktest: the backend went away (\d+) time/.exec(text);
+  const m = figures() ?? ['', '0', '0', 'FAILED'];
+  const lost = /disktest: the backend went away (\d+) time/.exec(text());
   // What failed, in the guest's words: a sector that read back wrong, or an I/O error (disktest.c).
-  const why = /disktest: (verify FAILED at sector \d+|(?:read|write) at sector \d+ failed \(-?\d+\)|cannot submit [^\n]*)/.exec(text)?.[1] ?? '';
+  const why = /disktest: (verify FAILED at sector \d+|(?:read|write) at sector \d+ failed \(-?\d+\)|cannot submit [^\n]*)/.exec(text())?.[1] ?? '';
   return { write: Number(m[1]), read: Number(m[2]), ok: m[3] === 'OK', why, ms, lost: lost ? Number(lost[1]) : 0 };
 }
 
