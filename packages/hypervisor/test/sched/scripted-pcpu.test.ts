@@ -75,6 +75,23 @@ async function scripted(pcpus: number): Promise<{ s: VcpuScheduler; cpu: Scripte
   return { s: sched, cpu };
 }
 
+/**
+ * Two pCPUs, pCPU 1 in a pool 'other', dom1 running on pCPU 0 (taken, no
+ * report yet) and `xl cpupool-migrate dom1 other` waiting for it to leave.
+ * `moving` settles with 'moved' or the errno.
+ */
+async function migrationUnderWay(): Promise<{ p0: ScriptedPcpu; a1: Taken; moving: Promise<string | undefined> }> {
+  const t = await scripted(2);
+  s = t.s;
+  const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
+  s.cpupoolCpuRemove('Pool-0', 1);
+  s.cpupoolCreate('other', 'credit2', [1]);
+  addGuest(s, 1, busyLoop);
+  const a1 = p0.take();
+  const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+  return { p0, a1, moving };
+}
+
 describe('the scheduler against a scripted pCPU', () => {
   it('a vCPU whose assignment is taken back from the mailbox of a pCPU gone idle is not left counted on that pCPU', async () => {
     const t = await scripted(1);
@@ -103,14 +120,7 @@ describe('the scheduler against a scripted pCPU', () => {
   });
 
   it('a domain destroyed while cpupool-migrate waits for it to leave its pCPU is not moved into the new pool', async () => {
-    const t = await scripted(2);
-    s = t.s;
-    const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
-    s.cpupoolCpuRemove('Pool-0', 1);
-    s.cpupoolCreate('other', 'credit2', [1]);
-    addGuest(s, 1, busyLoop);
-    const a1 = p0.take(); // dom1 runs on pCPU 0 ...
-    const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+    const { p0, a1, moving } = await migrationUnderWay(); // dom1 runs on pCPU 0 and is moving to 'other' ...
     const gone = s.removeDomain(1); // ... and is destroyed while the migration waits for it
     p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
     await gone;
@@ -120,14 +130,7 @@ describe('the scheduler against a scripted pCPU', () => {
   });
 
   it('a cpupool destroyed while a domain waits to move into it leaves the domain running where it was', async () => {
-    const t = await scripted(2);
-    s = t.s;
-    const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
-    s.cpupoolCpuRemove('Pool-0', 1);
-    s.cpupoolCreate('other', 'credit2', [1]);
-    addGuest(s, 1, busyLoop);
-    const a1 = p0.take();
-    const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+    const { p0, a1, moving } = await migrationUnderWay();
     s.cpupoolDestroy('other'); // it has no domain yet, so Xen lets it go
     p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
     expect(await moving).toBe('ENOENT');
