@@ -80,16 +80,16 @@ async function scripted(pcpus: number): Promise<{ s: VcpuScheduler; cpu: Scripte
  * report yet) and `xl cpupool-migrate dom1 other` waiting for it to leave.
  * `moving` settles with 'moved' or the errno.
  */
-async function migrationUnderWay(): Promise<{ p0: ScriptedPcpu; a1: Taken; moving: Promise<string | undefined> }> {
+async function migrationUnderWay(): Promise<{ sched: VcpuScheduler; p0: ScriptedPcpu; a1: Taken; moving: Promise<string | undefined> }> {
   const t = await scripted(2);
-  s = t.s;
+  const sched = (s = t.s);
   const [p0] = t.cpu as [ScriptedPcpu, ScriptedPcpu];
-  s.cpupoolCpuRemove('Pool-0', 1);
-  s.cpupoolCreate('other', 'credit2', [1]);
-  addGuest(s, 1, busyLoop);
+  sched.cpupoolCpuRemove('Pool-0', 1);
+  sched.cpupoolCreate('other', 'credit2', [1]);
+  addGuest(sched, 1, busyLoop);
   const a1 = p0.take();
-  const moving = s.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
-  return { p0, a1, moving };
+  const moving = sched.cpupoolMigrate(1, 'other').then(() => 'moved', (e: { errno?: string }) => e.errno);
+  return { sched, p0, a1, moving };
 }
 
 describe('the scheduler against a scripted pCPU', () => {
@@ -120,22 +120,22 @@ describe('the scheduler against a scripted pCPU', () => {
   });
 
   it('a domain destroyed while cpupool-migrate waits for it to leave its pCPU is not moved into the new pool', async () => {
-    const { p0, a1, moving } = await migrationUnderWay(); // dom1 runs on pCPU 0 and is moving to 'other' ...
-    const gone = s.removeDomain(1); // ... and is destroyed while the migration waits for it
+    const { sched, p0, a1, moving } = await migrationUnderWay(); // dom1 runs on pCPU 0 and is moving to 'other' ...
+    const gone = sched.removeDomain(1); // ... and is destroyed while the migration waits for it
     p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
     await gone;
     expect(await moving).toBe('ESRCH');
-    expect(s.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', []], ['other', []]]);
-    expect(s.vcpuList()).toEqual([]);
+    expect(sched.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', []], ['other', []]]);
+    expect(sched.vcpuList()).toEqual([]);
   });
 
   it('a cpupool destroyed while a domain waits to move into it leaves the domain running where it was', async () => {
-    const { p0, a1, moving } = await migrationUnderWay();
-    s.cpupoolDestroy('other'); // it has no domain yet, so Xen lets it go
+    const { sched, p0, a1, moving } = await migrationUnderWay();
+    sched.cpupoolDestroy('other'); // it has no domain yet, so Xen lets it go
     p0.report(a1, { reason: 'preempted', next: 'wait', tookSeq: a1.seq, ranNs: 1e6 });
     expect(await moving).toBe('ENOENT');
-    expect(s.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', [1]]]);
-    expect(s.vcpuList(1)[0]!.state).not.toBe('paused');
+    expect(sched.cpupoolList().map((p) => [p.name, p.domains])).toEqual([['Pool-0', [1]]]);
+    expect(sched.vcpuList(1)[0]!.state).not.toBe('paused');
     expect(p0.posted()?.domid).toBe(1);
   });
 });
