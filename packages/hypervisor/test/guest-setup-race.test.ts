@@ -5,13 +5,13 @@
  * Uses the compiled hypervisor: the pCPU worker threads load compiled JS.
  */
 import { expect, it } from 'vitest';
+import { silentLogger } from '@xenbox/libxen';
 import { Hypervisor } from '../dist/hypervisor.js';
 
 const noop = (): undefined => undefined;
-const silentLog = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop, child: () => silentLog } as unknown as ConstructorParameters<typeof Hypervisor>[0]['log'];
 
 it('a guest destroyed while the first pCPU threads start gets ESRCH from setvcpucontext, and no vCPU of it is scheduled', async () => {
-  const hv = new Hypervisor({ runDir: '/nonexistent', log: silentLog, hostMemBytes: 64 * 1024 * 1024, onUnroutedEvent: noop });
+  const hv = new Hypervisor({ runDir: '/nonexistent', log: silentLogger(), hostMemBytes: 64 * 1024 * 1024, onUnroutedEvent: noop });
   hv.bootForTest();
   hv.attachConnection(0, 'local-d0');
   try {
